@@ -1,0 +1,46 @@
+/** Stable error codes: the API maps them to HTTP statuses and they appear in problem+json bodies. */
+export const ERROR_STATUS = {
+  invalid_request: 400,
+  provider_not_found: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  request_timeout: 408,
+  already_exists: 409,
+  invalid_state: 409,
+  suspended: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  rate_limited: 429,
+  internal: 500,
+  provider_unavailable: 503,
+  temporal_unavailable: 503,
+  provider_failed: 502,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export interface FieldIssue {
+  field: string;
+  message: string;
+}
+
+export class CtrlplaneError extends Error {
+  override readonly name = 'CtrlplaneError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly issues: FieldIssue[] = [],
+  ) {
+    super(message);
+  }
+
+  get status(): number {
+    return ERROR_STATUS[this.code];
+  }
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && value in ERROR_STATUS;
+}

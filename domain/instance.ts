@@ -1,0 +1,98 @@
+import type { InstanceState } from './instance-state';
+
+/** JSON shapes of the Go library's public surface (seed doc, reference-behaviour.md §1 and §5.4). */
+
+export type ServiceRole = 'main' | 'sidecar' | 'init';
+export type WorkloadKind = 'deployment' | 'stateful_set';
+
+export interface ResourceSpec {
+  cpu_millis: number;
+  memory_mb: number;
+  disk_mb?: number;
+  replicas: number;
+  gpu?: number;
+}
+
+export interface PortSpec {
+  container: number;
+  host?: number;
+  protocol?: string;
+}
+
+export interface VolumeSpec {
+  name: string;
+  mount_path: string;
+  size_mb?: number;
+  type?: string;
+}
+
+export interface HealthCheckSpec {
+  path?: string;
+  port: number;
+  /** Go duration in nanoseconds, as the Go library serialises it. */
+  interval?: number;
+  timeout?: number;
+  retries?: number;
+}
+
+export interface ServiceSpec {
+  name: string;
+  image: string;
+  role?: ServiceRole | '';
+  depends_on?: string[];
+  resources: ResourceSpec;
+  env?: Record<string, string>;
+  ports?: PortSpec[];
+  volumes?: VolumeSpec[];
+  health_check?: HealthCheckSpec;
+  command?: string[];
+  args?: string[];
+  annotations?: Record<string, string>;
+}
+
+export interface Endpoint {
+  service_name?: string;
+  url: string;
+  port: number;
+  protocol: string;
+  public: boolean;
+}
+
+export interface DeploymentSource {
+  type: 'services';
+  services: ServiceSpec[];
+}
+
+export interface Instance {
+  id: string;
+  created_at: string;
+  updated_at: string;
+  tenant_id: string;
+  name: string;
+  slug: string;
+  datacenter_id?: string;
+  provider_name: string;
+  provider_ref: string;
+  service_refs?: Record<string, string>;
+  region: string;
+  state: InstanceState;
+  kind: WorkloadKind;
+  services: ServiceSpec[] | null;
+  source?: DeploymentSource;
+  endpoints?: Endpoint[];
+  labels?: Record<string, string>;
+  current_release?: string;
+  suspended_at?: string;
+  suspend_reason?: string;
+  /** Why the instance is `failed`; cleared on the next successful transition. */
+  error?: string;
+}
+
+export function mainService(services: readonly ServiceSpec[]): ServiceSpec | undefined {
+  return services.find((s) => s.role === 'main' || s.role === undefined || s.role === '');
+}
+
+/** The Go slug rule: lowercase, spaces become dashes, nothing else changes. */
+export function slugify(name: string): string {
+  return name.toLowerCase().replaceAll(' ', '-');
+}
