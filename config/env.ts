@@ -11,7 +11,10 @@ const envSchema = z.object({
   TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   CTRLPLANE_TASK_QUEUE: z.string().min(1).default('ctrlplane-instances'),
-  CTRLPLANE_JWT_SECRET: z.string().min(16, 'must be at least 16 characters').default('ctrlplane-dev-secret-change-me'),
+  CTRLPLANE_JWT_SECRET: z
+    .string()
+    .min(16, 'must be at least 16 characters')
+    .default('ctrlplane-dev-secret-change-me'),
   CTRLPLANE_DEFAULT_PROVIDER: z.string().min(1).default('docker'),
   DOCKER_HOST: z.string().optional(),
   /** Seconds Docker waits after SIGTERM before it kills a container on stop. */

@@ -33,17 +33,20 @@ export type LifecycleCommandName = (typeof LIFECYCLE_COMMANDS)[number];
  * first (intermediate) state and the last (settled) one. A command is allowed when the table allows the move
  * into its first state.
  */
-export const COMMAND_PATHS: Readonly<Record<LifecycleCommandName, readonly [InstanceState, InstanceState]>> = {
-  start: ['starting', 'running'],
-  stop: ['stopping', 'stopped'],
-  delete: ['destroying', 'destroyed'],
-};
+export const COMMAND_PATHS: Readonly<Record<LifecycleCommandName, readonly [InstanceState, InstanceState]>> =
+  {
+    start: ['starting', 'running'],
+    stop: ['stopping', 'stopped'],
+    delete: ['destroying', 'destroyed'],
+  };
 
 /** Why `command` may not run on an instance in `state`, or undefined when it may. */
 export function commandRefusal(command: LifecycleCommandName, state: InstanceState): string | undefined {
   const [first] = COMMAND_PATHS[command];
   const reason = transitionError(state, first);
-  return reason === undefined ? undefined : `${command} is not allowed while the instance is ${state} (${reason})`;
+  return reason === undefined
+    ? undefined
+    : `${command} is not allowed while the instance is ${state} (${reason})`;
 }
 
 /** The state an instance settles in once `command` has succeeded. */

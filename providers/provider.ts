@@ -1,5 +1,5 @@
-import type { InstanceState } from '../domain/instance-state';
 import type { Endpoint, ServiceSpec, WorkloadKind } from '../domain/instance';
+import type { InstanceState } from '../domain/instance-state';
 
 /** The provider contract (reference-behaviour.md §5.1). Every call must be idempotent: activities retry. */
 

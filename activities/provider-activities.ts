@@ -1,0 +1,61 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { CtrlplaneError } from '../domain/errors';
+import { type CallOptions, PermanentProviderError, type Provider } from '../providers/provider';
+import type { ProviderRegistry } from '../providers/registry';
+import type { InstanceActivities } from './instance-activity-types';
+
+const HEARTBEAT_INTERVAL_MS = 3_000;
+
+type ProviderActivities = Pick<
+  InstanceActivities,
+  'provisionInstance' | 'startInstance' | 'stopInstance' | 'deprovisionInstance'
+>;
+
+/** Provider calls as activities: heartbeating, cancellable, and with permanent errors marked non-retryable. */
+export function createProviderActivities(providers: ProviderRegistry): ProviderActivities {
+  return {
+    provisionInstance: ({ provider_name, request }) =>
+      callProvider(providers, provider_name, (p, opts) => p.provision(request, opts)),
+    startInstance: ({ provider_name, instance_id }) =>
+      callProvider(providers, provider_name, async (p, opts) => {
+        await p.start(instance_id, opts);
+        const { endpoints } = await p.status(instance_id, opts);
+        return { endpoints };
+      }),
+    stopInstance: ({ provider_name, instance_id }) =>
+      callProvider(providers, provider_name, (p, opts) => p.stop(instance_id, opts)),
+    deprovisionInstance: ({ provider_name, instance_id }) =>
+      callProvider(providers, provider_name, (p, opts) => p.deprovision(instance_id, opts)),
+  };
+}
+
+async function callProvider<T>(
+  providers: ProviderRegistry,
+  providerName: string,
+  call: (provider: Provider, opts: CallOptions) => Promise<T>,
+): Promise<T> {
+  const context = Context.current();
+  let provider: Provider;
+  try {
+    provider = providers.get(providerName);
+  } catch (err) {
+    if (err instanceof CtrlplaneError) throw ApplicationFailure.nonRetryable(err.message, err.code);
+    throw err;
+  }
+  let lastProgress = 'started';
+  const heartbeat = setInterval(() => context.heartbeat(lastProgress), HEARTBEAT_INTERVAL_MS);
+  try {
+    return await call(provider, {
+      signal: context.cancellationSignal,
+      progress: (detail) => {
+        lastProgress = detail;
+        context.heartbeat(detail);
+      },
+    });
+  } catch (err) {
+    if (err instanceof PermanentProviderError) throw ApplicationFailure.nonRetryable(err.message, err.code);
+    throw err;
+  } finally {
+    clearInterval(heartbeat);
+  }
+}

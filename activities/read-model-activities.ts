@@ -1,0 +1,40 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { typeid } from 'typeid-js';
+import type { Orm } from '../db/database';
+import { InstanceEventRecordSchema } from '../db/entities/instance-event-record';
+import { InstanceRecordSchema } from '../db/entities/instance-record';
+import { instanceToRecord } from '../db/instance-mapping';
+import type { InstanceActivities, TransitionRecord } from './instance-activity-types';
+
+/** Projection of the workflow's transitions into the read model and the event outbox. */
+export function createReadModelActivities(orm: Orm): Pick<InstanceActivities, 'recordTransition'> {
+  return {
+    recordTransition: (record) => orm.em.fork().transactional((em) => projectTransition(em, record)),
+  };
+}
+
+/** Upserts the instance row unless a newer seq is already stored, and appends the event once per seq. */
+export async function projectTransition(em: EntityManager, record: TransitionRecord): Promise<void> {
+  const row = instanceToRecord(record.instance, record.seq);
+  await em
+    .createQueryBuilder(InstanceRecordSchema)
+    .insert(row)
+    .onConflict('id')
+    .merge()
+    .where({ seq: { $lt: record.seq } })
+    .execute();
+  await em
+    .createQueryBuilder(InstanceEventRecordSchema)
+    .insert({
+      id: typeid('evt').toString(),
+      instance_id: record.instance.id,
+      tenant_id: record.instance.tenant_id,
+      seq: record.seq,
+      type: record.event.type,
+      payload: record.event.payload,
+      occurred_at: new Date(record.instance.updated_at),
+    })
+    .onConflict(['instance_id', 'seq'])
+    .ignore()
+    .execute();
+}

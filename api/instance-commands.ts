@@ -1,0 +1,138 @@
+import {
+  type Client,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type WorkflowUpdateHandle,
+  WorkflowUpdateStage,
+} from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { CtrlplaneError, isErrorCode } from '../domain/errors';
+import type { Instance } from '../domain/instance';
+import type { LifecycleCommandName } from '../domain/state-machine';
+import {
+  type CommandRequest,
+  commandUpdates,
+  INSTANCE_WORKFLOW_TYPE,
+  type InstanceWorkflowInput,
+  instanceWorkflowId,
+} from '../workflows/messages';
+import {
+  ProviderAttribute,
+  StateAttribute,
+  SuspendedAttribute,
+  TenantIdAttribute,
+} from '../workflows/search-attributes';
+
+export type CommandResult = { status: 'accepted' } | { status: 'completed'; instance: Instance };
+
+export interface InstanceCommandsOptions {
+  client: Client;
+  taskQueue: string;
+  /** How long to wait for the workflow to accept a command (or to start) before answering 503. */
+  acceptTimeoutMs: number;
+}
+
+/** Sends commands to instance workflows; every call has a deadline, so no request hangs on Temporal. */
+export class InstanceCommands {
+  constructor(private readonly options: InstanceCommandsOptions) {}
+
+  async startWorkflow(instance: Instance): Promise<void> {
+    const input: InstanceWorkflowInput = { instance, seq: 0, provisioned: false };
+    try {
+      await this.withDeadline(this.options.acceptTimeoutMs, () =>
+        this.options.client.workflow.start(INSTANCE_WORKFLOW_TYPE, {
+          workflowId: instanceWorkflowId(instance.id),
+          taskQueue: this.options.taskQueue,
+          args: [input],
+          workflowIdConflictPolicy: 'FAIL',
+          memo: { tenant_id: instance.tenant_id, name: instance.name, provider: instance.provider_name },
+          typedSearchAttributes: [
+            { key: TenantIdAttribute, value: instance.tenant_id },
+            { key: StateAttribute, value: instance.state },
+            { key: ProviderAttribute, value: instance.provider_name },
+            { key: SuspendedAttribute, value: false },
+          ],
+        }),
+      );
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) {
+        throw new CtrlplaneError('already_exists', `instance ${instance.id} already exists`);
+      }
+      throw unavailable(err);
+    }
+  }
+
+  /**
+   * Sends `name` as an update and returns once the workflow accepted it; with `waitMs`, waits up to that long
+   * for the command to finish. A refusal by the workflow's validator surfaces as its error code (409).
+   */
+  async send(
+    name: LifecycleCommandName,
+    instanceId: string,
+    request: CommandRequest,
+    waitMs?: number,
+  ): Promise<CommandResult> {
+    const handle = this.options.client.workflow.getHandle(instanceWorkflowId(instanceId));
+    let update: WorkflowUpdateHandle<Instance>;
+    try {
+      update = await this.withDeadline(this.options.acceptTimeoutMs, () =>
+        handle.startUpdate(commandUpdates[name], {
+          args: [request],
+          updateId: request.request_id,
+          waitForStage: WorkflowUpdateStage.ACCEPTED,
+        }),
+      );
+    } catch (err) {
+      throw commandError(err);
+    }
+    if (waitMs === undefined) return { status: 'accepted' };
+    try {
+      const instance = await this.withDeadline(waitMs, () => update.result());
+      return { status: 'completed', instance };
+    } catch (err) {
+      if (isDeadline(err)) return { status: 'accepted' };
+      throw commandError(err);
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.withDeadline(2_000, () => this.options.client.workflowService.getSystemInfo({}));
+  }
+
+  private withDeadline<T>(ms: number, fn: () => Promise<T>): Promise<T> {
+    return this.options.client.withDeadline(Date.now() + ms, fn);
+  }
+}
+
+function commandError(err: unknown): Error {
+  if (err instanceof WorkflowUpdateFailedError) {
+    const cause = err.cause;
+    if (cause instanceof ApplicationFailure) {
+      const code = isErrorCode(cause.type) ? cause.type : 'provider_failed';
+      return new CtrlplaneError(code, cause.message);
+    }
+    return new CtrlplaneError('provider_failed', cause?.message ?? err.message);
+  }
+  if (err instanceof WorkflowNotFoundError) {
+    return new CtrlplaneError(
+      'invalid_state',
+      'the instance no longer accepts commands (it has been destroyed)',
+    );
+  }
+  return unavailable(err);
+}
+
+function unavailable(err: unknown): Error {
+  if (err instanceof CtrlplaneError) return err;
+  const detail = err instanceof Error ? err.message : String(err);
+  return new CtrlplaneError(
+    'temporal_unavailable',
+    `the workflow service did not accept the command in time: ${detail}`,
+  );
+}
+
+function isDeadline(err: unknown): boolean {
+  const text = err instanceof Error ? `${err.name} ${err.message}` : String(err);
+  return /deadline|timed ?out|RPCTimeoutOrCancelled/i.test(text);
+}

@@ -1,0 +1,106 @@
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Orm } from '../db/database';
+import { type InstanceRecord, InstanceRecordSchema } from '../db/entities/instance-record';
+import { CtrlplaneError } from '../domain/errors';
+import type { ListInstancesQuery } from './schemas/instance-requests';
+
+export interface InstancePage {
+  items: InstanceRecord[];
+  next_cursor?: string;
+  total: number;
+}
+
+/** The API's access to the read model: tenant-scoped reads, and the one insert that reserves a slug. */
+export class InstanceStore {
+  constructor(private readonly orm: Orm) {}
+
+  private em(): EntityManager {
+    return this.orm.em.fork();
+  }
+
+  async insertNew(record: InstanceRecord): Promise<void> {
+    try {
+      await this.em().createQueryBuilder(InstanceRecordSchema).insert(record).execute();
+    } catch (err) {
+      if (err instanceof UniqueConstraintViolationException) {
+        throw new CtrlplaneError('already_exists', `an instance with slug ${record.slug} already exists`, [
+          { field: 'name', message: `slug ${record.slug} is taken in this tenant` },
+        ]);
+      }
+      throw err;
+    }
+  }
+
+  /** Undoes insertNew when the workflow could not be started, so a failed create leaves nothing behind. */
+  async removeUnstarted(id: string): Promise<void> {
+    await this.em().createQueryBuilder(InstanceRecordSchema).delete({ id, seq: 0 }).execute();
+  }
+
+  async get(tenantId: string, id: string): Promise<InstanceRecord | null> {
+    return this.em().findOne(InstanceRecordSchema, { id, tenant_id: tenantId });
+  }
+
+  /**
+   * Newest first with a keyset cursor on (created_at, id), so pages never repeat or skip rows while others
+   * are created. Destroyed tombstones are listed only when asked for with state=destroyed.
+   */
+  async list(tenantId: string, query: ListInstancesQuery): Promise<InstancePage> {
+    const em = this.em();
+    const filtered = () => {
+      const qb = em.createQueryBuilder(InstanceRecordSchema, 'i').where({ tenant_id: tenantId });
+      if (query.state) qb.andWhere({ state: query.state });
+      else qb.andWhere({ state: { $ne: 'destroyed' } });
+      if (query.provider) qb.andWhere({ provider_name: query.provider });
+      if (query.datacenter) qb.andWhere({ datacenter_id: query.datacenter });
+      if (query.slug) qb.andWhere({ slug: query.slug });
+      for (const label of query.label ?? []) {
+        const at = label.indexOf('=');
+        qb.andWhere('i.labels @> ?::jsonb', [JSON.stringify({ [label.slice(0, at)]: label.slice(at + 1) })]);
+      }
+      return qb;
+    };
+    const page = filtered();
+    if (query.cursor) {
+      const { createdAt, id } = decodeCursor(query.cursor);
+      page.andWhere({
+        $or: [{ created_at: { $lt: createdAt } }, { created_at: createdAt, id: { $lt: id } }],
+      });
+    }
+    const [rows, total] = await Promise.all([
+      page
+        .orderBy({ created_at: 'desc', id: 'desc' })
+        .limit(query.limit + 1)
+        .getResultList(),
+      filtered().getCount(),
+    ]);
+    const items = rows.slice(0, query.limit);
+    const last = items.at(-1);
+    return {
+      items,
+      total,
+      ...(rows.length > query.limit && last ? { next_cursor: encodeCursor(last) } : {}),
+    };
+  }
+
+  async ping(): Promise<void> {
+    await this.em().getConnection().execute('select 1');
+  }
+}
+
+function encodeCursor(row: InstanceRecord): string {
+  return Buffer.from(JSON.stringify([new Date(row.created_at).toISOString(), row.id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+  try {
+    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
+    const date = new Date(String(createdAt));
+    if (typeof id !== 'string' || Number.isNaN(date.getTime())) throw new Error('bad cursor');
+    return { createdAt: date, id };
+  } catch {
+    throw new CtrlplaneError('invalid_request', 'cursor: is not a cursor this API returned', [
+      { field: 'cursor', message: 'is not a cursor this API returned' },
+    ]);
+  }
+}

@@ -1,0 +1,28 @@
+import { loadConfig } from '../config/env';
+import { createLogger } from '../config/logger';
+import { buildProviders } from '../providers/build-providers';
+import { startApi } from './server';
+
+const config = loadConfig();
+const logger = createLogger('ctrlplane-api', config.LOG_LEVEL);
+const api = await startApi(config, logger, buildProviders(config, logger)).catch((err) => {
+  logger.fatal({ err }, 'api failed to start');
+  process.exit(1);
+});
+logger.info({ url: api.url }, 'api listening');
+
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'api shutting down: finishing in-flight requests');
+    api.close().then(
+      () => process.exit(0),
+      (err) => {
+        logger.error({ err }, 'api shutdown failed');
+        process.exit(1);
+      },
+    );
+  });
+}

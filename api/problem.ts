@@ -1,0 +1,50 @@
+import type { Response } from 'express';
+import { ERROR_STATUS, type ErrorCode, type FieldIssue } from '../domain/errors';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+const TITLES: Record<ErrorCode, string> = {
+  invalid_request: 'Invalid request',
+  provider_not_found: 'Provider not found',
+  unauthorized: 'Unauthorized',
+  forbidden: 'Forbidden',
+  not_found: 'Not found',
+  method_not_allowed: 'Method not allowed',
+  request_timeout: 'Timed out',
+  already_exists: 'Already exists',
+  invalid_state: 'Invalid state transition',
+  suspended: 'Instance is suspended',
+  payload_too_large: 'Payload too large',
+  unsupported_media_type: 'Unsupported media type',
+  rate_limited: 'Too many requests',
+  internal: 'Internal error',
+  provider_unavailable: 'Provider unavailable',
+  temporal_unavailable: 'Workflow service unavailable',
+  provider_failed: 'Provider call failed',
+};
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: ErrorCode;
+  instance?: string;
+  errors?: FieldIssue[];
+}
+
+/** An RFC 9457 problem document; `code` is the stable machine-readable error code. */
+export function problem(code: ErrorCode, detail: string, extras: Partial<Problem> = {}): Problem {
+  return {
+    type: `https://ctrlplane.dev/problems/${code.replaceAll('_', '-')}`,
+    title: TITLES[code],
+    status: ERROR_STATUS[code],
+    detail,
+    code,
+    ...extras,
+  };
+}
+
+export function sendProblem(res: Response, body: Problem): void {
+  res.status(body.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
+}

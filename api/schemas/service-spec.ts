@@ -1,0 +1,102 @@
+import { z } from 'zod';
+
+/** Request schemas for the seed doc's ServiceSpec family. Objects are strict: an unknown field is a 400. */
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export const serviceNameSchema = z
+  .string()
+  .max(63)
+  .regex(DNS_LABEL, 'must be a DNS label: lowercase letters, digits and dashes');
+
+const int = () => z.number().int();
+
+export const resourceSpecSchema = z.strictObject({
+  cpu_millis: int().min(0).max(1_000_000).default(0),
+  memory_mb: int().min(0).max(16_777_216).default(0),
+  disk_mb: int().min(0).optional(),
+  replicas: int().min(1).max(1000).default(1),
+  gpu: int().min(0).optional(),
+});
+
+export const portSpecSchema = z.strictObject({
+  container: int().min(1).max(65535),
+  host: int().min(0).max(65535).optional(),
+  protocol: z.enum(['tcp', 'udp', 'sctp', 'TCP', 'UDP', 'SCTP']).optional(),
+});
+
+export const volumeSpecSchema = z.strictObject({
+  name: serviceNameSchema,
+  mount_path: z.string().startsWith('/', 'must be an absolute path').max(4096),
+  size_mb: int().min(0).optional(),
+  type: z.string().max(64).optional(),
+});
+
+export const healthCheckSchema = z.strictObject({
+  path: z.string().max(2048).optional(),
+  port: int().min(1).max(65535),
+  interval: int().min(0).optional(),
+  timeout: int().min(0).optional(),
+  retries: int().min(0).max(100).optional(),
+});
+
+export const serviceSpecSchema = z.strictObject({
+  name: serviceNameSchema,
+  image: z.string().min(1).max(512).regex(/^\S+$/, 'must not contain spaces'),
+  role: z.enum(['main', 'sidecar', 'init', '']).optional(),
+  depends_on: z.array(serviceNameSchema).max(20).optional(),
+  resources: resourceSpecSchema.default({ cpu_millis: 0, memory_mb: 0, replicas: 1 }),
+  env: z
+    .record(
+      z.string().regex(ENV_KEY, 'must be a valid environment variable name').max(256),
+      z.string().max(32_768),
+    )
+    .optional(),
+  ports: z.array(portSpecSchema).max(50).optional(),
+  volumes: z.array(volumeSpecSchema).max(20).optional(),
+  health_check: healthCheckSchema.optional(),
+  command: z.array(z.string().max(4096)).max(100).optional(),
+  args: z.array(z.string().max(4096)).max(100).optional(),
+  annotations: z.record(z.string().max(253), z.string().max(4096)).optional(),
+});
+
+export type ServiceSpecInput = z.infer<typeof serviceSpecSchema>;
+
+/** Cross-service rules: unique names, exactly one main, depends_on names a sibling that is not itself. */
+export const servicesSchema = z
+  .array(serviceSpecSchema)
+  .min(1, 'at least one service is required')
+  .max(20)
+  .superRefine((services, ctx) => {
+    const names = new Set<string>();
+    services.forEach((service, index) => {
+      if (names.has(service.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [index, 'name'],
+          message: `duplicate service name ${service.name}`,
+        });
+      }
+      names.add(service.name);
+    });
+    const mains = services.filter((s) => s.role === undefined || s.role === '' || s.role === 'main');
+    if (mains.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message: `exactly one main service is required, found ${mains.length}`,
+      });
+    }
+    services.forEach((service, index) => {
+      service.depends_on?.forEach((dep, depIndex) => {
+        if (dep === service.name || !names.has(dep)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [index, 'depends_on', depIndex],
+            message: `depends on unknown service ${dep}`,
+          });
+        }
+      });
+    });
+  });

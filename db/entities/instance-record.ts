@@ -1,0 +1,62 @@
+import { EntitySchema } from '@mikro-orm/core';
+import type { DeploymentSource, Endpoint, ServiceSpec, WorkloadKind } from '../../domain/instance';
+import type { InstanceState } from '../../domain/instance-state';
+
+/**
+ * The read model of one instance: what the API serves. Only the instance workflow writes it (through the
+ * recordTransition activity), except the first row, which the API inserts to reserve the slug.
+ * `seq` is the workflow's transition counter: a write with a lower or equal seq is ignored.
+ */
+export interface InstanceRecord {
+  id: string;
+  tenant_id: string;
+  name: string;
+  slug: string;
+  datacenter_id: string | null;
+  provider_name: string;
+  provider_ref: string;
+  service_refs: Record<string, string> | null;
+  region: string;
+  state: InstanceState;
+  kind: WorkloadKind;
+  services: ServiceSpec[] | null;
+  source: DeploymentSource | null;
+  endpoints: Endpoint[] | null;
+  labels: Record<string, string> | null;
+  current_release: string | null;
+  suspended_at: Date | null;
+  suspend_reason: string | null;
+  error: string | null;
+  seq: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export const InstanceRecordSchema = new EntitySchema<InstanceRecord>({
+  name: 'InstanceRecord',
+  tableName: 'instances',
+  properties: {
+    id: { type: 'string', columnType: 'text', primary: true },
+    tenant_id: { type: 'string', columnType: 'text' },
+    name: { type: 'string', columnType: 'text' },
+    slug: { type: 'string', columnType: 'text' },
+    datacenter_id: { type: 'string', columnType: 'text', nullable: true },
+    provider_name: { type: 'string', columnType: 'text' },
+    provider_ref: { type: 'string', columnType: 'text', default: '' },
+    service_refs: { type: 'json', nullable: true },
+    region: { type: 'string', columnType: 'text', default: '' },
+    state: { type: 'string', columnType: 'text' },
+    kind: { type: 'string', columnType: 'text' },
+    services: { type: 'json', nullable: true },
+    source: { type: 'json', nullable: true },
+    endpoints: { type: 'json', nullable: true },
+    labels: { type: 'json', nullable: true },
+    current_release: { type: 'string', columnType: 'text', nullable: true },
+    suspended_at: { type: 'Date', columnType: 'timestamptz', nullable: true },
+    suspend_reason: { type: 'string', columnType: 'text', nullable: true },
+    error: { type: 'string', columnType: 'text', nullable: true },
+    seq: { type: 'number', columnType: 'integer' },
+    created_at: { type: 'Date', columnType: 'timestamptz(6)' },
+    updated_at: { type: 'Date', columnType: 'timestamptz(6)' },
+  },
+});

@@ -1,0 +1,7 @@
+import { loadConfig } from '../config/env';
+import { prepareDatabase } from './database';
+
+/** `npm run migrate`: creates the database if missing and applies pending committed migrations. */
+const { DATABASE_URL } = loadConfig();
+const applied = await prepareDatabase(DATABASE_URL);
+console.log(applied.length ? `applied migrations: ${applied.join(', ')}` : 'database is up to date');

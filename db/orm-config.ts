@@ -1,0 +1,17 @@
+import { Migrator } from '@mikro-orm/migrations';
+import { defineConfig } from '@mikro-orm/postgresql';
+import { InstanceEventRecordSchema } from './entities/instance-event-record';
+import { InstanceRecordSchema } from './entities/instance-record';
+import { migrationsList } from './migrations/index';
+
+export function ormConfig(databaseUrl: string, options: { poolMax?: number } = {}) {
+  return defineConfig({
+    clientUrl: databaseUrl,
+    entities: [InstanceRecordSchema, InstanceEventRecordSchema],
+    extensions: [Migrator],
+    migrations: { migrationsList, transactional: true, allOrNothing: true, snapshot: false },
+    pool: { min: 0, max: options.poolMax ?? 10 },
+    allowGlobalContext: false,
+    debug: false,
+  });
+}

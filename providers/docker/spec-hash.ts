@@ -1,0 +1,33 @@
+import { createHash } from 'node:crypto';
+
+/** Bump when the container config changes shape in a way that should replace existing containers. */
+const HASH_VERSION = 'v1';
+
+/** JSON with object keys sorted at every level, so equal values always serialise equally. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortKeys(value));
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(value).sort()) {
+      const v = (value as Record<string, unknown>)[key];
+      if (v !== undefined) out[key] = sortKeys(v);
+    }
+    return out;
+  }
+  return value;
+}
+
+/**
+ * sha256 (hex) of everything that shapes a container: the create config built from the service spec, the
+ * network and the labels. Stored as the `ctrlplane.spec-hash` label; an existing container whose label equals the
+ * hash of the new config is adopted instead of being recreated.
+ */
+export function specHash(containerConfig: unknown): string {
+  return createHash('sha256')
+    .update(HASH_VERSION + '\n' + canonicalJson(containerConfig))
+    .digest('hex');
+}

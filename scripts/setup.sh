@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# Installs and starts what ctrlplane needs on this machine (design.md §8): npm packages, the Temporal CLI
+# (dev server), the Docker engine with the local test image, and PostgreSQL. Idempotent: when everything is
+# already there it only checks, in well under a second or two. Daemons it starts log to .data/logs/.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+DATA="$ROOT/.data"
+LOGS="$DATA/logs"
+mkdir -p "$LOGS"
+
+say() { printf 'setup: %s\n' "$*"; }
+die() {
+  printf 'setup: ERROR: %s\n' "$*" >&2
+  exit 1
+}
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# One setup at a time (npm start and npm test may both call this). Fd 9 holds the lock; every daemon started
+# below gets `9>&-` so it does not keep the lock after this script exits.
+if have flock; then
+  exec 9>"$DATA/setup.lock"
+  flock -w 900 9 || die "another setup.sh has held $DATA/setup.lock for 15 minutes"
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+APT_UPDATED=0
+apt_install() {
+  have apt-get || die "apt-get not found; install by hand: $*"
+  # Keep package post-install scripts from starting services (no init system here); this script starts them.
+  local policy=/usr/sbin/policy-rc.d made_policy=0
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && made_policy=1
+  fi
+  local rc=0
+  {
+    if [[ $APT_UPDATED == 0 ]]; then
+      say "apt-get update"
+      apt-get update -qq 9>&- && APT_UPDATED=1
+    fi
+    say "apt-get install $*"
+    apt-get install -y -qq "$@" 9>&- </dev/null
+  } || rc=$?
+  if [[ $made_policy == 1 ]]; then rm -f "$policy"; fi
+  [[ $rc == 0 ]] || die "apt-get install $* failed (exit $rc)"
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# a. npm packages
+if [[ ! -d node_modules || ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  say "npm ci"
+  # npm 11 holds back the install scripts of esbuild/protobufjs/ssh2/cpu-features/@swc/core: not needed here.
+  npm ci --no-audit --no-fund </dev/null
+else
+  say "node_modules up to date"
+fi
+
+# ---------------------------------------------------------------------------------------------------------------
+# b. Temporal CLI (dev server: real server, SQLite, Web UI)
+TEMPORAL_VERSION=v1.5.1 # later tags carry a `replace` directive and `go install` refuses them
+temporal_bin=""
+if [[ -n ${TEMPORAL_CLI:-} && -x ${TEMPORAL_CLI} ]]; then
+  temporal_bin="$TEMPORAL_CLI"
+elif have temporal; then
+  temporal_bin="$(command -v temporal)"
+elif [[ -x $ROOT/.tools/bin/temporal ]]; then
+  temporal_bin="$ROOT/.tools/bin/temporal"
+else
+  if ! have go && [[ -x /usr/local/go/bin/go ]]; then export PATH="$PATH:/usr/local/go/bin"; fi
+  have go || die "the Temporal CLI is missing and Go is not installed (looked in PATH and /usr/local/go/bin)"
+  export HOME="${HOME:-/root}"
+  say "building the Temporal CLI $TEMPORAL_VERSION with go install (a few minutes, once)"
+  mkdir -p "$ROOT/.tools/bin"
+  GOBIN="$ROOT/.tools/bin" go install "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_VERSION" 9>&- </dev/null ||
+    die "go install of the Temporal CLI failed"
+  temporal_bin="$ROOT/.tools/bin/temporal"
+fi
+temporal_bin="$(cd "$(dirname "$temporal_bin")" && pwd)/$(basename "$temporal_bin")"
+if [[ "$(cat "$DATA/temporal-cli-path" 2>/dev/null || true)" != "$temporal_bin" ]]; then
+  printf '%s\n' "$temporal_bin" >"$DATA/temporal-cli-path"
+fi
+say "temporal CLI: $temporal_bin"
+
+# ---------------------------------------------------------------------------------------------------------------
+# c. Docker engine (containerd + dockerd), started in the background when it does not answer
+CONTAINERD_SOCK=/run/containerd/containerd.sock
+DOCKER_PIDFILE=/var/run/docker.pid
+
+docker_up() { have docker && timeout 20 docker info >/dev/null 2>&1; }
+
+busybox_static_ok() { [[ -x /bin/busybox ]] && ! ldd /bin/busybox >/dev/null 2>&1; }
+
+# A process whose pid is in $1 and whose name is $2, still alive?
+pidfile_alive() {
+  local pid
+  pid="$(cat "$1" 2>/dev/null || true)"
+  [[ $pid =~ ^[0-9]+$ ]] && [[ "$(cat "/proc/$pid/comm" 2>/dev/null || true)" == "$2" ]]
+}
+
+containerd_up() {
+  if have ctr; then
+    timeout 5 ctr --address "$CONTAINERD_SOCK" version >/dev/null 2>&1
+  else
+    [[ -S $CONTAINERD_SOCK ]] && pgrep -x containerd >/dev/null 2>&1
+  fi
+}
+
+start_docker() {
+  case "${DOCKER_HOST:-unix:///var/run/docker.sock}" in
+    unix:///var/run/docker.sock | unix:///run/docker.sock) ;;
+    *) die "DOCKER_HOST=$DOCKER_HOST does not answer 'docker info'; start that engine or unset DOCKER_HOST" ;;
+  esac
+  local pkgs=()
+  if ! have dockerd || ! have docker || ! have containerd; then pkgs+=(docker.io); fi
+  if ! busybox_static_ok; then pkgs+=(busybox-static); fi
+  if ((${#pkgs[@]})); then apt_install "${pkgs[@]}"; fi
+
+  if ! containerd_up; then
+    if pgrep -x containerd >/dev/null 2>&1; then
+      say "containerd is running but not answering yet; waiting"
+    else
+      say "starting containerd (log: .data/logs/containerd.log)"
+      setsid nohup containerd </dev/null >>"$LOGS/containerd.log" 2>&1 9>&- &
+    fi
+    local i
+    for ((i = 0; i < 60; i++)); do
+      containerd_up && break
+      sleep 0.5
+    done
+    containerd_up || {
+      tail -n 30 "$LOGS/containerd.log" >&2 || true
+      die "containerd did not come up within 30s"
+    }
+  fi
+
+  if pgrep -x dockerd >/dev/null 2>&1; then
+    say "dockerd is running but not answering yet; waiting"
+  else
+    # A pid file left by a killed daemon blocks dockerd when its pid is now some other process: drop it.
+    if [[ -e $DOCKER_PIDFILE ]] && ! pidfile_alive "$DOCKER_PIDFILE" dockerd; then rm -f "$DOCKER_PIDFILE"; fi
+    say "starting dockerd (log: .data/logs/dockerd.log)"
+    setsid nohup dockerd --containerd="$CONTAINERD_SOCK" </dev/null >>"$LOGS/dockerd.log" 2>&1 9>&- &
+  fi
+  local deadline=$((SECONDS + 60))
+  until docker_up; do
+    if ((SECONDS >= deadline)); then
+      tail -n 30 "$LOGS/dockerd.log" >&2 || true
+      die "dockerd did not answer 'docker info' within 60s"
+    fi
+    sleep 0.5
+  done
+}
+
+if docker_up; then
+  say "docker engine answering"
+else
+  start_docker
+  say "docker engine started"
+fi
+
+# ---------------------------------------------------------------------------------------------------------------
+# d. Local test images (nothing can be pulled)
+if ! busybox_static_ok; then apt_install busybox-static; fi
+bash "$ROOT/scripts/build-test-images.sh"
+
+# ---------------------------------------------------------------------------------------------------------------
+# e. PostgreSQL (the database itself and its migrations are made by the Node code)
+pg_host=127.0.0.1
+pg_port=5432
+manage_pg=1
+if [[ -n ${DATABASE_URL:-} ]]; then
+  if [[ $DATABASE_URL =~ ^[a-z]+://([^/@]*@)?(127\.0\.0\.1|localhost)(:([0-9]+))?([/?]|$) ]]; then
+    pg_port="${BASH_REMATCH[4]:-5432}"
+  else
+    manage_pg=0
+  fi
+fi
+
+pg_up() {
+  if have pg_isready; then
+    pg_isready -q -h "$pg_host" -p "$pg_port" -t 3 >/dev/null 2>&1
+  else
+    timeout 3 bash -c "exec 3<>/dev/tcp/$pg_host/$pg_port" 2>/dev/null
+  fi
+}
+
+if [[ $manage_pg == 0 ]]; then
+  say "DATABASE_URL points at another host; not managing PostgreSQL"
+elif pg_up; then
+  say "postgresql answering on $pg_host:$pg_port"
+else
+  fresh=0
+  if ! have pg_ctlcluster || ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+    apt_install postgresql
+    fresh=1
+  fi
+  pg_version="$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1 || true)"
+  if [[ -z $pg_version || ! -d /etc/postgresql/$pg_version/main ]]; then
+    pg_version="${pg_version:-$(ls /usr/lib/postgresql | sort -V | tail -n 1)}"
+    say "creating PostgreSQL cluster $pg_version/main"
+    pg_createcluster "$pg_version" main 9>&- >/dev/null
+    fresh=1
+  fi
+  if [[ $fresh == 1 ]]; then
+    # Fresh install only: let user postgres in over TCP on loopback without a password, as on the dev machines.
+    hba="/etc/postgresql/$pg_version/main/pg_hba.conf"
+    if ! grep -q '^host[[:space:]]\+all[[:space:]]\+postgres[[:space:]]\+127\.0\.0\.1/32[[:space:]]\+trust' "$hba"; then
+      say "pg_hba.conf: trust for user postgres on 127.0.0.1 and ::1"
+      {
+        printf '# added by ctrlplane scripts/setup.sh\n'
+        printf 'host all postgres 127.0.0.1/32 trust\n'
+        printf 'host all postgres ::1/128 trust\n'
+        cat "$hba"
+      } >"$hba.new"
+      chown --reference="$hba" "$hba.new" && chmod --reference="$hba" "$hba.new"
+      mv "$hba.new" "$hba"
+    fi
+  fi
+  say "starting PostgreSQL $pg_version/main"
+  pg_ctlcluster --skip-systemctl-redirect "$pg_version" main start 9>&- </dev/null ||
+    say "pg_ctlcluster start returned non-zero (already running?)"
+  if [[ $fresh == 1 ]]; then pg_ctlcluster --skip-systemctl-redirect "$pg_version" main reload 9>&- || true; fi
+  for ((i = 0; i < 60; i++)); do
+    pg_up && break
+    sleep 0.5
+  done
+  pg_up || die "PostgreSQL does not answer on $pg_host:$pg_port (see /var/log/postgresql/)"
+  say "postgresql answering on $pg_host:$pg_port"
+fi
+
+say "done"

@@ -1,0 +1,32 @@
+import { fileURLToPath } from 'node:url';
+import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { InstanceActivities } from '../activities/instance-activity-types';
+
+export interface InstanceWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  activities: InstanceActivities;
+  /** A prebuilt workflow bundle (production, tests); without it the worker bundles workflows/ itself. */
+  workflowBundlePath?: string;
+  shutdownGraceTimeMs: number;
+  identity?: string;
+}
+
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+export async function createInstanceWorker(options: InstanceWorkerOptions): Promise<Worker> {
+  const workflows: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> = options.workflowBundlePath
+    ? { workflowBundle: { codePath: options.workflowBundlePath } }
+    : { workflowsPath: WORKFLOWS_PATH };
+  return Worker.create({
+    connection: options.connection,
+    namespace: options.namespace,
+    taskQueue: options.taskQueue,
+    activities: options.activities,
+    ...workflows,
+    // In-flight provider calls get this long to finish on SIGTERM before they are cancelled (default is 0).
+    shutdownGraceTime: options.shutdownGraceTimeMs,
+    ...(options.identity ? { identity: options.identity } : {}),
+  });
+}

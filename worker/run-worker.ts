@@ -1,0 +1,59 @@
+import { NativeConnection, Runtime } from '@temporalio/worker';
+import { createActivities } from '../activities/index';
+import type { Config } from '../config/env';
+import type { Logger } from '../config/logger';
+import { openOrm } from '../db/database';
+import type { ProviderRegistry } from '../providers/registry';
+import { createInstanceWorker } from './create-worker';
+import { registerSearchAttributes } from './register-search-attributes';
+import { PinoTemporalLogger } from './temporal-logger';
+
+export interface RunWorkerOptions {
+  config: Config;
+  logger: Logger;
+  providers: ProviderRegistry;
+  workflowBundlePath?: string;
+}
+
+/**
+ * Connects, registers search attributes, and polls until SIGINT or SIGTERM; then lets in-flight activities
+ * finish (within the grace time) and closes the database pool.
+ */
+export async function runWorker({
+  config,
+  logger,
+  providers,
+  workflowBundlePath,
+}: RunWorkerOptions): Promise<void> {
+  Runtime.install({
+    logger: new PinoTemporalLogger(logger.child({ component: 'temporal' })),
+    shutdownSignals: ['SIGINT', 'SIGTERM'],
+  });
+  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const added = await registerSearchAttributes(connection, config.TEMPORAL_NAMESPACE);
+  if (added.length > 0) logger.info({ added }, 'registered search attributes');
+  const orm = await openOrm(config.DATABASE_URL);
+  try {
+    const worker = await createInstanceWorker({
+      connection,
+      namespace: config.TEMPORAL_NAMESPACE,
+      taskQueue: config.CTRLPLANE_TASK_QUEUE,
+      activities: createActivities({ providers, orm }),
+      workflowBundlePath,
+      shutdownGraceTimeMs: config.CTRLPLANE_WORKER_SHUTDOWN_GRACE_MS,
+    });
+    logger.info(
+      {
+        taskQueue: config.CTRLPLANE_TASK_QUEUE,
+        namespace: config.TEMPORAL_NAMESPACE,
+        providers: providers.names(),
+      },
+      'worker polling',
+    );
+    await worker.run();
+    logger.info('worker stopped');
+  } finally {
+    await orm.close();
+    await connection.close();
+  }
+}

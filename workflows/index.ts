@@ -1,0 +1,1 @@
+export { instanceWorkflow } from './instance-workflow';

@@ -1,0 +1,19 @@
+import type { InstanceState } from '../domain/instance-state';
+
+/** Lifecycle event type recorded when an instance enters a state (reference-behaviour.md §3.12, extended). */
+export function eventTypeFor(to: InstanceState, command: string): string {
+  switch (to) {
+    case 'running':
+      return command === 'provision' ? 'instance.created' : 'instance.started';
+    case 'stopped':
+      return 'instance.stopped';
+    case 'failed':
+      return 'instance.failed';
+    case 'destroyed':
+      return 'instance.deleted';
+    default:
+      return `instance.${to}`;
+  }
+}
+
+export const COMMAND_REJECTED_EVENT = 'instance.command_rejected';
