@@ -4,6 +4,7 @@ import {
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
   type WorkflowUpdateHandle,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
   WorkflowUpdateStage,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
@@ -86,12 +87,22 @@ export class InstanceCommands {
     } catch (err) {
       throw commandError(err);
     }
+    // A validator's refusal does not throw from startUpdate: the handle comes back holding the failed
+    // outcome, which result() returns without a call to the server. Probe it with a deadline already past:
+    // an outcome not known yet makes result() poll, which fails at once, so the command is still running.
+    try {
+      const instance = await this.options.client.withDeadline(Date.now() - 1, () => update.result());
+      return { status: 'completed', instance };
+    } catch (err) {
+      if (!(err instanceof WorkflowUpdateRPCTimeoutOrCancelledError)) throw commandError(err);
+    }
     if (waitMs === undefined) return { status: 'accepted' };
     try {
       const instance = await this.withDeadline(waitMs, () => update.result());
       return { status: 'completed', instance };
     } catch (err) {
-      if (isDeadline(err)) return { status: 'accepted' };
+      if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isDeadline(err))
+        return { status: 'accepted' };
       throw commandError(err);
     }
   }

@@ -21,7 +21,7 @@ export class InstanceStore {
 
   async insertNew(record: InstanceRecord): Promise<void> {
     try {
-      await this.em().createQueryBuilder(InstanceRecordSchema).insert(record).execute();
+      await this.em().insert(InstanceRecordSchema, record);
     } catch (err) {
       if (err instanceof UniqueConstraintViolationException) {
         throw new CtrlplaneError('already_exists', `an instance with slug ${record.slug} already exists`, [
