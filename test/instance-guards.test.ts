@@ -41,11 +41,11 @@ describe('refused commands, tenant isolation and authentication', () => {
         'select state, seq, updated_at from instances where id = ?',
         [id],
       );
-    const [{ count }] = await stack.orm.em
+    const [counted] = await stack.orm.em
       .fork()
       .getConnection()
       .execute<{ count: string }[]>('select count(*) from instance_events where instance_id = ?', [id]);
-    return { ...row, events: Number(count) };
+    return { ...row, events: Number(counted?.count) };
   }
 
   it('refuses start on a running instance with 409 problem+json and changes nothing, not even history', async () => {

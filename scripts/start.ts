@@ -1,0 +1,140 @@
+/**
+ * `npm start`: the whole dev stack in one terminal. Starts the Temporal dev server (persistent SQLite under
+ * .data/, Web UI on 8233, search attributes registered) unless TEMPORAL_ADDRESS is set, prepares PostgreSQL,
+ * starts the worker and the API, and prints where everything is plus a dev token. Ctrl-C stops it all.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, openSync } from 'node:fs';
+import { connect } from 'node:net';
+import { issueToken } from '../api/dev-token';
+import { loadConfig } from '../config/env';
+import { prepareDatabase } from '../db/database';
+import { CTRLPLANE_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+import { REPO_ROOT, searchAttributeFlags, temporalCliPath } from './temporal-cli';
+
+const DEV_TEMPORAL_PORT = 7233;
+const DEV_UI_PORT = 8233;
+const DEV_TENANT = 'ten_dev';
+
+const config = loadConfig();
+const children: { name: string; process: ChildProcess }[] = [];
+mkdirSync(`${REPO_ROOT}.data/logs`, { recursive: true });
+
+let temporalAddress = process.env.TEMPORAL_ADDRESS;
+let temporalUi = process.env.TEMPORAL_UI_URL ?? '(your Temporal cluster UI)';
+if (!temporalAddress) {
+  temporalAddress = `127.0.0.1:${DEV_TEMPORAL_PORT}`;
+  temporalUi = `http://localhost:${DEV_UI_PORT}`;
+  if (await portAnswers('127.0.0.1', DEV_TEMPORAL_PORT)) {
+    console.log(`start: a Temporal server already answers on ${temporalAddress}; using it`);
+  } else {
+    const log = openSync(`${REPO_ROOT}.data/logs/temporal.log`, 'a');
+    const temporal = spawn(
+      temporalCliPath(),
+      [
+        'server',
+        'start-dev',
+        '--ip',
+        '127.0.0.1',
+        '--port',
+        String(DEV_TEMPORAL_PORT),
+        '--ui-port',
+        String(DEV_UI_PORT),
+        '--db-filename',
+        `${REPO_ROOT}.data/temporal.sqlite`,
+        '--namespace',
+        config.TEMPORAL_NAMESPACE,
+        ...searchAttributeFlags(CTRLPLANE_SEARCH_ATTRIBUTES),
+      ],
+      { stdio: ['ignore', log, log] },
+    );
+    children.push({ name: 'temporal', process: temporal });
+    await waitFor('the Temporal dev server', () => portAnswers('127.0.0.1', DEV_TEMPORAL_PORT), 60_000);
+  }
+}
+
+const applied = await prepareDatabase(config.DATABASE_URL);
+console.log(`start: database ready${applied.length ? ` (applied ${applied.join(', ')})` : ''}`);
+
+const env = { ...process.env, TEMPORAL_ADDRESS: temporalAddress };
+for (const [name, entry] of [
+  ['worker', 'worker/main.ts'],
+  ['api', 'api/main.ts'],
+] as const) {
+  children.push({
+    name,
+    process: spawn(process.execPath, ['--import', 'tsx', entry], { cwd: REPO_ROOT, env, stdio: 'inherit' }),
+  });
+}
+const apiUrl = `http://localhost:${config.PORT}`;
+await waitFor('the API', async () => (await fetch(`${apiUrl}/healthz`).catch(() => undefined))?.ok === true, 60_000);
+
+const token = await issueToken(
+  config.CTRLPLANE_JWT_SECRET,
+  { sub: 'dev-user', tenant_id: DEV_TENANT, roles: ['admin'] },
+  '7d',
+);
+console.log(`
+ctrlplane is running
+  API          ${apiUrl}   (GET /readyz, /v1/instances)
+  Temporal UI  ${temporalUi}
+  Temporal     ${temporalAddress}  namespace ${config.TEMPORAL_NAMESPACE}, task queue ${config.CTRLPLANE_TASK_QUEUE}
+  Dev token    (tenant ${DEV_TENANT}, admin, 7 days)
+    export CTRLPLANE_TOKEN=${token}
+  Try
+    curl -s -H "Authorization: Bearer $CTRLPLANE_TOKEN" -H 'content-type: application/json' \\
+      -d '{"name":"hello","services":[{"name":"web","image":"ctrlplane-test/busybox:1","command":["httpd","-f","-p","80","-h","/"],"ports":[{"container":80}]}]}' \\
+      '${apiUrl}/v1/instances?wait=true'
+Ctrl-C stops everything started here.
+`);
+
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void shutdown(0));
+for (const child of children) {
+  child.process.on('exit', (code) => {
+    if (!stopping) {
+      console.error(`start: ${child.name} exited (${code}); stopping the stack`);
+      void shutdown(1);
+    }
+  });
+}
+
+async function shutdown(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  // API and worker first (they drain in-flight work), the Temporal server last.
+  for (const child of [...children].reverse()) {
+    if (child.process.exitCode !== null || child.process.signalCode !== null) continue;
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => child.process.kill('SIGKILL'), 40_000);
+      child.process.once('exit', () => {
+        clearTimeout(force);
+        resolve();
+      });
+      child.process.kill('SIGTERM');
+    });
+  }
+  process.exit(code);
+}
+
+function portAnswers(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) {
+      console.error(`start: ${what} did not come up within ${timeoutMs / 1000}s (see .data/logs/)`);
+      await shutdown(1);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
