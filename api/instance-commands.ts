@@ -10,12 +10,13 @@ import {
 import { ApplicationFailure } from '@temporalio/common';
 import { CtrlplaneError, isErrorCode } from '../domain/errors';
 import type { Instance } from '../domain/instance';
-import type { LifecycleCommandName } from '../domain/state-machine';
+import type { CommandName } from '../domain/commands';
 import {
   type CommandRequest,
-  commandUpdates,
+  commandMessages,
   INSTANCE_WORKFLOW_TYPE,
   type InstanceWorkflowInput,
+  type InstanceWorkflowOptions,
   instanceWorkflowId,
 } from '../workflows/messages';
 import {
@@ -32,6 +33,8 @@ export interface InstanceCommandsOptions {
   taskQueue: string;
   /** How long to wait for the workflow to accept a command (or to start) before answering 503. */
   acceptTimeoutMs: number;
+  /** Passed to every new instance workflow (continue-as-new threshold, drift check interval). */
+  workflowOptions?: InstanceWorkflowOptions;
 }
 
 /** Sends commands to instance workflows; every call has a deadline, so no request hangs on Temporal. */
@@ -39,7 +42,7 @@ export class InstanceCommands {
   constructor(private readonly options: InstanceCommandsOptions) {}
 
   async startWorkflow(instance: Instance): Promise<void> {
-    const input: InstanceWorkflowInput = { instance, seq: 0, provisioned: false };
+    const input: InstanceWorkflowInput = { instance, seq: 0, provisioned: false, options: this.options.workflowOptions };
     try {
       await this.withDeadline(this.options.acceptTimeoutMs, () =>
         this.options.client.workflow.start(INSTANCE_WORKFLOW_TYPE, {
@@ -68,18 +71,19 @@ export class InstanceCommands {
    * Sends `name` as an update and returns once the workflow accepted it; with `waitMs`, waits up to that long
    * for the command to finish. A refusal by the workflow's validator surfaces as its error code (409).
    */
-  async send(
-    name: LifecycleCommandName,
+  async send<N extends CommandName>(
+    name: N,
     instanceId: string,
-    request: CommandRequest,
+    request: CommandRequest<N>,
     waitMs?: number,
   ): Promise<CommandResult> {
     const handle = this.options.client.workflow.getHandle(instanceWorkflowId(instanceId));
     let update: WorkflowUpdateHandle<Instance>;
     try {
       update = await this.withDeadline(this.options.acceptTimeoutMs, () =>
-        handle.startUpdate(commandUpdates[name], {
-          args: [request],
+        // The eight update definitions differ only in their argument type, which `request` carries.
+        handle.startUpdate(commandMessages[name].update as (typeof commandMessages)['start']['update'], {
+          args: [request as CommandRequest<'start'>],
           updateId: request.request_id,
           waitForStage: WorkflowUpdateStage.ACCEPTED,
         }),

@@ -29,6 +29,10 @@ export async function startApi(
       client,
       taskQueue: config.CTRLPLANE_TASK_QUEUE,
       acceptTimeoutMs: config.CTRLPLANE_COMMAND_ACCEPT_TIMEOUT_MS,
+      workflowOptions: {
+        maxCommandsPerRun: config.CTRLPLANE_MAX_COMMANDS_PER_RUN,
+        driftCheckIntervalMs: config.CTRLPLANE_DRIFT_CHECK_INTERVAL_MS,
+      },
     }),
     providers,
     jwtSecret: config.CTRLPLANE_JWT_SECRET,

@@ -25,6 +25,10 @@ const envSchema = z.object({
   CTRLPLANE_MAX_WAIT_MS: z.coerce.number().int().positive().default(120_000),
   /** Time in-flight activities get to finish when the worker shuts down. */
   CTRLPLANE_WORKER_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
+  /** Instance workflows continue-as-new after this many commands in one run. */
+  CTRLPLANE_MAX_COMMANDS_PER_RUN: z.coerce.number().int().min(1).default(500),
+  /** How often each instance workflow compares the provider's view with its own; 0 disables it. */
+  CTRLPLANE_DRIFT_CHECK_INTERVAL_MS: z.coerce.number().int().min(0).default(60_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

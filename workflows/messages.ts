@@ -1,6 +1,6 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { CommandArgs, CommandName } from '../domain/commands';
 import type { Instance } from '../domain/instance';
-import type { LifecycleCommandName } from '../domain/state-machine';
 
 /**
  * The instance workflow's public surface, shared by the API (client side) and the workflow.
@@ -8,23 +8,28 @@ import type { LifecycleCommandName } from '../domain/state-machine';
  * outcome) and as a signal (fire and forget) of the same name.
  */
 
-export interface CommandRequest {
+export interface RequestMeta {
   /** Idempotency key: a command whose request_id was already seen is not applied again. */
   request_id: string;
   /** `sub` of the caller, kept on the lifecycle event. */
   actor?: string;
 }
 
+export type CommandRequest<N extends CommandName = CommandName> = RequestMeta & CommandArgs[N];
+
 export interface QueuedCommand {
-  name: LifecycleCommandName | 'provision';
+  name: CommandName | 'provision' | 'reconcile';
   request_id: string;
   actor?: string;
   via: 'update' | 'signal' | 'workflow';
+  args?: Record<string, unknown>;
 }
 
 export interface InstanceWorkflowOptions {
   /** Continue-as-new after this many commands in one run, even if the server does not suggest it yet. */
   maxCommandsPerRun?: number;
+  /** How often the workflow compares the provider's view with its own (drift check); 0 disables it. */
+  driftCheckIntervalMs?: number;
 }
 
 export interface InstanceWorkflowInput {
@@ -35,6 +40,10 @@ export interface InstanceWorkflowInput {
   pending?: QueuedCommand[];
   /** Request ids already applied, newest last, so a retry after continue-as-new is still recognised. */
   recent_request_ids?: string[];
+  /** The run state to return to on unsuspend, while suspended. */
+  resume_state?: 'running' | 'stopped' | 'failed';
+  /** The services changed while stopped: the next start provisions them first. */
+  spec_changed?: boolean;
   options?: InstanceWorkflowOptions;
 }
 
@@ -44,16 +53,23 @@ export interface InstanceSnapshot {
   pending: QueuedCommand[];
 }
 
-export const startUpdate = defineUpdate<Instance, [CommandRequest]>('start');
-export const stopUpdate = defineUpdate<Instance, [CommandRequest]>('stop');
-export const deleteUpdate = defineUpdate<Instance, [CommandRequest]>('delete');
+function command<N extends CommandName>(name: N) {
+  return {
+    update: defineUpdate<Instance, [CommandRequest<N>]>(name),
+    signal: defineSignal<[CommandRequest<N>]>(name),
+  };
+}
 
-export const startSignal = defineSignal<[CommandRequest]>('start');
-export const stopSignal = defineSignal<[CommandRequest]>('stop');
-export const deleteSignal = defineSignal<[CommandRequest]>('delete');
-
-export const commandUpdates = { start: startUpdate, stop: stopUpdate, delete: deleteUpdate } as const;
-export const commandSignals = { start: startSignal, stop: stopSignal, delete: deleteSignal } as const;
+export const commandMessages = {
+  start: command('start'),
+  stop: command('stop'),
+  restart: command('restart'),
+  scale: command('scale'),
+  suspend: command('suspend'),
+  unsuspend: command('unsuspend'),
+  update: command('update'),
+  delete: command('delete'),
+} as const;
 
 export const snapshotQuery = defineQuery<InstanceSnapshot>('snapshot');
 export const pendingCommandsQuery = defineQuery<QueuedCommand[]>('pendingCommands');

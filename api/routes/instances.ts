@@ -5,7 +5,7 @@ import { instanceToRecord, recordToInstance } from '../../db/instance-mapping';
 import { CtrlplaneError } from '../../domain/errors';
 import { isInstanceId, newInstanceId } from '../../domain/ids';
 import { type Instance, slugify } from '../../domain/instance';
-import type { LifecycleCommandName } from '../../domain/state-machine';
+import type { CommandName } from '../../domain/commands';
 import { callerOf } from '../auth';
 import type { InstanceCommands } from '../instance-commands';
 import type { InstanceStore } from '../instance-store';
@@ -120,7 +120,7 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
     res.json(recordToInstance(await loadOwned(req)));
   });
 
-  async function command(name: LifecycleCommandName, req: Request, res: Response): Promise<void> {
+  async function command(name: CommandName, req: Request, res: Response): Promise<void> {
     const caller = callerOf(req);
     const waitMs = parseWait(req.query.wait, deps.maxWaitMs);
     const row = await loadOwned(req);
