@@ -1,4 +1,5 @@
-import type { Endpoint, Instance } from '../domain/instance';
+import type { Endpoint, Instance, ResourceSpec } from '../domain/instance';
+import type { InstanceState } from '../domain/instance-state';
 import type { ProvisionRequest, ProvisionResult } from '../providers/provider';
 
 /** Input of every provider call: which provider, and which instance on it. */
@@ -19,12 +20,22 @@ export interface TransitionRecord {
   event: LifecycleEvent;
 }
 
+export interface ObservedStatus {
+  state: InstanceState;
+  message?: string;
+}
+
 /** What the instance workflow may ask of the outside world. Workflow code imports this file as types only. */
 export interface InstanceActivities {
   provisionInstance(input: { provider_name: string; request: ProvisionRequest }): Promise<ProvisionResult>;
   /** Starts and reports the endpoints as they are now: published host ports can change on every start. */
   startInstance(input: ProviderCall): Promise<{ endpoints: Endpoint[] }>;
   stopInstance(input: ProviderCall): Promise<void>;
+  scaleInstance(input: ProviderCall & { resources: ResourceSpec }): Promise<void>;
   deprovisionInstance(input: ProviderCall): Promise<void>;
+  /** The provider's view of the instance, for the drift check. */
+  observeInstance(input: ProviderCall): Promise<ObservedStatus>;
   recordTransition(input: TransitionRecord): Promise<void>;
+  /** Moves the instance's row to a new slug; fails non-retryably with already_exists when it is taken. */
+  reserveSlug(input: { tenant_id: string; instance_id: string; slug: string }): Promise<void>;
 }

@@ -8,7 +8,12 @@ const HEARTBEAT_INTERVAL_MS = 3_000;
 
 type ProviderActivities = Pick<
   InstanceActivities,
-  'provisionInstance' | 'startInstance' | 'stopInstance' | 'deprovisionInstance'
+  | 'provisionInstance'
+  | 'startInstance'
+  | 'stopInstance'
+  | 'scaleInstance'
+  | 'deprovisionInstance'
+  | 'observeInstance'
 >;
 
 /** Provider calls as activities: heartbeating, cancellable, and with permanent errors marked non-retryable. */
@@ -24,8 +29,15 @@ export function createProviderActivities(providers: ProviderRegistry): ProviderA
       }),
     stopInstance: ({ provider_name, instance_id }) =>
       callProvider(providers, provider_name, (p, opts) => p.stop(instance_id, opts)),
+    scaleInstance: ({ provider_name, instance_id, resources }) =>
+      callProvider(providers, provider_name, (p, opts) => p.scale(instance_id, resources, opts)),
     deprovisionInstance: ({ provider_name, instance_id }) =>
       callProvider(providers, provider_name, (p, opts) => p.deprovision(instance_id, opts)),
+    observeInstance: ({ provider_name, instance_id }) =>
+      callProvider(providers, provider_name, async (p, opts) => {
+        const status = await p.status(instance_id, opts);
+        return { state: status.state, ...(status.message ? { message: status.message } : {}) };
+      }),
   };
 }
 

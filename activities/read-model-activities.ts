@@ -1,4 +1,6 @@
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { ApplicationFailure } from '@temporalio/activity';
 import { typeid } from 'typeid-js';
 import type { Orm } from '../db/database';
 import { InstanceEventRecordSchema } from '../db/entities/instance-event-record';
@@ -7,9 +9,24 @@ import { instanceToRecord } from '../db/instance-mapping';
 import type { InstanceActivities, TransitionRecord } from './instance-activity-types';
 
 /** Projection of the workflow's transitions into the read model and the event outbox. */
-export function createReadModelActivities(orm: Orm): Pick<InstanceActivities, 'recordTransition'> {
+export function createReadModelActivities(
+  orm: Orm,
+): Pick<InstanceActivities, 'recordTransition' | 'reserveSlug'> {
   return {
     recordTransition: (record) => orm.em.fork().transactional((em) => projectTransition(em, record)),
+    reserveSlug: async ({ tenant_id, instance_id, slug }) => {
+      try {
+        await orm.em.fork().nativeUpdate(InstanceRecordSchema, { id: instance_id, tenant_id }, { slug });
+      } catch (err) {
+        if (err instanceof UniqueConstraintViolationException) {
+          throw ApplicationFailure.nonRetryable(
+            `an instance with slug ${slug} already exists in this tenant`,
+            'already_exists',
+          );
+        }
+        throw err;
+      }
+    },
   };
 }
 

@@ -3,7 +3,16 @@ import type { InstanceState } from './instance-state';
 import { canTransition, transitionError } from './state-machine';
 
 /** The eight lifecycle commands, their arguments, and the rules that accept or refuse them. */
-export const COMMAND_NAMES = ['start', 'stop', 'restart', 'scale', 'suspend', 'unsuspend', 'update', 'delete'] as const;
+export const COMMAND_NAMES = [
+  'start',
+  'stop',
+  'restart',
+  'scale',
+  'suspend',
+  'unsuspend',
+  'update',
+  'delete',
+] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
 export interface ScaleArgs {
@@ -54,11 +63,18 @@ export interface Refusal {
 const REFUSED_WHILE_SUSPENDED: ReadonlySet<CommandName> = new Set(['start', 'restart', 'scale']);
 
 /** Why `name` cannot be applied to an instance in `view`, or undefined when it can. */
-export function commandRefusal(name: CommandName, view: InstanceView, args: Record<string, unknown> = {}): Refusal | undefined {
+export function commandRefusal(
+  name: CommandName,
+  view: InstanceView,
+  args: Record<string, unknown> = {},
+): Refusal | undefined {
   const invalidArgs = argumentsRefusal(name, args);
   if (invalidArgs) return { code: 'invalid_request', message: invalidArgs };
   if (view.suspend_reason !== undefined && REFUSED_WHILE_SUSPENDED.has(name)) {
-    return { code: 'suspended', message: `${name} is refused: the instance is suspended (${view.suspend_reason})` };
+    return {
+      code: 'suspended',
+      message: `${name} is refused: the instance is suspended (${view.suspend_reason})`,
+    };
   }
   const state = view.state;
   const refuse = (why: string): Refusal => ({
@@ -72,15 +88,20 @@ export function commandRefusal(name: CommandName, view: InstanceView, args: Reco
     case 'restart':
       return canTransition(state, 'stopping') ? undefined : refuse(transitionError(state, 'stopping') ?? '');
     case 'delete':
-      return canTransition(state, 'destroying') ? undefined : refuse(transitionError(state, 'destroying') ?? '');
+      return canTransition(state, 'destroying')
+        ? undefined
+        : refuse(transitionError(state, 'destroying') ?? '');
     case 'scale':
-      return state === 'running' || state === 'stopped' ? undefined : refuse('only a running or stopped instance scales');
+      return state === 'running' || state === 'stopped'
+        ? undefined
+        : refuse('only a running or stopped instance scales');
     case 'suspend':
       return state === 'running' || state === 'stopped' || state === 'failed'
         ? undefined
         : refuse('only a running, stopped or failed instance can be suspended');
     case 'unsuspend': {
-      if (view.suspend_reason === undefined) return { code: 'invalid_state', message: 'unsuspend: the instance is not suspended' };
+      if (view.suspend_reason === undefined)
+        return { code: 'invalid_state', message: 'unsuspend: the instance is not suspended' };
       const wanted = args.reason;
       if (typeof wanted === 'string' && wanted !== view.suspend_reason) {
         return {
@@ -96,7 +117,11 @@ export function commandRefusal(name: CommandName, view: InstanceView, args: Reco
 }
 
 /** The view once `name` has succeeded: lets a validator judge a command against the commands queued before it. */
-export function viewAfter(name: CommandName, view: InstanceView, args: Record<string, unknown> = {}): InstanceView {
+export function viewAfter(
+  name: CommandName,
+  view: InstanceView,
+  args: Record<string, unknown> = {},
+): InstanceView {
   switch (name) {
     case 'start':
     case 'restart':

@@ -9,7 +9,10 @@ import type { InstanceActivities } from '../activities/instance-activity-types';
  * attempt created. Errors no retry can fix are raised non-retryable by the activity itself.
  */
 const providerCalls = proxyActivities<
-  Pick<InstanceActivities, 'provisionInstance' | 'startInstance' | 'stopInstance' | 'deprovisionInstance'>
+  Pick<
+    InstanceActivities,
+    'provisionInstance' | 'startInstance' | 'stopInstance' | 'scaleInstance' | 'deprovisionInstance'
+  >
 >({
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '15 seconds',
@@ -25,9 +28,23 @@ const providerCalls = proxyActivities<
  * Read-model writes: PostgreSQL being away must never lose a transition, so these retry without limit
  * (capped at 30 s between attempts). They are idempotent: the write is guarded by the sequence number.
  */
-const readModel = proxyActivities<Pick<InstanceActivities, 'recordTransition'>>({
+const readModel = proxyActivities<Pick<InstanceActivities, 'recordTransition' | 'reserveSlug'>>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+});
+
+/**
+ * The drift check only looks: a failed look is retried a few times and then skipped until the next check, so
+ * a provider that is away for a while never fails the instance through the drift check alone.
+ */
+const observation = proxyActivities<Pick<InstanceActivities, 'observeInstance'>>({
+  startToCloseTimeout: '30 seconds',
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '10 seconds',
+    maximumAttempts: 3,
+  },
 });
 
 // proxyActivities returns a Proxy, which cannot be spread: name each activity.
@@ -35,6 +52,9 @@ export const instanceActivities: InstanceActivities = {
   provisionInstance: providerCalls.provisionInstance,
   startInstance: providerCalls.startInstance,
   stopInstance: providerCalls.stopInstance,
+  scaleInstance: providerCalls.scaleInstance,
   deprovisionInstance: providerCalls.deprovisionInstance,
+  observeInstance: observation.observeInstance,
   recordTransition: readModel.recordTransition,
+  reserveSlug: readModel.reserveSlug,
 };

@@ -6,16 +6,17 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { InstanceActivities } from '../activities/instance-activity-types';
-import type { Instance } from '../domain/instance';
-import type { InstanceState } from '../domain/instance-state';
 import {
-  COMMAND_PATHS,
+  type CommandName,
   commandRefusal,
-  type LifecycleCommandName,
-  settledStateAfter,
-  transitionError,
-} from '../domain/state-machine';
-import { COMMAND_REJECTED_EVENT, eventTypeFor } from './lifecycle-events';
+  type InstanceView,
+  type Refusal,
+  viewAfter,
+} from '../domain/commands';
+import { type Instance, mainService, type ResourceSpec, type ServiceSpec, slugify } from '../domain/instance';
+import type { InstanceState } from '../domain/instance-state';
+import { transitionError } from '../domain/state-machine';
+import { COMMAND_FAILED_EVENT, COMMAND_REJECTED_EVENT, DRIFT_EVENT, eventTypeFor } from './lifecycle-events';
 import type { CommandRequest, InstanceSnapshot, InstanceWorkflowInput, QueuedCommand } from './messages';
 import { StateAttribute, SuspendedAttribute } from './search-attributes';
 
@@ -23,6 +24,16 @@ const DEFAULT_MAX_COMMANDS_PER_RUN = 500;
 const RECENT_REQUEST_IDS_KEPT = 1000;
 
 type Outcome = { ok: true; instance: Instance } | { ok: false; code: string; message: string };
+type Conclusion = 'succeeded' | 'failed' | 'rejected';
+
+interface RecordOptions {
+  /** Event type; by default derived from the state entered. */
+  type?: string;
+  error?: string;
+  payload?: Record<string, unknown>;
+  /** Set on the event that ends a command, so every accepted command has exactly one concluding event. */
+  conclusion?: Conclusion;
+}
 
 /**
  * Everything the instance workflow knows, and the only code that changes it. Message handlers call
@@ -32,11 +43,14 @@ export class InstanceLifecycle {
   instance: Instance;
   private seq: number;
   private provisioned: boolean;
+  private resumeState: InstanceWorkflowInput['resume_state'];
+  private specChanged: boolean;
   private readonly queue: QueuedCommand[];
   private readonly recentRequestIds: string[];
   private readonly outcomes = new Map<string, Outcome>();
   private readonly maxCommandsPerRun: number;
   private commandsThisRun = 0;
+  private reconciles = 0;
 
   constructor(
     input: InstanceWorkflowInput,
@@ -45,6 +59,8 @@ export class InstanceLifecycle {
     this.instance = input.instance;
     this.seq = input.seq;
     this.provisioned = input.provisioned;
+    this.resumeState = input.resume_state;
+    this.specChanged = input.spec_changed ?? false;
     this.queue = [...(input.pending ?? [])];
     this.recentRequestIds = [...(input.recent_request_ids ?? [])];
     this.maxCommandsPerRun = input.options?.maxCommandsPerRun ?? DEFAULT_MAX_COMMANDS_PER_RUN;
@@ -54,17 +70,17 @@ export class InstanceLifecycle {
   }
 
   /** Update validator: throws, without touching history, when the command cannot be accepted. */
-  validate(name: LifecycleCommandName, request: CommandRequest): void {
+  validate(name: CommandName, request: CommandRequest): void {
     if (typeof request?.request_id !== 'string' || request.request_id.length === 0) {
       throw ApplicationFailure.nonRetryable('request_id is required', 'invalid_request');
     }
     if (this.isKnownRequest(request.request_id)) return;
-    const refusal = this.refusalAfterQueue(name);
-    if (refusal) throw ApplicationFailure.nonRetryable(refusal, 'invalid_state');
+    const refusal = commandRefusal(name, this.viewAfterQueue(), argsOf(request));
+    if (refusal) throw ApplicationFailure.nonRetryable(refusal.message, refusal.code);
   }
 
   /** Update handler: queue the command and resolve with its outcome. */
-  async submit(name: LifecycleCommandName, request: CommandRequest): Promise<Instance> {
+  async submit(name: CommandName, request: CommandRequest): Promise<Instance> {
     if (!this.isKnownRequest(request.request_id)) this.enqueue(name, request, 'update');
     await condition(
       () => this.outcomes.has(request.request_id) || this.isForgottenOutcome(request.request_id),
@@ -76,10 +92,21 @@ export class InstanceLifecycle {
   }
 
   /** Signal handler: a command nobody waits for. An invalid one is recorded as rejected, not applied. */
-  signal(name: LifecycleCommandName, request: CommandRequest): void {
+  signal(name: CommandName, request: CommandRequest): void {
     if (typeof request?.request_id !== 'string' || request.request_id.length === 0) return;
     if (this.isKnownRequest(request.request_id)) return;
     this.enqueue(name, request, 'signal');
+  }
+
+  /** Queues a drift check, unless the instance is busy or gone. */
+  requestReconcile(): void {
+    if (this.queue.length > 0 || !this.provisioned || this.isDestroyed()) return;
+    this.reconciles += 1;
+    this.queue.push({
+      name: 'reconcile',
+      request_id: `reconcile/${workflowInfo().runId}/${this.reconciles}`,
+      via: 'workflow',
+    });
   }
 
   snapshot(): InstanceSnapshot {
@@ -110,6 +137,8 @@ export class InstanceLifecycle {
       provisioned: this.provisioned,
       pending: [...this.queue],
       recent_request_ids: this.recentRequestIds.slice(-RECENT_REQUEST_IDS_KEPT),
+      ...(this.resumeState ? { resume_state: this.resumeState } : {}),
+      ...(this.specChanged ? { spec_changed: true } : {}),
       options,
     };
   }
@@ -120,6 +149,7 @@ export class InstanceLifecycle {
     const outcome = await this.execute(command);
     this.queue.shift();
     this.commandsThisRun += 1;
+    if (command.name === 'reconcile') return;
     this.outcomes.set(command.request_id, outcome);
     this.recentRequestIds.push(command.request_id);
     if (this.recentRequestIds.length > RECENT_REQUEST_IDS_KEPT * 2) {
@@ -129,126 +159,379 @@ export class InstanceLifecycle {
 
   private async execute(command: QueuedCommand): Promise<Outcome> {
     if (command.name === 'provision') return this.provision(command);
-    const refusal = commandRefusal(command.name, this.instance.state);
-    if (refusal) {
-      await this.recordRejection(command, refusal);
-      return { ok: false, code: 'invalid_state', message: refusal };
+    if (command.name === 'reconcile') return this.reconcile(command);
+    const refusal = commandRefusal(command.name, this.view(), command.args ?? {});
+    if (refusal) return this.reject(command, refusal);
+    switch (command.name) {
+      case 'start':
+        return this.start(command);
+      case 'stop':
+        return this.stop(command);
+      case 'restart':
+        return this.restart(command);
+      case 'delete':
+        return this.delete(command);
+      case 'scale':
+        return this.scale(command);
+      case 'suspend':
+        return this.suspend(command);
+      case 'unsuspend':
+        return this.unsuspend(command);
+      case 'update':
+        return this.update(command);
     }
-    const [intermediate, settled] = COMMAND_PATHS[command.name];
-    await this.transition(intermediate, command);
-    try {
-      const call = { provider_name: this.instance.provider_name, instance_id: this.instance.id };
-      if (command.name === 'start')
-        this.instance.endpoints = (await this.activities.startInstance(call)).endpoints;
-      else if (command.name === 'stop') await this.activities.stopInstance(call);
-      else await this.activities.deprovisionInstance(call);
-    } catch (err) {
-      return this.fail(command, err);
-    }
-    await this.transition(settled, command);
-    return { ok: true, instance: this.instance };
   }
 
   private async provision(command: QueuedCommand): Promise<Outcome> {
     if (this.seq === 0) await this.transition('provisioning', command);
     try {
-      const result = await this.activities.provisionInstance({
-        provider_name: this.instance.provider_name,
-        request: {
-          instance_id: this.instance.id,
-          tenant_id: this.instance.tenant_id,
-          name: this.instance.name,
-          kind: this.instance.kind,
-          services: this.instance.services ?? [],
-          labels: this.instance.labels,
-        },
-      });
-      this.provisioned = true;
-      this.instance = {
-        ...this.instance,
-        provider_ref: result.provider_ref,
-        service_refs: result.service_refs,
-        endpoints: result.endpoints,
-      };
+      await this.provisionServices();
       await this.transition('starting', command);
-      const started = await this.activities.startInstance({
-        provider_name: this.instance.provider_name,
-        instance_id: this.instance.id,
-      });
-      this.instance.endpoints = started.endpoints;
+      await this.startServices();
     } catch (err) {
       return this.fail(command, err);
     }
-    await this.transition('running', command);
+    return this.succeed(command, 'running');
+  }
+
+  private async start(command: QueuedCommand): Promise<Outcome> {
+    await this.transition('starting', command);
+    try {
+      if (this.specChanged) await this.provisionServices();
+      await this.startServices();
+    } catch (err) {
+      return this.fail(command, err);
+    }
+    return this.succeed(command, 'running');
+  }
+
+  private async stop(command: QueuedCommand): Promise<Outcome> {
+    await this.transition('stopping', command);
+    try {
+      await this.activities.stopInstance(this.providerCall());
+    } catch (err) {
+      return this.fail(command, err);
+    }
+    return this.succeed(command, 'stopped');
+  }
+
+  private async restart(command: QueuedCommand): Promise<Outcome> {
+    try {
+      await this.transition('stopping', command);
+      await this.activities.stopInstance(this.providerCall());
+      await this.transition('stopped', command);
+      await this.transition('starting', command);
+      await this.startServices();
+    } catch (err) {
+      return this.fail(command, err);
+    }
+    return this.succeed(command, 'running');
+  }
+
+  private async delete(command: QueuedCommand): Promise<Outcome> {
+    await this.transition('destroying', command);
+    try {
+      await this.activities.deprovisionInstance(this.providerCall());
+    } catch (err) {
+      return this.fail(command, err);
+    }
+    return this.succeed(command, 'destroyed');
+  }
+
+  /** Scale changes limits, not the state: a failed scale leaves the instance as it was. */
+  private async scale(command: QueuedCommand): Promise<Outcome> {
+    const services = this.instance.services ?? [];
+    const main = mainService(services);
+    if (!main)
+      return this.reject(command, {
+        code: 'invalid_request',
+        message: 'scale: the instance has no main service',
+      });
+    const args = command.args ?? {};
+    const merged: ResourceSpec = {
+      ...main.resources,
+      ...(args.cpu_millis !== undefined ? { cpu_millis: Number(args.cpu_millis) } : {}),
+      ...(args.memory_mb !== undefined ? { memory_mb: Number(args.memory_mb) } : {}),
+      ...(args.replicas !== undefined ? { replicas: Number(args.replicas) } : {}),
+    };
+    try {
+      await this.activities.scaleInstance({ ...this.providerCall(), resources: merged });
+    } catch (err) {
+      return this.commandFailed(command, err);
+    }
+    this.setServices(services.map((s) => (s === main ? { ...s, resources: merged } : s)));
+    await this.record(command, {
+      type: 'instance.scaled',
+      payload: { cpu_millis: merged.cpu_millis, memory_mb: merged.memory_mb, replicas: merged.replicas },
+      conclusion: 'succeeded',
+    });
     return { ok: true, instance: this.instance };
   }
 
+  private async suspend(command: QueuedCommand): Promise<Outcome> {
+    const reason = String(command.args?.reason);
+    const alreadySuspended = this.instance.suspend_reason !== undefined;
+    if (!alreadySuspended) this.resumeState = runState(this.instance.state);
+    if (this.instance.state === 'running') {
+      await this.transition('stopping', command);
+      try {
+        await this.activities.stopInstance(this.providerCall());
+      } catch (err) {
+        return this.fail(command, err);
+      }
+      this.markSuspended(reason);
+      return this.succeed(command, 'stopped', { payload: { reason } });
+    }
+    this.markSuspended(reason);
+    await this.record(command, { type: 'instance.suspended', payload: { reason }, conclusion: 'succeeded' });
+    return { ok: true, instance: this.instance };
+  }
+
+  private async unsuspend(command: QueuedCommand): Promise<Outcome> {
+    const reason = this.instance.suspend_reason;
+    const resume = this.resumeState;
+    this.resumeState = undefined;
+    this.instance = { ...this.instance, suspended_at: undefined, suspend_reason: undefined };
+    if (resume === 'running' && this.instance.state === 'stopped') {
+      await this.transition('starting', command, { payload: { reason } });
+      try {
+        await this.startServices();
+      } catch (err) {
+        return this.fail(command, err);
+      }
+      return this.succeed(command, 'running', { payload: { reason } });
+    }
+    await this.record(command, {
+      type: 'instance.unsuspended',
+      payload: { reason },
+      conclusion: 'succeeded',
+    });
+    return { ok: true, instance: this.instance };
+  }
+
+  /** Rename, relabel or respecify. New services are applied at once to a running instance, else at next start. */
+  private async update(command: QueuedCommand): Promise<Outcome> {
+    const args = command.args ?? {};
+    const changed: string[] = [];
+    if (typeof args.name === 'string' && args.name !== this.instance.name) {
+      const slug = slugify(args.name);
+      if (slug !== this.instance.slug) {
+        try {
+          await this.activities.reserveSlug({
+            tenant_id: this.instance.tenant_id,
+            instance_id: this.instance.id,
+            slug,
+          });
+        } catch (err) {
+          return this.commandFailed(command, err);
+        }
+      }
+      this.instance = { ...this.instance, name: args.name, slug };
+      changed.push('name');
+    }
+    if (args.labels !== undefined) {
+      this.instance = { ...this.instance, labels: args.labels as Record<string, string> };
+      changed.push('labels');
+    }
+    if (args.services !== undefined) {
+      this.setServices(args.services as ServiceSpec[]);
+      changed.push('services');
+      if (this.instance.state === 'running') {
+        try {
+          await this.provisionServices();
+          await this.startServices();
+        } catch (err) {
+          return this.fail(command, err);
+        }
+      } else {
+        this.specChanged = true;
+      }
+    }
+    await this.record(command, { type: 'instance.updated', payload: { changed }, conclusion: 'succeeded' });
+    return { ok: true, instance: this.instance };
+  }
+
+  /**
+   * Drift: compares the provider's view with the workflow's and records what happened outside. A suspended
+   * instance found running is stopped again; anything else found changed is recorded as a transition.
+   */
+  private async reconcile(command: QueuedCommand): Promise<Outcome> {
+    const state = this.instance.state;
+    if (state !== 'running' && state !== 'stopped' && state !== 'failed')
+      return { ok: true, instance: this.instance };
+    let observed: { state: InstanceState; message?: string };
+    try {
+      observed = await this.activities.observeInstance(this.providerCall());
+    } catch {
+      return { ok: true, instance: this.instance }; // the provider is away; look again at the next check
+    }
+    const drift = { observed: observed.state, ...(observed.message ? { message: observed.message } : {}) };
+    const suspended = this.instance.suspend_reason !== undefined;
+    try {
+      if (state === 'running' && observed.state !== 'running' && observed.state !== 'starting') {
+        const error = `drift: the provider reports the instance ${observed.state}${observed.message ? `: ${observed.message}` : ''}`;
+        await this.transition('failed', command, { type: DRIFT_EVENT, error, payload: drift });
+      } else if (state !== 'running' && observed.state === 'running') {
+        if (suspended) {
+          await this.activities.stopInstance(this.providerCall());
+          await this.record(command, {
+            type: DRIFT_EVENT,
+            payload: { ...drift, action: 'stopped again: suspended' },
+          });
+        } else {
+          await this.transition('starting', command, { type: DRIFT_EVENT, payload: drift });
+          await this.transition('running', command, { type: DRIFT_EVENT, payload: drift });
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof ActivityFailure)) throw err;
+    }
+    return { ok: true, instance: this.instance };
+  }
+
+  private async provisionServices(): Promise<void> {
+    const result = await this.activities.provisionInstance({
+      provider_name: this.instance.provider_name,
+      request: {
+        instance_id: this.instance.id,
+        tenant_id: this.instance.tenant_id,
+        name: this.instance.name,
+        kind: this.instance.kind,
+        services: this.instance.services ?? [],
+        labels: this.instance.labels,
+      },
+    });
+    this.provisioned = true;
+    this.specChanged = false;
+    this.instance = {
+      ...this.instance,
+      provider_ref: result.provider_ref,
+      service_refs: result.service_refs,
+      endpoints: result.endpoints,
+    };
+  }
+
+  private async startServices(): Promise<void> {
+    const started = await this.activities.startInstance(this.providerCall());
+    this.instance = { ...this.instance, endpoints: started.endpoints };
+  }
+
+  private providerCall() {
+    return { provider_name: this.instance.provider_name, instance_id: this.instance.id };
+  }
+
+  private setServices(services: ServiceSpec[]): void {
+    this.instance = { ...this.instance, services, source: { type: 'services', services } };
+  }
+
+  private markSuspended(reason: string): void {
+    this.instance = { ...this.instance, suspended_at: new Date().toISOString(), suspend_reason: reason };
+  }
+
+  private async succeed(
+    command: QueuedCommand,
+    to: InstanceState,
+    options: RecordOptions = {},
+  ): Promise<Outcome> {
+    await this.transition(to, command, { ...options, conclusion: 'succeeded' });
+    return { ok: true, instance: this.instance };
+  }
+
+  /** A provider call failed after its retries: the instance is `failed`, with the reason kept on it. */
   private async fail(command: QueuedCommand, err: unknown): Promise<Outcome> {
-    if (!(err instanceof ActivityFailure)) throw err;
-    const cause = err.cause;
-    const message = `${command.name} failed: ${cause?.message ?? err.message}`;
-    const code = cause instanceof ApplicationFailure && cause.type ? cause.type : 'provider_failed';
-    await this.transition('failed', command, message);
+    const { code, message } = failureOf(command, err);
+    await this.transition('failed', command, { error: message, conclusion: 'failed' });
     return { ok: false, code, message };
   }
 
-  private async transition(to: InstanceState, command: QueuedCommand, error?: string): Promise<void> {
+  /** A command that could not be done but did not change the instance (a refused scale, a taken slug). */
+  private async commandFailed(command: QueuedCommand, err: unknown): Promise<Outcome> {
+    const { code, message } = failureOf(command, err);
+    await this.record(command, {
+      type: COMMAND_FAILED_EVENT,
+      error: message,
+      payload: { code },
+      conclusion: 'failed',
+    });
+    return { ok: false, code, message };
+  }
+
+  /** An update validator refuses what it can see; this catches signals and commands whose turn came too late. */
+  private async reject(command: QueuedCommand, refusal: Refusal): Promise<Outcome> {
+    await this.record(command, {
+      type: COMMAND_REJECTED_EVENT,
+      payload: { via: command.via, code: refusal.code, reason: refusal.message },
+      conclusion: 'rejected',
+    });
+    return { ok: false, code: refusal.code, message: refusal.message };
+  }
+
+  private async transition(
+    to: InstanceState,
+    command: QueuedCommand,
+    options: RecordOptions = {},
+  ): Promise<void> {
     const from = this.instance.state;
     if (from !== to) {
       const refusal = transitionError(from, to);
-      // The command paths only take moves the table allows; reaching this is a bug, so fail loudly and visibly.
+      // Command paths only take moves the table allows; reaching this is a bug, so fail loudly and visibly.
       if (refusal) throw ApplicationFailure.nonRetryable(`internal: ${refusal}`, 'invalid_state');
     }
-    this.seq += 1;
     this.instance = {
       ...this.instance,
       state: to,
-      updated_at: new Date().toISOString(),
-      error: to === 'failed' ? error : undefined,
+      error: to === 'failed' ? options.error : undefined,
     };
+    await this.record(command, {
+      type: eventTypeFor(to, command.name),
+      ...options,
+      payload: { from, to, ...options.payload },
+    });
+  }
+
+  /** Writes the current snapshot and one lifecycle event, under the next sequence number. */
+  private async record(command: QueuedCommand, options: RecordOptions): Promise<void> {
+    this.seq += 1;
+    this.instance = { ...this.instance, updated_at: new Date().toISOString() };
     upsertSearchAttributes([
-      { key: StateAttribute, value: to },
-      { key: SuspendedAttribute, value: this.instance.suspended_at !== undefined },
+      { key: StateAttribute, value: this.instance.state },
+      { key: SuspendedAttribute, value: this.instance.suspend_reason !== undefined },
     ]);
     await this.activities.recordTransition({
       instance: this.instance,
       seq: this.seq,
       event: {
-        type: eventTypeFor(to, command.name),
+        type: options.type ?? `instance.${this.instance.state}`,
         payload: {
-          from,
-          to,
+          ...options.payload,
           command: command.name,
           request_id: command.request_id,
           ...(command.actor ? { actor: command.actor } : {}),
-          ...(error ? { error } : {}),
+          ...(options.error ? { error: options.error } : {}),
+          ...(options.conclusion ? { conclusion: options.conclusion } : {}),
         },
       },
     });
   }
 
-  private async recordRejection(command: QueuedCommand, reason: string): Promise<void> {
-    // Update validators already refused what they could see; this is a signal, or an update whose
-    // preconditions changed while it waited in the queue.
-    this.seq += 1;
-    await this.activities.recordTransition({
-      instance: this.instance,
-      seq: this.seq,
-      event: {
-        type: COMMAND_REJECTED_EVENT,
-        payload: { command: command.name, request_id: command.request_id, via: command.via, reason },
-      },
-    });
+  private view(): InstanceView {
+    return {
+      state: this.instance.state,
+      ...(this.instance.suspend_reason !== undefined ? { suspend_reason: this.instance.suspend_reason } : {}),
+      ...(this.resumeState ? { resume_state: this.resumeState } : {}),
+    };
   }
 
-  /** The state the instance will have settled in once every queued command has succeeded. */
-  private refusalAfterQueue(name: LifecycleCommandName): string | undefined {
-    let state = this.instance.state;
+  /** The instance as it will be once every queued command has succeeded. */
+  private viewAfterQueue(): InstanceView {
+    let view = this.view();
     for (const queued of this.queue) {
-      if (queued.name === 'provision') state = 'running';
-      else if (commandRefusal(queued.name, state) === undefined) state = settledStateAfter(queued.name);
+      if (queued.name === 'provision') view = { ...view, state: 'running' };
+      else if (queued.name === 'reconcile') continue;
+      else if (!commandRefusal(queued.name, view, queued.args ?? {}))
+        view = viewAfter(queued.name, view, queued.args ?? {});
     }
-    return commandRefusal(name, state);
+    return view;
   }
 
   private isKnownRequest(requestId: string): boolean {
@@ -263,7 +546,30 @@ export class InstanceLifecycle {
     return !this.queue.some((c) => c.request_id === requestId) && this.recentRequestIds.includes(requestId);
   }
 
-  private enqueue(name: LifecycleCommandName, request: CommandRequest, via: QueuedCommand['via']): void {
-    this.queue.push({ name, request_id: request.request_id, actor: request.actor, via });
+  private enqueue(name: CommandName, request: CommandRequest, via: QueuedCommand['via']): void {
+    const args = argsOf(request);
+    this.queue.push({
+      name,
+      request_id: request.request_id,
+      ...(request.actor ? { actor: request.actor } : {}),
+      via,
+      ...(Object.keys(args).length ? { args } : {}),
+    });
   }
+}
+
+function argsOf(request: CommandRequest): Record<string, unknown> {
+  const { request_id: _id, actor: _actor, ...args } = request as Record<string, unknown>;
+  return args;
+}
+
+function runState(state: InstanceState): 'running' | 'stopped' | 'failed' {
+  return state === 'running' ? 'running' : state === 'failed' ? 'failed' : 'stopped';
+}
+
+function failureOf(command: QueuedCommand, err: unknown): { code: string; message: string } {
+  if (!(err instanceof ActivityFailure)) throw err;
+  const cause = err.cause;
+  const code = cause instanceof ApplicationFailure && cause.type ? cause.type : 'provider_failed';
+  return { code, message: `${command.name} failed: ${cause?.message ?? err.message}` };
 }

@@ -1,36 +1,37 @@
 import { allHandlersFinished, condition, continueAsNew, setHandler } from '@temporalio/workflow';
+import { COMMAND_NAMES } from '../domain/commands';
 import type { Instance } from '../domain/instance';
-import { LIFECYCLE_COMMANDS } from '../domain/state-machine';
 import { instanceActivities } from './activity-proxies';
 import { InstanceLifecycle } from './instance-lifecycle';
-import {
-  commandSignals,
-  commandUpdates,
-  type InstanceWorkflowInput,
-  pendingCommandsQuery,
-  snapshotQuery,
-} from './messages';
+import { commandMessages, type InstanceWorkflowInput, pendingCommandsQuery, snapshotQuery } from './messages';
+
+const DEFAULT_DRIFT_CHECK_INTERVAL_MS = 60_000;
 
 /** One instance for its whole life: provision, then one command at a time until it is destroyed. */
 export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<Instance> {
   const lifecycle = new InstanceLifecycle(input, instanceActivities);
 
-  for (const name of LIFECYCLE_COMMANDS) {
-    setHandler(commandUpdates[name], (request) => lifecycle.submit(name, request), {
+  for (const name of COMMAND_NAMES) {
+    const { update, signal } = commandMessages[name] as (typeof commandMessages)['start'];
+    setHandler(update, (request) => lifecycle.submit(name, request), {
       validator: (request) => lifecycle.validate(name, request),
       description: `${name} the instance; resolves when the command has completed`,
     });
-    setHandler(commandSignals[name], (request) => lifecycle.signal(name, request), {
+    setHandler(signal, (request) => lifecycle.signal(name, request), {
       description: `${name} the instance without waiting`,
     });
   }
   setHandler(snapshotQuery, () => lifecycle.snapshot());
   setHandler(pendingCommandsQuery, () => lifecycle.pendingCommands());
 
+  const driftCheckMs = input.options?.driftCheckIntervalMs ?? DEFAULT_DRIFT_CHECK_INTERVAL_MS;
+  const woken = () => lifecycle.hasWork() || (!lifecycle.isDestroyed() && lifecycle.shouldContinueAsNew());
   while (!lifecycle.isDestroyed() || lifecycle.hasWork()) {
-    await condition(
-      () => lifecycle.hasWork() || (!lifecycle.isDestroyed() && lifecycle.shouldContinueAsNew()),
-    );
+    const awake = driftCheckMs > 0 ? await condition(woken, driftCheckMs) : (await condition(woken), true);
+    if (!awake) {
+      lifecycle.requestReconcile();
+      continue;
+    }
     if (lifecycle.hasWork()) {
       await lifecycle.runNext();
       continue;

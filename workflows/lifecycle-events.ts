@@ -4,9 +4,13 @@ import type { InstanceState } from '../domain/instance-state';
 export function eventTypeFor(to: InstanceState, command: string): string {
   switch (to) {
     case 'running':
-      return command === 'provision' ? 'instance.created' : 'instance.started';
+      return (
+        { provision: 'instance.created', restart: 'instance.restarted', unsuspend: 'instance.unsuspended' }[
+          command
+        ] ?? 'instance.started'
+      );
     case 'stopped':
-      return 'instance.stopped';
+      return command === 'suspend' ? 'instance.suspended' : 'instance.stopped';
     case 'failed':
       return 'instance.failed';
     case 'destroyed':
@@ -17,3 +21,5 @@ export function eventTypeFor(to: InstanceState, command: string): string {
 }
 
 export const COMMAND_REJECTED_EVENT = 'instance.command_rejected';
+export const COMMAND_FAILED_EVENT = 'instance.command_failed';
+export const DRIFT_EVENT = 'instance.drift';
