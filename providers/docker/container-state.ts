@@ -40,3 +40,30 @@ export function worstState(states: readonly InstanceState[]): InstanceState {
   }
   return worst;
 }
+
+export interface ContainerReadiness {
+  ready: boolean;
+  /** Why a running container is not ready (its health check). */
+  message?: string;
+}
+
+/**
+ * Whether a container is ready: it runs and, if it has a health check, Docker reports it `healthy`
+ * (`starting` and `unhealthy` are not ready).
+ */
+export function containerReadiness(
+  info: Dockerode.ContainerInspectInfo,
+  condition: ContainerCondition = containerCondition(info),
+): ContainerReadiness {
+  if (condition.state !== 'running') return { ready: false };
+  const health = info.State.Health;
+  const status = health?.Status;
+  if (!status || status === 'none' || status === 'healthy') return { ready: true };
+  if (status === 'starting') return { ready: false, message: 'health check starting' };
+  const last = health.Log?.[health.Log.length - 1];
+  const output = last?.Output?.trim().split('\n').slice(-3).join(' ').slice(0, 300);
+  return {
+    ready: false,
+    message: `health check ${status}${last ? ` (exit ${last.ExitCode}${output ? `: ${output}` : ''})` : ''}`,
+  };
+}

@@ -1,25 +1,41 @@
+import type { IncomingMessage } from 'node:http';
 import Dockerode from 'dockerode';
-import type { Endpoint, ServiceSpec } from '../../domain/instance';
+import type { Endpoint, ResourceSpec, ServiceSpec } from '../../domain/instance';
 import type { InstanceState } from '../../domain/instance-state';
 import {
   type CallOptions,
+  type Capability,
   type HealthStatus,
   type InstanceStatus,
+  type LogLine,
+  type LogOptions,
   PermanentProviderError,
   type Provider,
   type ProviderInfo,
   type ProvisionRequest,
   type ProvisionResult,
+  type ResourceUsage,
   type ServiceStatus,
 } from '../provider';
-import { buildContainerConfig, validateService } from './container-config';
-import { containerCondition, worstState } from './container-state';
-import { errorMessage, hasStatus, ignoreStatus } from './docker-errors';
+import { configFilesArchive } from './config-files';
+import {
+  buildContainerConfig,
+  type ContainerPlan,
+  limitsUpdate,
+  resourceLimits,
+  resourceProblem,
+  validateService,
+} from './container-config';
+import { containerCondition, containerReadiness, worstState } from './container-state';
+import { errorMessage, hasStatus, ignoreStatus, statusCodeOf } from './docker-errors';
 import { endpointsFromInspect } from './endpoints';
+import { pullAuthFor, type RegistryAuth } from './images';
 import { LABEL, type LabelContext, projectFilter, projectLabels, roleOf, serviceLabels } from './labels';
-import { logLines } from './log-lines';
+import { demuxAll, dockerSince, LogDemuxer } from './log-stream';
 import { containerName, networkName, projectName, providerRef } from './naming';
 import { orderServices } from './service-order';
+import { type ContainerUsage, containerUsage, type StatsSample, sumUsage, zeroUsage } from './usage';
+import { distinctVolumes, volumeLabels, volumeName } from './volumes';
 
 type LogFn = (obj: Record<string, unknown>, msg: string) => void;
 
@@ -36,11 +52,16 @@ export interface DockerProviderOptions {
   /** How long provision waits for an init service to exit. Default 600 (10 minutes). */
   initTimeoutSeconds?: number;
   logger?: DockerProviderLogger;
+  /** Credentials for pulls, by registry host (`docker.io` for Docker Hub), e.g. from configuration. */
+  registryAuth?: RegistryAuth;
 }
 
 const HEALTH_TIMEOUT_MS = 2000;
 const INIT_LOG_TAIL = 20;
 const ROLE_ORDER: Record<string, number> = { init: 0, main: 1, sidecar: 2 };
+
+/** What this provider honours (reference-behaviour.md §5.2). No `exec` (not in the contract), no GPUs. */
+const CAPABILITIES: readonly Capability[] = ['provision', 'deploy', 'scale', 'logs', 'volumes'];
 
 const noopLogger: DockerProviderLogger = { info: () => {}, warn: () => {} };
 
@@ -58,16 +79,23 @@ export class DockerProvider implements Provider {
   private readonly stopTimeoutSeconds: number;
   private readonly initTimeoutMs: number;
   private readonly log: DockerProviderLogger;
+  private readonly registryAuth: RegistryAuth | undefined;
+  private hostMemoryBytes: number | undefined;
 
   constructor(options: DockerProviderOptions = {}) {
     this.docker = options.docker ?? new Dockerode();
     this.stopTimeoutSeconds = options.stopTimeoutSeconds ?? 10;
     this.initTimeoutMs = (options.initTimeoutSeconds ?? 600) * 1000;
     this.log = options.logger ?? noopLogger;
+    this.registryAuth = options.registryAuth;
   }
 
   info(): ProviderInfo {
     return { name: 'docker', version: '1.0.0', region: 'local' };
+  }
+
+  capabilities(): Capability[] {
+    return [...CAPABILITIES];
   }
 
   async provision(req: ProvisionRequest, opts: CallOptions = {}): Promise<ProvisionResult> {
@@ -78,6 +106,7 @@ export class DockerProvider implements Provider {
 
     await this.ensureNetwork(ctx, signal);
     progress(`network ${networkName(req.instance_id)} ready`);
+    await this.ensureVolumes(ctx, distinctVolumes(req.services), signal);
 
     await this.removeStrayContainers(req, signal);
 
@@ -128,6 +157,15 @@ export class DockerProvider implements Provider {
     }
     await ignoreStatus(this.docker.getNetwork(networkName(instanceId)).remove(abortable(signal)), 404);
     opts.progress?.(`removed network ${networkName(instanceId)}`);
+
+    const { Volumes: volumes } = await this.docker.listVolumes({
+      filters: projectFilter(instanceId),
+      ...abortable(signal),
+    });
+    for (const v of volumes ?? []) {
+      await ignoreStatus(this.docker.getVolume(v.Name).remove(abortable(signal)), 404);
+      opts.progress?.(`removed volume ${v.Name}`);
+    }
     this.log.info({ instance_id: instanceId, containers: containers.length }, 'docker project deprovisioned');
   }
 
@@ -152,6 +190,124 @@ export class DockerProvider implements Provider {
     }
   }
 
+  async restart(instanceId: string, opts: CallOptions = {}): Promise<void> {
+    const containers = await this.listRunnable(instanceId, opts.signal);
+    for (const c of containers) {
+      await ignoreStatus(
+        this.docker.getContainer(c.Id).restart({ t: this.stopTimeoutSeconds, ...abortable(opts.signal) }),
+        404,
+      );
+      opts.progress?.(`restarted container ${containerLabel(c)}`);
+    }
+  }
+
+  /**
+   * Changes the CPU and memory limits of the main container in place (`docker update`, the container is not
+   * recreated). Only one replica exists on Docker: any other `replicas` is refused. The spec hash leaves limits
+   * out, so a later provision with the scaled resources adopts the container (and one with other resources
+   * updates it in place too).
+   */
+  async scale(instanceId: string, resources: ResourceSpec, opts: CallOptions = {}): Promise<void> {
+    const { signal } = opts;
+    const problem = resourceProblem(resources, true);
+    if (problem)
+      throw new PermanentProviderError(`cannot scale instance ${instanceId}: ${problem}`, 'invalid_request');
+    const wanted = resourceLimits(resources);
+
+    const mains = (await this.listProject(instanceId, signal)).filter(
+      (c) => (c.Labels?.[LABEL.role] || 'main') === 'main',
+    );
+    if (mains.length === 0) {
+      throw new PermanentProviderError(
+        `cannot scale instance ${instanceId}: it has no main container (not provisioned, or deleted)`,
+        'invalid_request',
+      );
+    }
+    for (const c of mains) {
+      const container = this.docker.getContainer(c.Id);
+      const info = await container.inspect(abortable(signal));
+      const change = limitsUpdate(info.HostConfig, wanted);
+      if (change === undefined) continue;
+      if (change === 'recreate') {
+        throw new PermanentProviderError(
+          `cannot scale instance ${instanceId}: Docker cannot lift a CPU or memory limit in place; give a non-zero ` +
+            'cpu_millis and memory_mb, or update the services to recreate the container without a limit',
+          'invalid_request',
+        );
+      }
+      await this.updateLimits(container, change, signal, (msg) => {
+        return new PermanentProviderError(`cannot scale instance ${instanceId}: ${msg}`, 'invalid_request');
+      });
+      this.log.info({ instance_id: instanceId, container: containerLabel(c), ...change }, 'container scaled');
+      opts.progress?.(`scaled container ${containerLabel(c)}`);
+    }
+  }
+
+  /**
+   * Lines of one service's log (default: the main service). With `follow`, new lines keep coming until
+   * `opts.signal` aborts (the iterable then just ends) or the container stops. An unknown service →
+   * PermanentProviderError('invalid_request'); it surfaces on the first `next()`.
+   */
+  async *logs(instanceId: string, options: LogOptions = {}, opts: CallOptions = {}): AsyncGenerator<LogLine> {
+    const { signal } = opts;
+    if (signal?.aborted) return;
+    const query = logQuery(options);
+    const target = await this.logTarget(instanceId, options.service_name, signal);
+    if (!target) return;
+
+    let stream: IncomingMessage;
+    try {
+      stream = await this.openLogStream(target, query, signal);
+    } catch (err) {
+      if (signal?.aborted) return;
+      throw err;
+    }
+    const onAbort = () => stream.destroy();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const demuxer = new LogDemuxer();
+    try {
+      for await (const chunk of stream) {
+        for (const line of demuxer.push(chunk as Buffer)) yield line;
+      }
+      for (const line of demuxer.end()) yield line;
+    } catch (err) {
+      if (signal?.aborted) return;
+      yield {
+        ts: new Date().toISOString(),
+        stream: 'stderr',
+        line: `ctrlplane/docker: log stream ended: ${errorMessage(err)}`,
+      };
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      stream.destroy();
+    }
+  }
+
+  /** One stats sample per running project container, summed. Zero usage when nothing runs or nothing exists. */
+  async resources(instanceId: string, opts: CallOptions = {}): Promise<ResourceUsage> {
+    const { signal } = opts;
+    const running = await this.docker.listContainers({
+      filters: { ...projectFilter(instanceId), status: ['running'] },
+      ...abortable(signal),
+    });
+    if (running.length === 0) return zeroUsage();
+    const samples = await Promise.all(
+      running.map(async (c): Promise<ContainerUsage | undefined> => {
+        // stream=false waits for a second sample, so precpu_stats is filled and cpu% is meaningful.
+        const stats = await ignoreStatus(
+          this.docker.getContainer(c.Id).stats({ stream: false, ...abortable(signal) }),
+          404,
+          409,
+        );
+        return stats ? containerUsage(stats as unknown as StatsSample) : undefined;
+      }),
+    );
+    return sumUsage(
+      samples.filter((s): s is ContainerUsage => s !== undefined),
+      await this.hostMemory(signal),
+    );
+  }
+
   async status(instanceId: string, opts: CallOptions = {}): Promise<InstanceStatus> {
     const { signal } = opts;
     const containers = sortByRole(await this.listProject(instanceId, signal));
@@ -159,6 +315,8 @@ export class DockerProvider implements Provider {
     const endpoints: Endpoint[] = [];
     const counted: InstanceState[] = [];
     const failures: string[] = [];
+    const unready: string[] = [];
+    let allReady = true;
     let restarts = 0;
     let inspected = 0;
     let startedAt: string | undefined;
@@ -171,13 +329,14 @@ export class DockerProvider implements Provider {
       const service = labels[LABEL.service] ?? info.Name.replace(/^\//, '');
       const role = labels[LABEL.role] || 'main';
       const condition = containerCondition(info);
+      const readiness = containerReadiness(info, condition);
       const restartCount = info.RestartCount ?? 0;
       services[service] = {
         state: condition.state,
-        ready: condition.state === 'running',
+        ready: readiness.ready,
         restarts: restartCount,
         provider_ref: info.Id,
-        message: condition.message,
+        message: readiness.message ?? condition.message,
       };
       restarts += restartCount;
       if (role === 'init') {
@@ -186,7 +345,10 @@ export class DockerProvider implements Provider {
         endpoints.push(...endpointsFromInspect(service, info));
       }
       counted.push(condition.state);
+      allReady &&= readiness.ready;
       if (condition.state === 'failed') failures.push(`${service}: ${condition.message ?? 'failed'}`);
+      else if (condition.state === 'running' && readiness.message)
+        unready.push(`${service}: ${readiness.message}`);
       if (role === 'main' && condition.state === 'running' && !startedAt) startedAt = info.State.StartedAt;
     }
 
@@ -194,13 +356,14 @@ export class DockerProvider implements Provider {
     const state = counted.length > 0 ? worstState(counted) : 'stopped';
     const result: InstanceStatus = {
       state,
-      ready: counted.length > 0 && counted.every((s) => s === 'running'),
+      ready: counted.length > 0 && counted.every((s) => s === 'running') && allReady,
       restarts,
       endpoints,
       services,
     };
     if (startedAt) result.started_at = startedAt;
     if (failures.length > 0) result.message = failures.join('; ');
+    else if (unready.length > 0) result.message = unready.join('; ');
     return result;
   }
 
@@ -262,6 +425,24 @@ export class DockerProvider implements Provider {
     }
   }
 
+  /**
+   * Creates the project's named volumes `cp-<id>-<volume>` (labelled like the project, plus `ctrlplane.volume`).
+   * Creating an existing volume returns it unchanged, so this is idempotent and keeps the data.
+   */
+  private async ensureVolumes(
+    ctx: LabelContext,
+    names: string[],
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    for (const name of names) {
+      await this.docker.createVolume({
+        Name: volumeName(ctx.instanceId, name),
+        Labels: volumeLabels(ctx, name),
+        ...abortable(signal),
+      });
+    }
+  }
+
   /** Removes project containers of services no longer in the spec, so an update never leaves two sets. */
   private async removeStrayContainers(req: ProvisionRequest, signal: AbortSignal | undefined): Promise<void> {
     const wanted = new Set(req.services.map((s) => containerName(req.instance_id, s.name)));
@@ -279,7 +460,11 @@ export class DockerProvider implements Provider {
     }
   }
 
-  /** Inspects the image; pulls it if absent. Neither present nor pullable → PermanentProviderError. */
+  /**
+   * Inspects the image; pulls it if absent, with the configured credentials of its registry. An image the daemon
+   * says it cannot pull → PermanentProviderError naming it. A failure to reach the daemon stays an ordinary
+   * (retryable) error, and so does a registry rate limit.
+   */
   private async ensureImage(ref: string, opts: CallOptions): Promise<void> {
     const { signal } = opts;
     try {
@@ -289,11 +474,16 @@ export class DockerProvider implements Provider {
       if (!hasStatus(err, 404)) throw err;
     }
     opts.progress?.(`pulling image ${ref}`);
+    const authconfig = pullAuthFor(ref, this.registryAuth);
     try {
-      const stream = await this.docker.pull(ref, abortable(signal));
+      const stream = await this.docker.pull(ref, {
+        ...(authconfig ? { authconfig } : {}),
+        ...abortable(signal),
+      });
       await this.followPull(stream, opts);
     } catch (err) {
-      if (signal?.aborted) throw err;
+      const answered = err instanceof PullFailed || statusCodeOf(err) !== undefined;
+      if (signal?.aborted || !answered || /toomanyrequests|rate limit/i.test(errorMessage(err))) throw err;
       throw new PermanentProviderError(
         `image ${ref} is not present and could not be pulled: ${errorMessage(err)}`,
         'image_not_found',
@@ -311,7 +501,9 @@ export class DockerProvider implements Provider {
           if (err) return reject(err);
           // The daemon reports a failed pull inside the stream, not as an HTTP error.
           const failed = events.find((e) => e.error || e.errorDetail);
-          if (failed) return reject(new Error(failed.errorDetail?.message ?? failed.error ?? 'pull failed'));
+          if (failed) {
+            return reject(new PullFailed(failed.errorDetail?.message ?? failed.error ?? 'pull failed'));
+          }
           resolve();
         },
         (event: { status?: string; id?: string; progress?: string }) => {
@@ -324,6 +516,73 @@ export class DockerProvider implements Provider {
     });
   }
 
+  private plan(ctx: LabelContext, service: ServiceSpec): ContainerPlan {
+    return buildContainerConfig({
+      instanceId: ctx.instanceId,
+      service,
+      containerName: containerName(ctx.instanceId, service.name),
+      networkName: networkName(ctx.instanceId),
+      labels: serviceLabels(ctx, service),
+    });
+  }
+
+  /**
+   * Creates a service's container and writes its config files into it (it is not started). A config the daemon
+   * refuses (400) → PermanentProviderError; if writing the files fails the container is removed again.
+   */
+  private async createFromPlan(
+    service: ServiceSpec,
+    plan: ContainerPlan,
+    signal: AbortSignal | undefined,
+  ): Promise<Dockerode.Container> {
+    let container: Dockerode.Container;
+    try {
+      container = await this.docker.createContainer({ ...plan.config, ...abortable(signal) });
+    } catch (err) {
+      if (hasStatus(err, 400)) {
+        throw new PermanentProviderError(
+          `service ${service.name}: Docker refused the container: ${errorMessage(err)}`,
+          'invalid_spec',
+        );
+      }
+      throw err;
+    }
+    if (plan.files.length === 0) return container;
+    try {
+      await container.putArchive(configFilesArchive(plan.files), { path: '/', ...abortable(signal) });
+    } catch (err) {
+      await this.removeQuietly(container, plan.config.name ?? container.id);
+      if (hasStatus(err, 400, 403)) {
+        throw new PermanentProviderError(
+          `service ${service.name}: could not write its config files: ${errorMessage(err)}`,
+          'invalid_spec',
+        );
+      }
+      throw err;
+    }
+    return container;
+  }
+
+  private async removeQuietly(container: Dockerode.Container, name: string): Promise<void> {
+    await ignoreStatus(container.remove({ force: true, v: true }), 404).catch((removeErr: unknown) => {
+      this.log.warn({ container: name, err: errorMessage(removeErr) }, 'could not remove a failed container');
+    });
+  }
+
+  private async updateLimits(
+    container: Dockerode.Container,
+    change: Partial<ReturnType<typeof resourceLimits>>,
+    signal: AbortSignal | undefined,
+    refused: (message: string) => Error,
+  ): Promise<void> {
+    try {
+      await container.update({ ...change, ...abortable(signal) });
+    } catch (err) {
+      if (hasStatus(err, 400)) throw refused(`Docker refused the limits: ${errorMessage(err)}`);
+      throw err;
+    }
+  }
+
   /** Runs an init service to completion: (re)create, start, wait for it to exit; non-zero → permanent failure. */
   private async runInit(ctx: LabelContext, service: ServiceSpec, opts: CallOptions): Promise<void> {
     const { signal } = opts;
@@ -333,13 +592,7 @@ export class DockerProvider implements Provider {
       404,
     );
     await this.ensureImage(service.image, opts);
-    const config = buildContainerConfig({
-      service,
-      containerName: name,
-      networkName: networkName(ctx.instanceId),
-      labels: serviceLabels(ctx, service),
-    });
-    const container = await this.docker.createContainer({ ...config, ...abortable(signal) });
+    const container = await this.createFromPlan(service, this.plan(ctx, service), signal);
     await ignoreStatus(container.start(abortable(signal)), 304);
     opts.progress?.(`init service ${service.name} started`);
 
@@ -365,7 +618,10 @@ export class DockerProvider implements Provider {
         tail: INIT_LOG_TAIL,
         ...abortable(signal),
       });
-      tail = logLines(raw).slice(-INIT_LOG_TAIL).join('\n');
+      tail = demuxAll(raw)
+        .map((l) => l.line)
+        .slice(-INIT_LOG_TAIL)
+        .join('\n');
     } catch (err) {
       tail = `(logs unavailable: ${errorMessage(err)})`;
     }
@@ -374,8 +630,9 @@ export class DockerProvider implements Provider {
   }
 
   /**
-   * Makes a main or sidecar container match the spec: adopts an existing one whose spec hash is unchanged (starting
-   * it if needed), otherwise replaces it. Returns the running container's inspect data.
+   * Makes a main or sidecar container match the spec: adopts an existing one whose spec hash is unchanged (updating
+   * its CPU/memory limits in place if they differ, starting it if needed), otherwise replaces it. Returns the
+   * container's inspect data.
    */
   private async ensureService(
     ctx: LabelContext,
@@ -385,19 +642,21 @@ export class DockerProvider implements Provider {
     const { signal } = opts;
     const name = containerName(ctx.instanceId, service.name);
     const network = networkName(ctx.instanceId);
-    const config = buildContainerConfig({
-      service,
-      containerName: name,
-      networkName: network,
-      labels: serviceLabels(ctx, service),
-    });
-    const hash = config.Labels?.[LABEL.specHash];
+    const plan = this.plan(ctx, service);
+    const hash = plan.config.Labels?.[LABEL.specHash];
 
     const existing = await ignoreStatus(this.docker.getContainer(name).inspect(abortable(signal)), 404);
     if (existing) {
       const sameSpec = existing.Config?.Labels?.[LABEL.specHash] === hash;
-      if (sameSpec && existing.NetworkSettings?.Networks?.[network]) {
+      const change = limitsUpdate(existing.HostConfig, plan.limits);
+      if (sameSpec && change !== 'recreate' && existing.NetworkSettings?.Networks?.[network]) {
         const container = this.docker.getContainer(existing.Id);
+        if (change) {
+          await this.updateLimits(container, change, signal, (msg) => {
+            return new PermanentProviderError(`service ${service.name}: ${msg}`, 'invalid_spec');
+          });
+          opts.progress?.(`updated the limits of container ${name}`);
+        }
         if (!existing.State.Running) await ignoreStatus(container.start(abortable(signal)), 304);
         this.log.info({ instance_id: ctx.instanceId, container: name }, 'adopted existing container');
         opts.progress?.(`adopted container ${name}`);
@@ -415,21 +674,74 @@ export class DockerProvider implements Provider {
     }
 
     await this.ensureImage(service.image, opts);
-    const container = await this.docker.createContainer({ ...config, ...abortable(signal) });
+    const container = await this.createFromPlan(service, plan, signal);
     opts.progress?.(`created container ${name}`);
     try {
       await ignoreStatus(container.start(abortable(signal)), 304);
     } catch (err) {
-      await ignoreStatus(container.remove({ force: true, v: true }), 404).catch((removeErr: unknown) => {
-        this.log.warn(
-          { container: name, err: errorMessage(removeErr) },
-          'could not remove a container that failed',
-        );
-      });
+      await this.removeQuietly(container, name);
       throw err;
     }
     this.log.info({ instance_id: ctx.instanceId, container: name, id: container.id }, 'container started');
     return container.inspect(abortable(signal));
+  }
+
+  // --- logs and usage -------------------------------------------------------------------------------------------
+
+  /**
+   * The container whose log to read: the named service's, else the main one, else the first non-init one.
+   * Undefined when the instance has no containers and no service was named.
+   */
+  private async logTarget(
+    instanceId: string,
+    serviceName: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<string | undefined> {
+    const containers = sortByRole(await this.listProject(instanceId, signal));
+    if (serviceName) {
+      const found = containers.find((c) => c.Labels?.[LABEL.service] === serviceName);
+      if (found) return found.Id;
+      const known = containers.map((c) => c.Labels?.[LABEL.service]).filter(Boolean);
+      throw new PermanentProviderError(
+        `instance ${instanceId} has no service "${serviceName}"` +
+          (known.length > 0 ? ` (its services: ${known.join(', ')})` : ''),
+        'invalid_request',
+      );
+    }
+    const main = containers.find((c) => (c.Labels?.[LABEL.role] || 'main') === 'main');
+    return (main ?? containers.find((c) => c.Labels?.[LABEL.role] !== 'init'))?.Id;
+  }
+
+  /** `GET /containers/{id}/logs` as a stream (dockerode buffers the whole body unless following). */
+  private openLogStream(
+    containerId: string,
+    query: Record<string, unknown>,
+    signal: AbortSignal | undefined,
+  ): Promise<IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      this.docker.modem.dial(
+        {
+          path: `/containers/${encodeURIComponent(containerId)}/logs?`,
+          method: 'GET',
+          options: { ...query },
+          isStream: true,
+          statusCodes: { 200: true, 404: 'no such container', 500: 'server error' },
+          ...abortable(signal),
+        } as Parameters<typeof this.docker.modem.dial>[0],
+        (err, data) => (err ? reject(err) : resolve(data as IncomingMessage)),
+      );
+    });
+  }
+
+  /** The host's memory (cached): the memory "limit" a container without one reports. */
+  private async hostMemory(signal: AbortSignal | undefined): Promise<number | undefined> {
+    if (this.hostMemoryBytes === undefined) {
+      // dockerode 5 takes an abortSignal for info; @types/dockerode 4 does not declare it.
+      const info = this.docker.info as unknown as (opts: object) => Promise<{ MemTotal?: number }>;
+      const answer = await info.call(this.docker, abortable(signal));
+      this.hostMemoryBytes = answer.MemTotal ?? 0;
+    }
+    return this.hostMemoryBytes || undefined;
   }
 
   // --- listing -------------------------------------------------------------------------------------------------
@@ -477,4 +789,35 @@ function sortByRole(containers: Dockerode.ContainerInfo[]): Dockerode.ContainerI
   return [...containers].sort(
     (a, b) => rank(a) - rank(b) || containerLabel(a).localeCompare(containerLabel(b)),
   );
+}
+
+/** A pull the daemon reported as failed inside its progress stream. */
+class PullFailed extends Error {
+  override readonly name = 'PullFailed';
+}
+
+/** The daemon's query for a LogOptions; a bad `since` or `tail` → PermanentProviderError('invalid_request'). */
+function logQuery(options: LogOptions): Record<string, unknown> {
+  const query: Record<string, unknown> = {
+    stdout: true,
+    stderr: true,
+    timestamps: true,
+    follow: options.follow === true,
+    tail: 'all',
+  };
+  const tail = options.tail;
+  if (tail !== undefined && tail !== null) {
+    if (typeof tail !== 'number' || !Number.isInteger(tail)) {
+      throw new PermanentProviderError(`tail must be an integer (got ${String(tail)})`, 'invalid_request');
+    }
+    if (tail > 0) query.tail = tail;
+  }
+  if (options.since) {
+    try {
+      query.since = dockerSince(options.since);
+    } catch (err) {
+      throw new PermanentProviderError(`since: ${errorMessage(err)}`, 'invalid_request');
+    }
+  }
+  return query;
 }

@@ -10,6 +10,7 @@ export const LABEL = {
   service: 'ctrlplane.service',
   role: 'ctrlplane.role',
   specHash: 'ctrlplane.spec-hash',
+  volume: 'ctrlplane.volume',
 } as const;
 
 export interface LabelContext {

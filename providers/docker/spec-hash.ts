@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
 /** Bump when the container config changes shape in a way that should replace existing containers. */
-const HASH_VERSION = 'v1';
+const HASH_VERSION = 'v2';
 
 /** JSON with object keys sorted at every level, so equal values always serialise equally. */
 export function canonicalJson(value: unknown): string {
@@ -22,9 +22,10 @@ function sortKeys(value: unknown): unknown {
 }
 
 /**
- * sha256 (hex) of everything that shapes a container: the create config built from the service spec, the
- * network and the labels. Stored as the `ctrlplane.spec-hash` label; an existing container whose label equals the
- * hash of the new config is adopted instead of being recreated.
+ * sha256 (hex) of what shapes a container and cannot be changed in place (see buildContainerConfig): the create
+ * config without its CPU/memory limits, the network, the labels and the config files' digests. Stored as the
+ * `ctrlplane.spec-hash` label; an existing container whose label equals the hash of the new spec is adopted
+ * (and its limits updated in place) instead of being recreated.
  */
 export function specHash(containerConfig: unknown): string {
   return createHash('sha256')
