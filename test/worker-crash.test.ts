@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { containersOf, httpdService, removeInstances, removeTenantLeftovers } from './support/docker';
+import { commandMessages, instanceWorkflowId } from '../workflows/messages';
+import {
+  containersOf,
+  docker,
+  httpdService,
+  networkExists,
+  removeInstances,
+  removeTenantLeftovers,
+} from './support/docker';
+import { conclusionsByRequest, eventsOf } from './support/events';
 import { apiClient, eventually } from './support/http';
 import { type Stack, startStack, uniqueTenant } from './support/stack';
 import { spawnWorker, type WorkerProcess } from './support/worker-process';
@@ -75,6 +85,98 @@ describe('a worker killed in the middle of a provider call', () => {
       events.map((e) => e.type),
       ['instance.provisioning', 'instance.starting', 'instance.created'],
       'each transition recorded once',
+    );
+  });
+
+  it('completes stop, start, scale and delete exactly once when the worker dies inside each provider call', async () => {
+    for (const w of workers) await w.kill('SIGTERM');
+    let current = worker();
+    const res = await api('POST', '/v1/instances?wait=60s', {
+      name: 'phoenix',
+      services: [httpdService('phoenix')],
+    });
+    assert.equal(res.body.state, 'running');
+    const id = res.body.id;
+    created.push(id);
+    const [container] = await containersOf(id);
+    assert.ok(container);
+    const requestIds: string[] = [];
+
+    /** Sends a command with the next worker set to hang inside `call`, kills it there, and lets a new one finish. */
+    async function crashDuring(call: string, send: (requestId: string) => Promise<void>, settled: string) {
+      await current.kill('SIGTERM');
+      const doomed = worker(call);
+      const requestId = `${call}-${randomUUID()}`;
+      requestIds.push(requestId);
+      await send(requestId);
+      await doomed.waitForLine(new RegExp(`PAUSED ${call} ${id}`));
+      await doomed.kill('SIGKILL');
+      current = worker();
+      await eventually(
+        `${settled} after the crash in ${call}`,
+        async () => (await api('GET', `/v1/instances/${id}`)).body.state === settled,
+        90_000,
+      );
+    }
+
+    const handle = stack.client.workflow.getHandle(instanceWorkflowId(id));
+    const viaApi =
+      (path: string, method = 'POST') =>
+      async (requestId: string) => {
+        const r = await api(method, path, undefined, { 'Idempotency-Key': requestId });
+        assert.equal(r.status, 202, JSON.stringify(r.body));
+      };
+    await crashDuring('stop', viaApi(`/v1/instances/${id}/stop`), 'stopped');
+    assert.equal((await docker.getContainer(container.Id).inspect()).State.Running, false);
+
+    await crashDuring('start', viaApi(`/v1/instances/${id}/start`), 'running');
+    assert.equal((await docker.getContainer(container.Id).inspect()).State.Running, true);
+
+    await crashDuring(
+      'scale',
+      async (request_id) => {
+        await handle.startUpdate(commandMessages.scale.update, {
+          args: [{ request_id, memory_mb: 96 }],
+          updateId: request_id,
+          waitForStage: 'ACCEPTED',
+        });
+      },
+      'running',
+    );
+    await eventually(
+      'the scale to be recorded',
+      async () => (await eventsOf(stack.orm, id)).some((e) => e.type === 'instance.scaled'),
+      90_000,
+    );
+    assert.equal((await docker.getContainer(container.Id).inspect()).HostConfig.Memory, 96 * 1024 * 1024);
+
+    await crashDuring('deprovision', viaApi(`/v1/instances/${id}`, 'DELETE'), 'destroyed');
+    assert.deepEqual(await containersOf(id), []);
+    assert.equal(await networkExists(`cp-${id}-net`), false);
+
+    const events = await eventsOf(stack.orm, id);
+    const conclusions = conclusionsByRequest(events);
+    for (const requestId of requestIds) {
+      const concluded = [...conclusions.entries()]
+        .filter(([key]) => key.endsWith(requestId))
+        .flatMap(([, e]) => e);
+      assert.equal(concluded.length, 1, `${requestId} concluded exactly once`);
+      assert.equal(concluded[0]?.payload.conclusion, 'succeeded');
+    }
+    assert.deepEqual(
+      events.map((e) => e.type),
+      [
+        'instance.provisioning',
+        'instance.starting',
+        'instance.created',
+        'instance.stopping',
+        'instance.stopped',
+        'instance.starting',
+        'instance.started',
+        'instance.scaled',
+        'instance.destroying',
+        'instance.deleted',
+      ],
     );
   });
 });

@@ -1,0 +1,114 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { MikroORM } from '@mikro-orm/postgresql';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { loadConfig } from '../config/env';
+import { prepareDatabase } from '../db/database';
+import { ormConfig } from '../db/orm-config';
+import { WORKFLOWS_PATH } from '../worker/create-worker';
+import { CTRLPLANE_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+import { REPO_ROOT, temporalCliPath } from './temporal-cli';
+
+/** What a test run (or the history recorder) gets: the environment variables that point at it. */
+export interface TestEnvironment {
+  env: Record<string, string>;
+  teardown(): Promise<void>;
+}
+
+/**
+ * One real Temporal dev server (with its Web UI, the search attributes registered, never downloaded: the
+ * CLI setup.sh found or built), one fresh PostgreSQL database, and the workflow code bundled once.
+ */
+export async function startTestEnvironment(): Promise<TestEnvironment> {
+  const baseUrl = new URL(loadConfig().DATABASE_URL);
+  const databaseName = `ctrlplane_test_${Date.now()}`;
+  const databaseUrl = new URL(baseUrl);
+  databaseUrl.pathname = `/${databaseName}`;
+
+  await dropStaleTestDatabases(baseUrl);
+  await prepareDatabase(databaseUrl.toString());
+
+  const uiPort = await freePort();
+  const temporal = await TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'existing-path', path: temporalCliPath() },
+      searchAttributes: [...CTRLPLANE_SEARCH_ATTRIBUTES],
+      ui: true,
+      uiPort,
+      extraArgs: ['--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', 'synchronous=OFF'],
+      log: { format: 'json', level: 'error' },
+    },
+  });
+
+  mkdirSync(`${REPO_ROOT}.data/test`, { recursive: true });
+  const bundlePath = `${REPO_ROOT}.data/test/workflow-bundle-${process.pid}.js`;
+  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger() });
+  writeFileSync(bundlePath, code);
+
+  return {
+    env: {
+      TEMPORAL_ADDRESS: temporal.address,
+      TEMPORAL_UI_URL: `http://127.0.0.1:${uiPort}`,
+      DATABASE_URL: databaseUrl.toString(),
+      CTRLPLANE_WORKFLOW_BUNDLE: bundlePath,
+    },
+    async teardown() {
+      await temporal.teardown();
+      await dropDatabase(baseUrl, databaseName);
+    },
+  };
+}
+
+async function withAdminOrm<T>(baseUrl: URL, fn: (orm: MikroORM) => Promise<T>): Promise<T> {
+  const admin = new URL(baseUrl);
+  admin.pathname = '/postgres';
+  const orm = await MikroORM.init(ormConfig(admin.toString(), { poolMax: 1 }));
+  try {
+    return await fn(orm);
+  } finally {
+    await orm.close(true);
+  }
+}
+
+async function dropDatabase(baseUrl: URL, name: string): Promise<void> {
+  await withAdminOrm(baseUrl, (orm) =>
+    orm.em.getConnection().execute(`drop database if exists "${name}" with (force)`),
+  );
+}
+
+/** Databases of earlier runs that were killed before they could clean up (older than six hours). */
+async function dropStaleTestDatabases(baseUrl: URL): Promise<void> {
+  const stale = await withAdminOrm(baseUrl, (orm) =>
+    orm.em
+      .getConnection()
+      .execute<{ datname: string }[]>(
+        `select datname from pg_database where datname like 'ctrlplane\\_test\\_%' and datname < 'ctrlplane_test_${Date.now() - 6 * 3600_000}'`,
+      ),
+  );
+  for (const { datname } of stale) await dropDatabase(baseUrl, datname);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+    server.once('error', reject);
+  });
+}
+
+function quietLogger() {
+  const noop = () => {};
+  return {
+    log: noop,
+    trace: noop,
+    debug: noop,
+    info: noop,
+    warn: noop,
+    error: (m: string) => console.error(m),
+  };
+}
