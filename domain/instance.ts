@@ -35,6 +35,22 @@ export interface HealthCheckSpec {
   retries?: number;
 }
 
+export type ConfigFileFormat = 'json' | 'yaml' | 'env' | 'text';
+
+export interface ConfigFileSpec {
+  name: string;
+  /** Absolute path of the file in the container; a path ending in '/' is a directory and `name` the file in it. */
+  path: string;
+  format?: ConfigFileFormat;
+  /** The file's text, written as is. Non-string content is rendered in `format` (json, yaml or env). */
+  content: unknown;
+}
+
+export interface SecretRef {
+  key: string;
+  type: 'env' | 'file' | 'registry' | 'tls';
+}
+
 export interface ServiceSpec {
   name: string;
   image: string;
@@ -48,6 +64,8 @@ export interface ServiceSpec {
   command?: string[];
   args?: string[];
   annotations?: Record<string, string>;
+  config_files?: ConfigFileSpec[];
+  secrets?: SecretRef[];
 }
 
 export interface Endpoint {

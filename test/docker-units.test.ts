@@ -141,7 +141,7 @@ describe('config files', () => {
           svc({
             config_files: [
               { name: 'x', path: '/a', content: 'x' },
-              { path: '/a', content: 'y' },
+              { path: '/a', content: 'y' } as never,
             ],
           }),
         ),

@@ -1,25 +1,15 @@
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import { stringify as toYaml } from 'yaml';
-import type { ServiceSpec } from '../../domain/instance';
+/**
+ * `ServiceSpec.config_files[]` (reference-behaviour.md §5.4): `{name, path, format: json|yaml|env|text,
+ * content}`. Read defensively: a spec arriving by signal or from an old history has not been through the API.
+ */
+import type { ConfigFileFormat, ServiceSpec } from '../../domain/instance';
 import { PermanentProviderError } from '../provider';
 import { type TarFile, tarArchive } from './tar';
 
-/**
- * `ServiceSpec.config_files[]` as the reference defines it (reference-behaviour.md §5.4):
- * `{name, path, format: json|yaml|env|text, content}`. Not (yet) part of domain/instance.ts, so it is declared
- * here and read defensively from the spec.
- */
-export type ConfigFileFormat = 'json' | 'yaml' | 'env' | 'text';
-
-export interface ConfigFileSpec {
-  name: string;
-  /** Absolute path of the file in the container; a path ending in '/' is a directory and `name` the file in it. */
-  path: string;
-  format?: ConfigFileFormat;
-  /** The file's text, written as is. Non-string content is rendered in `format` (json, yaml or env). */
-  content: unknown;
-}
+export type { ConfigFileFormat, ConfigFileSpec } from '../../domain/instance';
 
 export interface RenderedConfigFile {
   /** Absolute, normalised path. */
@@ -63,7 +53,7 @@ function render(
 
 /** The service's config files, validated and rendered. Anything malformed → PermanentProviderError. */
 export function configFilesOf(service: ServiceSpec): RenderedConfigFile[] {
-  const raw = (service as ServiceSpec & { config_files?: unknown }).config_files;
+  const raw: unknown = service.config_files;
   if (raw === undefined || raw === null) return [];
   if (!Array.isArray(raw)) throw invalid(service.name, 'must be a list');
 

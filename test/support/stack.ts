@@ -35,8 +35,12 @@ export async function startStack(
   options: { worker?: boolean; env?: Record<string, string> } = {},
 ): Promise<Stack> {
   if (!runtimeInstalled) {
-    Runtime.install({ logger: new DefaultLogger('WARN') });
     runtimeInstalled = true;
+    try {
+      Runtime.install({ logger: new DefaultLogger('WARN') });
+    } catch {
+      // Already installed in this process (the history recorder's test environment did it).
+    }
   }
   const config = loadConfig({
     ...process.env,

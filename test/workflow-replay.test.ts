@@ -1,0 +1,35 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
+import { Worker } from '@temporalio/worker';
+import { REPO_ROOT } from '../scripts/temporal-cli';
+import { WORKFLOWS_PATH } from '../worker/create-worker';
+
+// Replays real recorded histories (scripts/record-histories.ts) with the current workflow code: a change that
+// would make running instances non-deterministic fails here. No server is needed for a replay.
+describe('recorded instance histories replay with the current workflow code', () => {
+  const dir = `${REPO_ROOT}test/histories`;
+  const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+
+  it('has a recorded history for each lifecycle path', () => {
+    assert.deepEqual(files.sort(), [
+      'drift.json',
+      'every-command.json',
+      'failed-provision-and-rejected-signal.json',
+    ]);
+  });
+
+  for (const file of files) {
+    it(`replays ${file}`, async () => {
+      const history = historyFromJSON(JSON.parse(readFileSync(`${dir}/${file}`, 'utf8')));
+      assert.ok((history.events?.length ?? 0) > 10, 'a real history');
+      const bundlePath = process.env.CTRLPLANE_WORKFLOW_BUNDLE;
+      await Worker.runReplayHistory(
+        bundlePath ? { workflowBundle: { codePath: bundlePath } } : { workflowsPath: WORKFLOWS_PATH },
+        history,
+        `replay-${file}`,
+      );
+    });
+  }
+});
