@@ -1,7 +1,8 @@
-import Dockerode from 'dockerode';
 import type { Config } from '../config/env';
 import type { Logger } from '../config/logger';
+import { dockerClient } from './docker/docker-client';
 import { DockerProvider } from './docker/docker-provider';
+import { kubernetesProviderFromEnv } from './kubernetes/from-env';
 import { ProviderRegistry } from './registry';
 
 /** The provider registry from configuration. Docker is always there; it is the default unless configured. */
@@ -10,10 +11,16 @@ export function buildProviders(config: Config, logger: Logger): ProviderRegistry
   registry.register(
     'docker',
     new DockerProvider({
-      docker: new Dockerode(),
+      docker: dockerClient(config.DOCKER_HOST),
       stopTimeoutSeconds: config.CTRLPLANE_DOCKER_STOP_TIMEOUT,
+      ...(config.CTRLPLANE_DOCKER_REGISTRY_AUTH
+        ? { registryAuth: config.CTRLPLANE_DOCKER_REGISTRY_AUTH }
+        : {}),
       logger: logger.child({ provider: 'docker' }),
     }),
   );
+  // Kubernetes is registered when a cluster is configured (CP_K8S_KUBECONFIG, KUBECONFIG or in-cluster).
+  const kubernetes = kubernetesProviderFromEnv(process.env, logger.child({ provider: 'kubernetes' }));
+  if (kubernetes) registry.register('kubernetes', kubernetes);
   return registry;
 }

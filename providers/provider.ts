@@ -1,4 +1,4 @@
-import type { Endpoint, ServiceSpec, WorkloadKind } from '../domain/instance';
+import type { Endpoint, ResourceSpec, ServiceSpec, WorkloadKind } from '../domain/instance';
 import type { InstanceState } from '../domain/instance-state';
 
 /** The provider contract (reference-behaviour.md §5.1). Every call must be idempotent: activities retry. */
@@ -57,15 +57,122 @@ export interface CallOptions {
   progress?: (detail: string) => void;
 }
 
+/** reference-behaviour.md §5.2. Only the source engines are gated by capability. */
+export type Capability =
+  | 'provision'
+  | 'deploy'
+  | 'scale'
+  | 'logs'
+  | 'exec'
+  | 'volumes'
+  | 'gpu'
+  | 'strategy:rolling'
+  | 'source:helm'
+  | 'source:manifests'
+  | 'source:argocd';
+
+export interface LogOptions {
+  /** A service of the instance; empty means the main service. */
+  service_name?: string;
+  follow?: boolean;
+  /** RFC 3339 time: only lines at or after it. */
+  since?: string;
+  /** Only the last N lines (0 or absent: all). */
+  tail?: number;
+}
+
+/** One log line, as the API serves it in NDJSON (`{ts, stream, line}`). */
+export interface LogLine {
+  ts: string;
+  stream: 'stdout' | 'stderr';
+  line: string;
+}
+
+export interface ResourceUsage {
+  cpu_percent: number;
+  memory_used_mb: number;
+  memory_limit_mb: number;
+  disk_used_mb?: number;
+  network_in_mb: number;
+  network_out_mb: number;
+}
+
 export interface Provider {
   info(): ProviderInfo;
+  capabilities(): Capability[];
   provision(req: ProvisionRequest, opts?: CallOptions): Promise<ProvisionResult>;
   /** Convergent: resources already gone is a success. */
   deprovision(instanceId: string, opts?: CallOptions): Promise<void>;
   start(instanceId: string, opts?: CallOptions): Promise<void>;
   stop(instanceId: string, opts?: CallOptions): Promise<void>;
+  restart(instanceId: string, opts?: CallOptions): Promise<void>;
+  /** Applies new resources to the running instance (the merged main-service resources). */
+  scale(instanceId: string, resources: ResourceSpec, opts?: CallOptions): Promise<void>;
   status(instanceId: string, opts?: CallOptions): Promise<InstanceStatus>;
+  /** Lines of one service's log; with `follow` the iterable ends when the signal aborts or the service stops. */
+  logs(instanceId: string, options: LogOptions, opts?: CallOptions): AsyncIterable<LogLine>;
+  /** A one-shot usage sample; zero usage (never an error) when the instance has no running parts. */
+  resources(instanceId: string, opts?: CallOptions): Promise<ResourceUsage>;
   healthCheck(): Promise<HealthStatus>;
+}
+
+/** Source engines (reference-behaviour.md §5.1): a provider that advertises the capability implements them. */
+export interface ManifestEngine {
+  applyManifests(
+    req: {
+      instance_id: string;
+      tenant_id: string;
+      namespace?: string;
+      docs: string[];
+      labels?: Record<string, string>;
+    },
+    opts?: CallOptions,
+  ): Promise<ProvisionResult>;
+  deleteManifests(instanceId: string, opts?: CallOptions): Promise<void>;
+  manifestStatus(instanceId: string, opts?: CallOptions): Promise<InstanceStatus>;
+}
+
+export interface ArgoApplicationSpec {
+  project?: string;
+  repo_url: string;
+  path?: string;
+  target_revision?: string;
+  dest_server?: string;
+  dest_namespace?: string;
+  helm?: { value_files?: string[]; parameters?: Record<string, string> };
+  sync_policy?: { automated?: boolean; self_heal?: boolean; prune?: boolean };
+}
+
+export interface ArgoEngine {
+  argoApply(
+    req: {
+      instance_id: string;
+      tenant_id: string;
+      app: ArgoApplicationSpec;
+      labels?: Record<string, string>;
+    },
+    opts?: CallOptions,
+  ): Promise<ProvisionResult>;
+  argoDelete(instanceId: string, opts?: CallOptions): Promise<void>;
+  argoStatus(instanceId: string, opts?: CallOptions): Promise<InstanceStatus>;
+}
+
+export interface RenderedHelm {
+  repo?: string;
+  chart: string;
+  version?: string;
+  release_name?: string;
+  namespace?: string;
+  values?: Record<string, unknown>;
+}
+
+export interface HelmEngine {
+  helmInstall(
+    req: { instance_id: string; tenant_id: string; namespace?: string; chart: RenderedHelm },
+    opts?: CallOptions,
+  ): Promise<ProvisionResult>;
+  helmUninstall(instanceId: string, opts?: CallOptions): Promise<void>;
+  helmStatus(instanceId: string, opts?: CallOptions): Promise<InstanceStatus>;
 }
 
 /**
@@ -76,7 +183,11 @@ export class PermanentProviderError extends Error {
   override readonly name = 'PermanentProviderError';
   constructor(
     message: string,
-    readonly code: 'invalid_spec' | 'image_not_found' = 'invalid_spec',
+    readonly code:
+      | 'invalid_spec'
+      | 'image_not_found'
+      | 'unsupported_source'
+      | 'invalid_request' = 'invalid_spec',
   ) {
     super(message);
   }

@@ -42,7 +42,16 @@ try {
   exitCode = await new Promise<number>((resolve) => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', ...files],
+      [
+        '--import',
+        'tsx',
+        '--test',
+        '--test-reporter=spec',
+        '--test-concurrency=1',
+        '--test-force-exit',
+        '--test-timeout=600000',
+        ...files,
+      ],
       {
         cwd: REPO_ROOT,
         stdio: ['inherit', 'pipe', 'inherit'],

@@ -1,0 +1,86 @@
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { InstanceState } from '../../domain/instance-state';
+import { type ArgoApplicationSpec, type InstanceStatus, PermanentProviderError } from '../provider';
+import { resourceName } from './names';
+
+export const ARGO_API_VERSION = 'argoproj.io/v1alpha1';
+/** Argo CD deletes the application's resources before it lets the Application go. */
+export const ARGO_RESOURCES_FINALIZER = 'resources-finalizer.argocd.argoproj.io';
+
+export interface ArgoApplication extends KubernetesObject {
+  spec?: Record<string, unknown>;
+  status?: { health?: { status?: string; message?: string }; sync?: { status?: string } };
+}
+
+/** The Application object of reference-behaviour.md §7 "Argo engine", labelled like everything else. */
+export function argoApplication(input: {
+  instanceId: string;
+  namespace: string;
+  labels: Record<string, string>;
+  app: ArgoApplicationSpec;
+  defaultDestinationNamespace: string;
+}): ArgoApplication {
+  const { app } = input;
+  if (!app?.repo_url?.trim()) throw new PermanentProviderError('an argocd source needs a repo_url');
+  const source: Record<string, unknown> = { repoURL: app.repo_url };
+  if (app.path) source.path = app.path;
+  if (app.target_revision) source.targetRevision = app.target_revision;
+  if (app.helm) {
+    const helm: Record<string, unknown> = {};
+    if (app.helm.value_files?.length) helm.valueFiles = [...app.helm.value_files];
+    const parameters = Object.entries(app.helm.parameters ?? {}).map(([name, value]) => ({ name, value }));
+    if (parameters.length > 0) helm.parameters = parameters;
+    if (Object.keys(helm).length > 0) source.helm = helm;
+  }
+  const spec: Record<string, unknown> = {
+    project: app.project || 'default',
+    source,
+    destination: {
+      server: app.dest_server || 'https://kubernetes.default.svc',
+      namespace: app.dest_namespace || input.defaultDestinationNamespace,
+    },
+  };
+  if (app.sync_policy?.automated) {
+    spec.syncPolicy = {
+      automated: { selfHeal: !!app.sync_policy.self_heal, prune: !!app.sync_policy.prune },
+    };
+  }
+  return {
+    apiVersion: ARGO_API_VERSION,
+    kind: 'Application',
+    metadata: {
+      name: resourceName(input.instanceId),
+      namespace: input.namespace,
+      labels: input.labels,
+      finalizers: [ARGO_RESOURCES_FINALIZER],
+    },
+    spec,
+  };
+}
+
+/** Health and sync of an Application → instance state (reference-behaviour.md §7). */
+export function argoState(app: ArgoApplication): { state: InstanceState; ready: boolean; message: string } {
+  const health = app.status?.health?.status ?? '';
+  const sync = app.status?.sync?.status ?? '';
+  const message = `sync=${sync || 'Unknown'} health=${health || 'Unknown'}`;
+  if (app.metadata?.deletionTimestamp) return { state: 'destroying', ready: false, message };
+  switch (health) {
+    case 'Healthy':
+      return sync === 'Synced'
+        ? { state: 'running', ready: true, message }
+        : { state: 'starting', ready: false, message };
+    case 'Progressing':
+      return { state: 'starting', ready: false, message };
+    case 'Degraded':
+      return { state: 'failed', ready: false, message };
+    case 'Suspended':
+      return { state: 'stopped', ready: false, message };
+    default:
+      return { state: 'provisioning', ready: false, message };
+  }
+}
+
+export function argoStatusOf(app: ArgoApplication): InstanceStatus {
+  const { state, ready, message } = argoState(app);
+  return { state, ready, restarts: 0, endpoints: [], message };
+}

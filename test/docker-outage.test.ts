@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { instanceWorkflowId } from '../workflows/messages';
+import { containersOf, docker, httpdService, removeInstances, removeTenantLeftovers } from './support/docker';
+import { DockerSocketProxy } from './support/docker-socket-proxy';
+import { eventsOf } from './support/events';
+import { apiClient, eventually } from './support/http';
+import { type Stack, startStack, uniqueTenant } from './support/stack';
+
+// Real Temporal, PostgreSQL and Docker. The stack reaches the engine through a proxy socket the test cuts,
+// which is what a dead or restarting engine looks like to it; the engine itself keeps running.
+describe('the Docker engine goes away and comes back', () => {
+  let stack: Stack;
+  let api: ReturnType<typeof apiClient>;
+  const proxy = new DockerSocketProxy(`/tmp/ctrlplane-test-docker-${process.pid}.sock`);
+  const tenant = uniqueTenant('outage');
+  const created: string[] = [];
+
+  before(async () => {
+    await removeTenantLeftovers('ten_outage_');
+    await proxy.open();
+    stack = await startStack({ env: { DOCKER_HOST: proxy.dockerHost } });
+    api = apiClient(stack.api.url, await stack.token(tenant));
+  });
+
+  after(async () => {
+    await proxy.open().catch(() => {});
+    await stack?.close();
+    await proxy.cut();
+    await removeInstances(created);
+  });
+
+  it('keeps a stop waiting and retrying while the engine is away, and finishes it when it is back', async () => {
+    const res = await api('POST', '/v1/instances?wait=30s', {
+      name: 'patient',
+      services: [httpdService('patient')],
+    });
+    assert.equal(res.body.state, 'running');
+    const id = res.body.id;
+    created.push(id);
+
+    await proxy.cut();
+    const ready = await api('GET', '/readyz');
+    assert.equal(ready.status, 503);
+    assert.equal(ready.body.checks['provider:docker'].ok, false);
+
+    const stop = await api('POST', `/v1/instances/${id}/stop`);
+    assert.equal(stop.status, 202);
+    const handle = stack.client.workflow.getHandle(instanceWorkflowId(id));
+    const retrying = await eventually('the stop activity to be retrying', async () => {
+      const pending = (await handle.describe()).raw.pendingActivities ?? [];
+      const stopCall = pending.find((a) => a.activityType?.name === 'stopInstance');
+      return stopCall && (stopCall.attempt ?? 0) >= 2 ? stopCall : undefined;
+    });
+    assert.match(retrying.lastFailure?.message ?? '', /ENOENT|ECONNREFUSED|connect/);
+    assert.equal(
+      (await api('GET', `/v1/instances/${id}`)).body.state,
+      'stopping',
+      'not failed while retries remain',
+    );
+
+    await proxy.open();
+    await eventually(
+      'stopped once the engine is back',
+      async () => (await api('GET', `/v1/instances/${id}`)).body.state === 'stopped',
+      60_000,
+    );
+    const [container] = await containersOf(id);
+    assert.equal((await docker.getContainer(container?.Id ?? '').inspect()).State.Running, false);
+    assert.equal((await api('GET', '/readyz')).status, 200);
+    const types = (await eventsOf(stack.orm, id)).map((e) => e.type);
+    assert.deepEqual(types.slice(-2), ['instance.stopping', 'instance.stopped'], 'the stop was applied once');
+  });
+});
