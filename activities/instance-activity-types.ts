@@ -31,6 +31,8 @@ export interface InstanceActivities {
   /** Starts and reports the endpoints as they are now: published host ports can change on every start. */
   startInstance(input: ProviderCall): Promise<{ endpoints: Endpoint[] }>;
   stopInstance(input: ProviderCall): Promise<void>;
+  /** The provider's own restart (Docker: restart the containers; Kubernetes: a rolling restart). */
+  restartInstance(input: ProviderCall): Promise<{ endpoints: Endpoint[] }>;
   scaleInstance(input: ProviderCall & { resources: ResourceSpec }): Promise<void>;
   deprovisionInstance(input: ProviderCall): Promise<void>;
   /** The provider's view of the instance, for the drift check. */

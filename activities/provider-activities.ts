@@ -11,6 +11,7 @@ type ProviderActivities = Pick<
   | 'provisionInstance'
   | 'startInstance'
   | 'stopInstance'
+  | 'restartInstance'
   | 'scaleInstance'
   | 'deprovisionInstance'
   | 'observeInstance'
@@ -29,6 +30,12 @@ export function createProviderActivities(providers: ProviderRegistry): ProviderA
       }),
     stopInstance: ({ provider_name, instance_id }) =>
       callProvider(providers, provider_name, (p, opts) => p.stop(instance_id, opts)),
+    restartInstance: ({ provider_name, instance_id }) =>
+      callProvider(providers, provider_name, async (p, opts) => {
+        await p.restart(instance_id, opts);
+        const { endpoints } = await p.status(instance_id, opts);
+        return { endpoints };
+      }),
     scaleInstance: ({ provider_name, instance_id, resources }) =>
       callProvider(providers, provider_name, (p, opts) => p.scale(instance_id, resources, opts)),
     deprovisionInstance: ({ provider_name, instance_id }) =>

@@ -4,6 +4,8 @@ import { z } from 'zod';
  * Every setting comes from the environment, parsed once, with the defaults a local dev stack needs.
  * A bad value stops the process at start-up with the variable named.
  */
+const registryAuthSchema = z.record(z.string(), z.object({ username: z.string(), password: z.string() }));
+
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().default('0.0.0.0'),
@@ -15,8 +17,43 @@ const envSchema = z.object({
     .string()
     .min(16, 'must be at least 16 characters')
     .default('ctrlplane-dev-secret-change-me'),
+  /**
+   * A JWKS URL (e.g. an identity provider's `/.well-known/jwks.json`): tokens signed with an asymmetric key
+   * (RS*, PS*, ES*, EdDSA) are verified against it. HS256 tokens are still verified with CTRLPLANE_JWT_SECRET.
+   */
+  CTRLPLANE_JWKS_URL: z.string().url().optional(),
+  /** When set, tokens must carry this `iss`. */
+  CTRLPLANE_JWT_ISSUER: z.string().min(1).optional(),
+  /** When set, tokens must carry this `aud`. */
+  CTRLPLANE_JWT_AUDIENCE: z.string().min(1).optional(),
+  /** Requests per minute per tenant on /v1 (per API process); 0 turns the limit off. */
+  CTRLPLANE_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(600),
+  /** How long an Idempotency-Key and its stored response are kept. */
+  CTRLPLANE_IDEMPOTENCY_TTL_HOURS: z.coerce.number().positive().default(24),
+  /** How long a repeat waits for the first request with its Idempotency-Key to finish before a 409. */
+  CTRLPLANE_IDEMPOTENCY_WAIT_MS: z.coerce.number().int().min(0).default(30_000),
+  /** Interval of the `: ping` comments on SSE streams. */
+  CTRLPLANE_SSE_PING_INTERVAL_MS: z.coerce.number().int().positive().default(15_000),
+  /** On shutdown, how long in-flight requests get to finish before their connections are closed. */
+  CTRLPLANE_API_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
   CTRLPLANE_DEFAULT_PROVIDER: z.string().min(1).default('docker'),
   DOCKER_HOST: z.string().optional(),
+  /** JSON: registry host → {username, password}, e.g. {"ghcr.io":{"username":"u","password":"t"}}. */
+  CTRLPLANE_DOCKER_REGISTRY_AUTH: z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (!raw) return undefined;
+      try {
+        return registryAuthSchema.parse(JSON.parse(raw));
+      } catch {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'must be JSON: {"<registry>": {"username": "…", "password": "…"}}',
+        });
+        return z.NEVER;
+      }
+    }),
   /** Seconds Docker waits after SIGTERM before it kills a container on stop. */
   CTRLPLANE_DOCKER_STOP_TIMEOUT: z.coerce.number().int().min(0).default(10),
   /** How long the API waits for Temporal to accept a command before answering 503. */
@@ -29,6 +66,20 @@ const envSchema = z.object({
   CTRLPLANE_MAX_COMMANDS_PER_RUN: z.coerce.number().int().min(1).default(500),
   /** How often each instance workflow compares the provider's view with its own; 0 disables it. */
   CTRLPLANE_DRIFT_CHECK_INTERVAL_MS: z.coerce.number().int().min(0).default(60_000),
+  /** Id of the Temporal Schedule that runs the billing sweep (tests give each file its own). */
+  CTRLPLANE_BILLING_SCHEDULE_ID: z.string().min(1).max(200).default('billing-sweep'),
+  /** How often the billing sweep runs: a duration such as 5m, 30s, 1h. Applied to the schedule at worker start. */
+  CTRLPLANE_BILLING_SWEEP_INTERVAL: z
+    .string()
+    .regex(/^(?!0+[smhd]$)\d{1,9}[smhd]$/, 'must be a positive duration such as 5m, 1h or 3d')
+    .default('5m'),
+  /** Grace period of a billing account that does not set its own: how long past due before suspension. */
+  CTRLPLANE_BILLING_GRACE_PERIOD: z
+    .string()
+    .regex(/^\d{1,9}[smhd]$/, 'must be a duration such as 72h, 30m or 0s')
+    .default('72h'),
+  /** Instances one billing sweep run handles before it continues as new. */
+  CTRLPLANE_BILLING_SWEEP_MAX_INSTANCES_PER_RUN: z.coerce.number().int().min(1).default(200),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

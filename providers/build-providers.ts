@@ -6,7 +6,11 @@ import { kubernetesProviderFromEnv } from './kubernetes/from-env';
 import { ProviderRegistry } from './registry';
 
 /** The provider registry from configuration. Docker is always there; it is the default unless configured. */
-export function buildProviders(config: Config, logger: Logger): ProviderRegistry {
+export function buildProviders(
+  config: Config,
+  logger: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+): ProviderRegistry {
   const registry = new ProviderRegistry(config.CTRLPLANE_DEFAULT_PROVIDER);
   registry.register(
     'docker',
@@ -20,7 +24,7 @@ export function buildProviders(config: Config, logger: Logger): ProviderRegistry
     }),
   );
   // Kubernetes is registered when a cluster is configured (CP_K8S_KUBECONFIG, KUBECONFIG or in-cluster).
-  const kubernetes = kubernetesProviderFromEnv(process.env, logger.child({ provider: 'kubernetes' }));
+  const kubernetes = kubernetesProviderFromEnv(env, logger.child({ provider: 'kubernetes' }));
   if (kubernetes) registry.register('kubernetes', kubernetes);
   return registry;
 }

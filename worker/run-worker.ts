@@ -1,9 +1,11 @@
+import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { createActivities } from '../activities/index';
 import type { Config } from '../config/env';
 import type { Logger } from '../config/logger';
 import { openOrm } from '../db/database';
 import type { ProviderRegistry } from '../providers/registry';
+import { setUpBillingSchedule } from './billing-schedule';
 import { createInstanceWorker } from './create-worker';
 import { registerSearchAttributes } from './register-search-attributes';
 import { PinoTemporalLogger } from './temporal-logger';
@@ -32,13 +34,15 @@ export async function runWorker({
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const added = await registerSearchAttributes(connection, config.TEMPORAL_NAMESPACE);
   if (added.length > 0) logger.info({ added }, 'registered search attributes');
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  await setUpBillingSchedule(client, config, logger);
   const orm = await openOrm(config.DATABASE_URL);
   try {
     const worker = await createInstanceWorker({
       connection,
       namespace: config.TEMPORAL_NAMESPACE,
       taskQueue: config.CTRLPLANE_TASK_QUEUE,
-      activities: createActivities({ providers, orm }),
+      activities: createActivities({ providers, orm, client }),
       workflowBundlePath,
       shutdownGraceTimeMs: config.CTRLPLANE_WORKER_SHUTDOWN_GRACE_MS,
     });

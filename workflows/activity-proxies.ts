@@ -11,7 +11,12 @@ import type { InstanceActivities } from '../activities/instance-activity-types';
 const providerCalls = proxyActivities<
   Pick<
     InstanceActivities,
-    'provisionInstance' | 'startInstance' | 'stopInstance' | 'scaleInstance' | 'deprovisionInstance'
+    | 'provisionInstance'
+    | 'startInstance'
+    | 'stopInstance'
+    | 'restartInstance'
+    | 'scaleInstance'
+    | 'deprovisionInstance'
   >
 >({
   startToCloseTimeout: '10 minutes',
@@ -52,6 +57,7 @@ export const instanceActivities: InstanceActivities = {
   provisionInstance: providerCalls.provisionInstance,
   startInstance: providerCalls.startInstance,
   stopInstance: providerCalls.stopInstance,
+  restartInstance: providerCalls.restartInstance,
   scaleInstance: providerCalls.scaleInstance,
   deprovisionInstance: providerCalls.deprovisionInstance,
   observeInstance: observation.observeInstance,

@@ -1,1 +1,2 @@
+export { billingSweepWorkflow } from './billing-sweep-workflow';
 export { instanceWorkflow } from './instance-workflow';

@@ -2,6 +2,7 @@ import {
   ActivityFailure,
   ApplicationFailure,
   condition,
+  patched,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -22,6 +23,8 @@ import { StateAttribute, SuspendedAttribute } from './search-attributes';
 
 const DEFAULT_MAX_COMMANDS_PER_RUN = 500;
 const RECENT_REQUEST_IDS_KEPT = 1000;
+/** Patch: restart uses the provider's restart (rolling on Kubernetes) instead of a stop and a start. */
+const RESTART_THROUGH_PROVIDER = 'restart-through-provider';
 
 type Outcome = { ok: true; instance: Instance } | { ok: false; code: string; message: string };
 type Conclusion = 'succeeded' | 'failed' | 'rejected';
@@ -215,13 +218,26 @@ export class InstanceLifecycle {
     return this.succeed(command, 'stopped');
   }
 
+  /**
+   * The provider's own restart (a rolling restart on Kubernetes), with the path it stands for recorded:
+   * stopping, stopped, starting, running.
+   */
   private async restart(command: QueuedCommand): Promise<Outcome> {
     try {
-      await this.transition('stopping', command);
-      await this.activities.stopInstance(this.providerCall());
-      await this.transition('stopped', command);
-      await this.transition('starting', command);
-      await this.startServices();
+      if (patched(RESTART_THROUGH_PROVIDER)) {
+        await this.transition('stopping', command);
+        await this.transition('stopped', command);
+        await this.transition('starting', command);
+        const restarted = await this.activities.restartInstance(this.providerCall());
+        this.instance = { ...this.instance, endpoints: restarted.endpoints };
+      } else {
+        // Instances whose history began before the patch restart the way they started: stop, then start.
+        await this.transition('stopping', command);
+        await this.activities.stopInstance(this.providerCall());
+        await this.transition('stopped', command);
+        await this.transition('starting', command);
+        await this.startServices();
+      }
     } catch (err) {
       return this.fail(command, err);
     }
@@ -368,7 +384,8 @@ export class InstanceLifecycle {
     const drift = { observed: observed.state, ...(observed.message ? { message: observed.message } : {}) };
     const suspended = this.instance.suspend_reason !== undefined;
     try {
-      if (state === 'running' && observed.state !== 'running' && observed.state !== 'starting') {
+      // Pods still coming up (provisioning, starting) are not drift; gone, stopped or failed parts are.
+      if (state === 'running' && ['failed', 'stopped', 'destroyed'].includes(observed.state)) {
         const error = `drift: the provider reports the instance ${observed.state}${observed.message ? `: ${observed.message}` : ''}`;
         await this.transition('failed', command, { type: DRIFT_EVENT, error, payload: drift });
       } else if (state !== 'running' && observed.state === 'running') {

@@ -1,7 +1,11 @@
 import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261126000000_initial } from './Migration20261126000000_initial';
+import { Migration20261126010000_idempotency } from './Migration20261126010000_idempotency';
+import { Migration20261126020000_billing } from './Migration20261126020000_billing';
 
 /** Committed migrations, in order. Listed explicitly so they load the same under tsx, tsc output and bundlers. */
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261126000000_initial', class: Migration20261126000000_initial },
+  { name: 'Migration20261126010000_idempotency', class: Migration20261126010000_idempotency },
+  { name: 'Migration20261126020000_billing', class: Migration20261126020000_billing },
 ];

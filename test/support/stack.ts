@@ -42,7 +42,7 @@ export async function startStack(
       // Already installed in this process (the history recorder's test environment did it).
     }
   }
-  const config = loadConfig({
+  const env = {
     ...process.env,
     PORT: '0',
     HOST: '127.0.0.1',
@@ -50,9 +50,10 @@ export async function startStack(
     CTRLPLANE_DOCKER_STOP_TIMEOUT: '2',
     CTRLPLANE_WORKER_SHUTDOWN_GRACE_MS: '1000',
     ...options.env,
-  });
+  };
+  const config = loadConfig(env);
   const logger = createLogger('test', config.LOG_LEVEL);
-  const providers = buildProviders(config, logger);
+  const providers = buildProviders(config, logger, env);
   const api = await startApi(config, logger, providers);
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
@@ -73,7 +74,7 @@ export async function startStack(
         connection: workerConnection,
         namespace: config.TEMPORAL_NAMESPACE,
         taskQueue: config.CTRLPLANE_TASK_QUEUE,
-        activities: createActivities({ providers, orm }),
+        activities: createActivities({ providers, orm, client }),
         workflowBundlePath: process.env.CTRLPLANE_WORKFLOW_BUNDLE,
         shutdownGraceTimeMs: config.CTRLPLANE_WORKER_SHUTDOWN_GRACE_MS,
       });
