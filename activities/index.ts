@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { Orm } from '../db/database';
 import type { ProviderRegistry } from '../providers/registry';
+import { type SecretStore, secretStoreFromConfig } from '../providers/secret-store';
 import { type BillingActivities, createBillingActivities } from './billing-activities';
 import type { InstanceActivities } from './instance-activity-types';
 import { createProviderActivities } from './provider-activities';
@@ -11,11 +12,13 @@ export interface ActivityDependencies {
   orm: Orm;
   /** The worker's Temporal client: the billing sweep sends commands to instance workflows with it. */
   client?: Client;
+  /** Where secret variables are resolved at provision time (default: CTRLPLANE_SECRET_STORE, else env). */
+  secrets?: SecretStore;
 }
 
 export function createActivities(deps: ActivityDependencies): InstanceActivities & BillingActivities {
   return {
-    ...createProviderActivities(deps.providers),
+    ...createProviderActivities(deps.providers, deps.secrets ?? secretStoreFromConfig()),
     ...createReadModelActivities(deps.orm),
     ...createBillingActivities({ orm: deps.orm, client: deps.client }),
   };

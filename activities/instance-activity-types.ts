@@ -1,11 +1,28 @@
-import type { Endpoint, Instance, ResourceSpec } from '../domain/instance';
+import type { DeploymentSource, Endpoint, Instance, ResourceSpec } from '../domain/instance';
 import type { InstanceState } from '../domain/instance-state';
+import type { Definition } from '../domain/sources/variables';
 import type { ProvisionRequest, ProvisionResult } from '../providers/provider';
 
-/** Input of every provider call: which provider, and which instance on it. */
+/** Input of every provider call: which provider, and which instance on it (and how it was deployed). */
 export interface ProviderCall {
   provider_name: string;
   instance_id: string;
+  /** The instance's source type: deprovision and status go to the engine that runs it. Absent = services. */
+  source_type?: string;
+}
+
+/**
+ * What provision needs to render and deploy the instance. Only references travel here: secret variables are
+ * resolved inside the activity, so no secret value is ever written to the workflow's history.
+ */
+export interface ProvisionInput {
+  provider_name: string;
+  request: ProvisionRequest;
+  /** The source as submitted, un-rendered; absent = the request's services. */
+  source?: DeploymentSource;
+  variables?: Definition[];
+  variable_values?: Record<string, unknown>;
+  region?: string;
 }
 
 export interface LifecycleEvent {
@@ -27,7 +44,7 @@ export interface ObservedStatus {
 
 /** What the instance workflow may ask of the outside world. Workflow code imports this file as types only. */
 export interface InstanceActivities {
-  provisionInstance(input: { provider_name: string; request: ProvisionRequest }): Promise<ProvisionResult>;
+  provisionInstance(input: ProvisionInput): Promise<ProvisionResult>;
   /** Starts and reports the endpoints as they are now: published host ports can change on every start. */
   startInstance(input: ProviderCall): Promise<{ endpoints: Endpoint[] }>;
   stopInstance(input: ProviderCall): Promise<void>;

@@ -1,8 +1,12 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { CtrlplaneError } from '../domain/errors';
+import { SourceError } from '../domain/sources/errors';
+import { deprovisionSource, sourceStatus } from '../providers/dispatch';
 import { type CallOptions, PermanentProviderError, type Provider } from '../providers/provider';
 import type { ProviderRegistry } from '../providers/registry';
+import type { SecretStore } from '../providers/secret-store';
 import type { InstanceActivities } from './instance-activity-types';
+import { provisionFromSource } from './provision-source';
 
 const HEARTBEAT_INTERVAL_MS = 3_000;
 
@@ -18,31 +22,36 @@ type ProviderActivities = Pick<
 >;
 
 /** Provider calls as activities: heartbeating, cancellable, and with permanent errors marked non-retryable. */
-export function createProviderActivities(providers: ProviderRegistry): ProviderActivities {
+export function createProviderActivities(
+  providers: ProviderRegistry,
+  secrets: SecretStore,
+): ProviderActivities {
   return {
-    provisionInstance: ({ provider_name, request }) =>
-      callProvider(providers, provider_name, (p, opts) => p.provision(request, opts)),
-    startInstance: ({ provider_name, instance_id }) =>
+    provisionInstance: (input) =>
+      callProvider(providers, input.provider_name, (p, opts) => provisionFromSource(p, input, secrets, opts)),
+    startInstance: ({ provider_name, instance_id, source_type }) =>
       callProvider(providers, provider_name, async (p, opts) => {
         await p.start(instance_id, opts);
-        const { endpoints } = await p.status(instance_id, opts);
+        const { endpoints } = await sourceStatus(p, source_type, instance_id, opts);
         return { endpoints };
       }),
     stopInstance: ({ provider_name, instance_id }) =>
       callProvider(providers, provider_name, (p, opts) => p.stop(instance_id, opts)),
-    restartInstance: ({ provider_name, instance_id }) =>
+    restartInstance: ({ provider_name, instance_id, source_type }) =>
       callProvider(providers, provider_name, async (p, opts) => {
         await p.restart(instance_id, opts);
-        const { endpoints } = await p.status(instance_id, opts);
+        const { endpoints } = await sourceStatus(p, source_type, instance_id, opts);
         return { endpoints };
       }),
     scaleInstance: ({ provider_name, instance_id, resources }) =>
       callProvider(providers, provider_name, (p, opts) => p.scale(instance_id, resources, opts)),
-    deprovisionInstance: ({ provider_name, instance_id }) =>
-      callProvider(providers, provider_name, (p, opts) => p.deprovision(instance_id, opts)),
-    observeInstance: ({ provider_name, instance_id }) =>
+    deprovisionInstance: ({ provider_name, instance_id, source_type }) =>
+      callProvider(providers, provider_name, (p, opts) =>
+        deprovisionSource(p, source_type, instance_id, opts),
+      ),
+    observeInstance: ({ provider_name, instance_id, source_type }) =>
       callProvider(providers, provider_name, async (p, opts) => {
-        const status = await p.status(instance_id, opts);
+        const status = await sourceStatus(p, source_type, instance_id, opts);
         return { state: status.state, ...(status.message ? { message: status.message } : {}) };
       }),
   };
@@ -72,7 +81,9 @@ async function callProvider<T>(
       },
     });
   } catch (err) {
-    if (err instanceof PermanentProviderError) throw ApplicationFailure.nonRetryable(err.message, err.code);
+    if (err instanceof PermanentProviderError || err instanceof SourceError) {
+      throw ApplicationFailure.nonRetryable(err.message, err.code);
+    }
     throw err;
   } finally {
     clearInterval(heartbeat);

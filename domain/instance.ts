@@ -1,4 +1,5 @@
 import type { InstanceState } from './instance-state';
+import type { DeploymentSource } from './sources/deployment-source';
 
 /** JSON shapes of the Go library's public surface (seed doc, reference-behaviour.md §1 and §5.4). */
 
@@ -76,10 +77,7 @@ export interface Endpoint {
   public: boolean;
 }
 
-export interface DeploymentSource {
-  type: 'services';
-  services: ServiceSpec[];
-}
+export type { DeploymentSource } from './sources/deployment-source';
 
 export interface Instance {
   id: string;

@@ -48,6 +48,7 @@ export class InstanceLifecycle {
   private provisioned: boolean;
   private resumeState: InstanceWorkflowInput['resume_state'];
   private specChanged: boolean;
+  private readonly deployment: InstanceWorkflowInput['deployment'];
   private readonly queue: QueuedCommand[];
   private readonly recentRequestIds: string[];
   private readonly outcomes = new Map<string, Outcome>();
@@ -64,6 +65,7 @@ export class InstanceLifecycle {
     this.provisioned = input.provisioned;
     this.resumeState = input.resume_state;
     this.specChanged = input.spec_changed ?? false;
+    this.deployment = input.deployment;
     this.queue = [...(input.pending ?? [])];
     this.recentRequestIds = [...(input.recent_request_ids ?? [])];
     this.maxCommandsPerRun = input.options?.maxCommandsPerRun ?? DEFAULT_MAX_COMMANDS_PER_RUN;
@@ -142,6 +144,7 @@ export class InstanceLifecycle {
       recent_request_ids: this.recentRequestIds.slice(-RECENT_REQUEST_IDS_KEPT),
       ...(this.resumeState ? { resume_state: this.resumeState } : {}),
       ...(this.specChanged ? { spec_changed: true } : {}),
+      ...(this.deployment ? { deployment: this.deployment } : {}),
       options,
     };
   }
@@ -417,6 +420,10 @@ export class InstanceLifecycle {
         services: this.instance.services ?? [],
         labels: this.instance.labels,
       },
+      ...(this.instance.source ? { source: this.instance.source } : {}),
+      ...(this.deployment?.variables ? { variables: this.deployment.variables } : {}),
+      ...(this.deployment?.variable_values ? { variable_values: this.deployment.variable_values } : {}),
+      region: this.instance.region,
     });
     this.provisioned = true;
     this.specChanged = false;
@@ -434,11 +441,21 @@ export class InstanceLifecycle {
   }
 
   private providerCall() {
-    return { provider_name: this.instance.provider_name, instance_id: this.instance.id };
+    return {
+      provider_name: this.instance.provider_name,
+      instance_id: this.instance.id,
+      ...(this.instance.source?.type ? { source_type: this.instance.source.type } : {}),
+    };
   }
 
+  /** New services, mirrored into a services source (a helm, manifests or argocd source is left as submitted). */
   private setServices(services: ServiceSpec[]): void {
-    this.instance = { ...this.instance, services, source: { type: 'services', services } };
+    const source = this.instance.source;
+    this.instance = {
+      ...this.instance,
+      services,
+      source: !source || source.type === 'services' ? { type: 'services', services } : source,
+    };
   }
 
   private markSuspended(reason: string): void {

@@ -1,6 +1,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { CommandArgs, CommandName } from '../domain/commands';
 import type { Instance } from '../domain/instance';
+import type { Definition } from '../domain/sources/variables';
 
 /**
  * The instance workflow's public surface, shared by the API (client side) and the workflow.
@@ -44,7 +45,14 @@ export interface InstanceWorkflowInput {
   resume_state?: 'running' | 'stopped' | 'failed';
   /** The services changed while stopped: the next start provisions them first. */
   spec_changed?: boolean;
+  /** Variables of the source as submitted; secret ones are references, resolved only at provision time. */
+  deployment?: DeploymentVariables;
   options?: InstanceWorkflowOptions;
+}
+
+export interface DeploymentVariables {
+  variables?: Definition[];
+  variable_values?: Record<string, unknown>;
 }
 
 export interface InstanceSnapshot {

@@ -1,0 +1,44 @@
+import { injectSecretEnv } from '../domain/sources/secret-env';
+import { resolve } from '../domain/sources/variables';
+import { provisionSource } from '../providers/dispatch';
+import { renderSource } from '../providers/dispatch-render';
+import type { CallOptions, Provider, ProvisionResult } from '../providers/provider';
+import { resolveSecretBindings, type SecretStore } from '../providers/secret-store';
+import type { ProvisionInput } from './instance-activity-types';
+
+/**
+ * Resolves the variables, renders the source, fills secret variables from the secret store and hands the
+ * result to the provider's engine for the source type. The rendered source holds secret values: it lives
+ * only here and in the provider call, never in a return value, a log line or the workflow's history.
+ */
+export async function provisionFromSource(
+  provider: Provider,
+  input: ProvisionInput,
+  secrets: SecretStore,
+  opts: CallOptions,
+): Promise<ProvisionResult> {
+  const { request } = input;
+  const source = input.source ?? { type: 'services' as const, services: request.services };
+  const { scope, bindings } = resolve(input.variables, input.variable_values, {
+    instance: { id: request.instance_id, name: request.name },
+    tenant: { id: request.tenant_id },
+    region: input.region ?? '',
+  });
+  let rendered = await renderSource(source, scope, opts.signal ? { signal: opts.signal } : {});
+  if (bindings.length > 0) {
+    const values = await resolveSecretBindings(secrets, bindings, { tenant_id: request.tenant_id });
+    rendered = injectSecretEnv(rendered, bindings, values);
+  }
+  return provisionSource(
+    provider,
+    rendered,
+    {
+      instance_id: request.instance_id,
+      tenant_id: request.tenant_id,
+      name: request.name,
+      kind: request.kind,
+      ...(request.labels ? { labels: request.labels } : {}),
+    },
+    opts,
+  );
+}
