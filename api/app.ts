@@ -1,33 +1,76 @@
 import { randomUUID } from 'node:crypto';
-import express, { type Express, type Request, type Response } from 'express';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { pinoHttp } from 'pino-http';
 import type { Logger } from '../config/logger';
+import { CtrlplaneError } from '../domain/errors';
 import type { ProviderRegistry } from '../providers/registry';
-import { authenticate } from './auth';
+import { type AuthOptions, authenticate } from './auth';
+import { docsPage } from './docs-page';
 import { errorHandler } from './error-handler';
+import type { IdempotencyStore } from './idempotency';
 import type { InstanceCommands } from './instance-commands';
 import type { InstanceStore } from './instance-store';
+import { jsonBody } from './json-body';
+import { ApiMetrics, routeLabel } from './metrics';
+import { openApiDocument } from './openapi';
 import { problem, sendProblem } from './problem';
+import { tenantRateLimit } from './rate-limit';
+import { type BillingRoutesDeps, billingRoutes } from './routes/billing';
 import { instanceRoutes } from './routes/instances';
+
+export { BODY_LIMIT_BYTES } from './json-body';
 
 export interface AppDeps {
   store: InstanceStore;
   commands: InstanceCommands;
   providers: ProviderRegistry;
-  jwtSecret: string;
+  idempotency: IdempotencyStore;
+  auth: AuthOptions;
+  /** Requests per minute per tenant; 0 disables the limit. */
+  rateLimitPerMinute: number;
   maxWaitMs: number;
+  ssePingMs: number;
+  /** Aborted when the API shuts down (ends waits and log streams). */
+  shutdown: AbortSignal;
+  metrics?: ApiMetrics;
+  /** The billing admin routes under /v1/admin (absent: not mounted). */
+  billing?: BillingRoutesDeps;
   logger: Logger;
 }
 
-export const BODY_LIMIT_BYTES = 256 * 1024;
-
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** The request line as logged: a `?token=` (SSE auth) never reaches the logs. */
+function loggedUrl(url: string): string {
+  return url.replace(/([?&]token=)[^&]*/gi, '$1[redacted]');
+}
+
+/** A NUL cannot be stored in PostgreSQL text: refuse it in the path and query rather than fail later. */
+function refuseNul(req: Request, _res: Response, next: NextFunction): void {
+  if (/%00/.test(req.url) || req.url.includes('\0')) {
+    throw new CtrlplaneError('invalid_request', 'the path or query contains a NUL character', [
+      { field: 'query', message: 'must not contain NUL characters' },
+    ]);
+  }
+  next();
+}
+
+function methodNotAllowed(allow: string) {
+  return (req: Request, res: Response) => {
+    res.setHeader('Allow', allow);
+    throw new CtrlplaneError('method_not_allowed', `${req.method} is not allowed here; use ${allow}`);
+  };
+}
+
 export function createApp(deps: AppDeps): Express {
+  const metrics = deps.metrics ?? new ApiMetrics();
   const app = express();
   app.disable('x-powered-by');
+  // ETags are set only where they mean something: the instance's version.
+  app.set('etag', false);
   app.set('query parser', 'extended');
 
+  app.use(metrics.middleware());
   app.use(
     pinoHttp({
       logger: deps.logger,
@@ -37,36 +80,66 @@ export function createApp(deps: AppDeps): Express {
         res.setHeader('X-Request-Id', id);
         return id;
       },
-      customLogLevel: (_req, res, err) =>
-        err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
+      // A client's mistake (4xx) is not the operator's problem: info, like a success; 5xx are errors.
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
       serializers: {
-        req: (req) => ({ id: req.id, method: req.method, url: req.url }),
+        req: (req) => ({ id: req.id, method: req.method, url: loggedUrl(String(req.url)) }),
         res: (res) => ({ status: res.statusCode }),
+        // The request log only says a 5xx happened; unexpected errors are logged with their stack by the
+        // error handler.
+        err: (err) => ({ message: err instanceof Error ? err.message : String(err) }),
       },
     }),
   );
-  app.use(express.json({ limit: BODY_LIMIT_BYTES, strict: true }));
+  app.use(refuseNul);
 
-  app.get('/healthz', (_req, res) => {
+  app.get('/healthz', routeLabel('/healthz'), (_req, res) => {
     res.json({ status: 'ok' });
   });
-  app.get('/readyz', async (_req: Request, res: Response) => {
+  app.get('/readyz', routeLabel('/readyz'), async (_req: Request, res: Response) => {
     const checks = await readinessChecks(deps);
     const ready = Object.values(checks).every((c) => c.ok);
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks });
   });
+  app.get('/metrics', routeLabel('/metrics'), async (_req, res) => {
+    const { contentType, body } = await metrics.render();
+    res.type(contentType).send(body);
+  });
+  app.get('/openapi.json', routeLabel('/openapi.json'), (_req, res) => {
+    res.json(openApiDocument());
+  });
+  app.get('/docs', routeLabel('/docs'), (_req, res) => {
+    res.type('html').send(docsPage(openApiDocument()));
+  });
+  for (const path of ['/healthz', '/readyz', '/metrics', '/openapi.json', '/docs']) {
+    app.all(path, routeLabel(path), methodNotAllowed('GET'));
+  }
 
   const v1 = express.Router();
-  v1.use(authenticate(deps.jwtSecret));
+  v1.use(
+    authenticate({
+      ...deps.auth,
+      queryTokenAllowed: (req) => req.method === 'GET' && /^\/instances\/[^/]+\/logs\/stream$/.test(req.path),
+    }),
+  );
+  v1.use(tenantRateLimit(deps.rateLimitPerMinute));
+  // Bodies are read only from authenticated callers within their budget.
+  v1.use(jsonBody());
   v1.use(
     '/instances',
     instanceRoutes({
       store: deps.store,
       commands: deps.commands,
       providers: deps.providers,
+      idempotency: deps.idempotency,
+      metrics,
+      logger: deps.logger,
       maxWaitMs: deps.maxWaitMs,
+      ssePingMs: deps.ssePingMs,
+      shutdown: deps.shutdown,
     }),
   );
+  if (deps.billing) v1.use('/admin', billingRoutes(deps.billing));
   app.use('/v1', v1);
 
   app.use((req: Request, res: Response) => {
@@ -93,7 +166,10 @@ async function readinessChecks(deps: AppDeps): Promise<Record<string, { ok: bool
       deps.providers
         .get(name)
         .healthCheck()
-        .then((h) => ({ ok: h.healthy, message: h.message })),
+        .then(
+          (h) => ({ ok: h.healthy, message: h.message }),
+          (err) => ({ ok: false, message: err instanceof Error ? err.message : String(err) }),
+        ),
     ]),
   ];
   return Object.fromEntries(await Promise.all(entries.map(async ([k, p]) => [k, await p] as const)));

@@ -1,5 +1,12 @@
 import type { NextFunction, Request, Response } from 'express';
-import { errors as joseErrors, jwtVerify } from 'jose';
+import {
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  errors as joseErrors,
+  jwtVerify,
+} from 'jose';
 import { z } from 'zod';
 import { CtrlplaneError } from '../domain/errors';
 
@@ -25,23 +32,87 @@ const claimsSchema = z.object({
 
 export const JWT_ALGORITHM = 'HS256';
 
-/** Bearer JWT authentication: the tenant comes from the token's `tenant_id` claim, never from the request. */
-export function authenticate(secret: string) {
-  const key = new TextEncoder().encode(secret);
+/** Asymmetric algorithms accepted from the JWKS (never `none`, never HS* with a public key). */
+const JWKS_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+];
+
+export const ADMIN_ROLE = 'admin';
+
+export interface AuthOptions {
+  /** HS256 shared secret. */
+  secret: string;
+  /** A JWKS URL for tokens signed with an asymmetric key. */
+  jwksUrl?: string;
+  /** Tests may pass a key set directly. */
+  jwks?: JWTVerifyGetKey;
+  issuer?: string;
+  audience?: string;
+  /** Requests that may carry the token as `?token=` (SSE: EventSource cannot set headers). */
+  queryTokenAllowed?: (req: Request) => boolean;
+}
+
+/**
+ * Bearer JWT authentication: HS256 with the shared secret, or an asymmetric key from the JWKS when one is
+ * configured. The tenant comes from the token's `tenant_id` claim, never from the request.
+ */
+export function authenticate(options: AuthOptions | string) {
+  const opts: AuthOptions = typeof options === 'string' ? { secret: options } : options;
+  const secret = new TextEncoder().encode(opts.secret);
+  const jwks = opts.jwks ?? (opts.jwksUrl ? createRemoteJWKSet(new URL(opts.jwksUrl)) : undefined);
+  const claimChecks = {
+    ...(opts.issuer ? { issuer: opts.issuer } : {}),
+    ...(opts.audience ? { audience: opts.audience } : {}),
+  };
+
+  async function verify(token: string): Promise<JWTPayload> {
+    let alg: string | undefined;
+    try {
+      alg = decodeProtectedHeader(token).alg;
+    } catch {
+      throw new CtrlplaneError('unauthorized', 'the token is not valid');
+    }
+    try {
+      if (alg === JWT_ALGORITHM) {
+        return (await jwtVerify(token, secret, { algorithms: [JWT_ALGORITHM], ...claimChecks })).payload;
+      }
+      if (jwks && alg && JWKS_ALGORITHMS.includes(alg)) {
+        return (await jwtVerify(token, jwks, { algorithms: JWKS_ALGORITHMS, ...claimChecks })).payload;
+      }
+    } catch (err) {
+      if (err instanceof joseErrors.JWTExpired)
+        throw new CtrlplaneError('unauthorized', 'the token has expired');
+      if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid) {
+        throw new CtrlplaneError(
+          'unauthorized',
+          'the token could not be verified: the key set is unavailable',
+        );
+      }
+      throw new CtrlplaneError('unauthorized', 'the token is not valid');
+    }
+    throw new CtrlplaneError('unauthorized', 'the token is not valid');
+  }
+
   return async (req: Request, _res: Response, next: NextFunction): Promise<void> => {
     const header = req.headers.authorization;
-    const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
-    if (!match?.[1])
-      throw new CtrlplaneError('unauthorized', 'a Bearer token is required in the Authorization header');
-    let payload: unknown;
-    try {
-      ({ payload } = await jwtVerify(match[1], key, { algorithms: [JWT_ALGORITHM] }));
-    } catch (err) {
-      const reason =
-        err instanceof joseErrors.JWTExpired ? 'the token has expired' : 'the token is not valid';
-      throw new CtrlplaneError('unauthorized', reason);
+    let token: string | undefined;
+    if (header !== undefined) {
+      token = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
+    } else if (opts.queryTokenAllowed?.(req) && typeof req.query.token === 'string') {
+      token = req.query.token;
     }
-    const claims = claimsSchema.safeParse(payload);
+    if (!token)
+      throw new CtrlplaneError('unauthorized', 'a Bearer token is required in the Authorization header');
+    const claims = claimsSchema.safeParse(await verify(token));
     if (!claims.success) {
       throw new CtrlplaneError('unauthorized', 'the token lacks the sub and tenant_id claims');
     }
@@ -53,4 +124,13 @@ export function authenticate(secret: string) {
 export function callerOf(req: Request): Caller {
   if (!req.caller) throw new CtrlplaneError('unauthorized', 'not authenticated');
   return req.caller;
+}
+
+/** Operator-only routes (suspend, unsuspend): 403 for a caller without the role. */
+export function requireRole(req: Request, role: string = ADMIN_ROLE): Caller {
+  const caller = callerOf(req);
+  if (!caller.roles.includes(role)) {
+    throw new CtrlplaneError('forbidden', `this operation needs the ${role} role`);
+  }
+  return caller;
 }

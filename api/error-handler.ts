@@ -1,7 +1,8 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from '../config/logger';
-import { CtrlplaneError } from '../domain/errors';
-import { problem, sendProblem } from './problem';
+import { CtrlplaneError, type FieldIssue } from '../domain/errors';
+import { MAX_JSON_DEPTH } from './json-body';
+import { type Problem, problem, RetryableError, sendProblem } from './problem';
 
 interface BodyParserError extends Error {
   type?: string;
@@ -9,42 +10,59 @@ interface BodyParserError extends Error {
   limit?: number;
 }
 
+/** The problem document of a client-side error, or undefined for an unexpected one (a 500). */
+export function problemOf(err: unknown, at: string): Problem | undefined {
+  if (err instanceof CtrlplaneError) {
+    return problem(err.code, err.message, {
+      instance: at,
+      ...(err.issues.length ? { errors: err.issues } : {}),
+    });
+  }
+  const parserError = err as BodyParserError;
+  const bodyProblem = (detail: string) => {
+    const errors: FieldIssue[] = [{ field: 'body', message: detail }];
+    return problem('invalid_request', `body: ${detail}`, { instance: at, errors });
+  };
+  switch (parserError?.type) {
+    case 'entity.parse.failed':
+      return bodyProblem('is not valid JSON');
+    case 'entity.too.large':
+      return bodyProblem(`is larger than the ${parserError.limit ?? ''} byte limit`);
+    case 'entity.too.deep':
+      return bodyProblem(`nests deeper than ${MAX_JSON_DEPTH} levels`);
+    case 'entity.nul':
+      return bodyProblem('must not contain NUL characters (\\u0000)');
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return bodyProblem(parserError.message);
+  }
+  if (parserError?.type && parserError.status && parserError.status < 500) {
+    return bodyProblem(parserError.message);
+  }
+  // Other client errors raised by Express itself (e.g. a path parameter that does not URL-decode).
+  const status = (err as { status?: unknown })?.status;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    const detail = err instanceof Error ? err.message : 'the request is not valid';
+    return problem('invalid_request', detail, { instance: at });
+  }
+  return undefined;
+}
+
 /** Every error becomes problem+json; only unexpected ones are 500s, logged with their stack, never shown. */
 export function errorHandler(logger: Logger) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
-    const at = req.originalUrl.split('?')[0];
-    if (err instanceof CtrlplaneError) {
-      if (err.code === 'unauthorized') res.setHeader('WWW-Authenticate', 'Bearer');
-      sendProblem(
-        res,
-        problem(err.code, err.message, {
-          instance: at,
-          ...(err.issues.length ? { errors: err.issues } : {}),
-        }),
-      );
+    const at = req.originalUrl.split('?')[0] ?? '';
+    if (res.headersSent) {
+      // A stream (logs) failed after its first byte: all that is left is to end it.
+      logger.warn({ err, path: at }, 'error after the response started');
+      res.end();
       return;
     }
-    const parserError = err as BodyParserError;
-    if (parserError?.type === 'entity.parse.failed') {
-      sendProblem(
-        res,
-        problem('invalid_request', 'body: is not valid JSON', {
-          instance: at,
-          errors: [{ field: 'body', message: 'is not valid JSON' }],
-        }),
-      );
-      return;
-    }
-    if (parserError?.type === 'entity.too.large') {
-      const detail = `body: is larger than the ${parserError.limit ?? ''} byte limit`;
-      sendProblem(
-        res,
-        problem('invalid_request', detail, { instance: at, errors: [{ field: 'body', message: detail }] }),
-      );
-      return;
-    }
-    if (parserError?.type && parserError.status && parserError.status < 500) {
-      sendProblem(res, problem('invalid_request', `body: ${parserError.message}`, { instance: at }));
+    const known = problemOf(err, at);
+    if (known) {
+      if (known.code === 'unauthorized') res.setHeader('WWW-Authenticate', 'Bearer');
+      if (err instanceof RetryableError) res.setHeader('Retry-After', String(err.retryAfterSeconds));
+      sendProblem(res, known);
       return;
     }
     logger.error({ err, path: at }, 'unhandled error');

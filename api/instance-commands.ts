@@ -1,5 +1,9 @@
 import {
   type Client,
+  defaultGrpcRetryOptions,
+  type GrpcRetryOptions,
+  isGrpcServiceError,
+  makeGrpcRetryInterceptor,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
@@ -8,9 +12,9 @@ import {
   WorkflowUpdateStage,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import type { CommandName } from '../domain/commands';
 import { CtrlplaneError, isErrorCode } from '../domain/errors';
 import type { Instance } from '../domain/instance';
-import type { CommandName } from '../domain/commands';
 import {
   type CommandRequest,
   commandMessages,
@@ -25,6 +29,7 @@ import {
   SuspendedAttribute,
   TenantIdAttribute,
 } from '../workflows/search-attributes';
+import { RetryableError } from './problem';
 
 export type CommandResult = { status: 'accepted' } | { status: 'completed'; instance: Instance };
 
@@ -42,7 +47,12 @@ export class InstanceCommands {
   constructor(private readonly options: InstanceCommandsOptions) {}
 
   async startWorkflow(instance: Instance): Promise<void> {
-    const input: InstanceWorkflowInput = { instance, seq: 0, provisioned: false, options: this.options.workflowOptions };
+    const input: InstanceWorkflowInput = {
+      instance,
+      seq: 0,
+      provisioned: false,
+      options: this.options.workflowOptions,
+    };
     try {
       await this.withDeadline(this.options.acceptTimeoutMs, () =>
         this.options.client.workflow.start(INSTANCE_WORKFLOW_TYPE, {
@@ -76,6 +86,7 @@ export class InstanceCommands {
     instanceId: string,
     request: CommandRequest<N>,
     waitMs?: number,
+    signal?: AbortSignal,
   ): Promise<CommandResult> {
     const handle = this.options.client.workflow.getHandle(instanceWorkflowId(instanceId));
     let update: WorkflowUpdateHandle<Instance>;
@@ -100,9 +111,11 @@ export class InstanceCommands {
     } catch (err) {
       if (!(err instanceof WorkflowUpdateRPCTimeoutOrCancelledError)) throw commandError(err);
     }
-    if (waitMs === undefined) return { status: 'accepted' };
+    if (waitMs === undefined || signal?.aborted) return { status: 'accepted' };
     try {
-      const instance = await this.withDeadline(waitMs, () => update.result());
+      const wait = () => this.withDeadline(waitMs, () => update.result());
+      // Shutdown ends the wait: the command goes on in the workflow, the caller gets 202.
+      const instance = await (signal ? this.options.client.withAbortSignal(signal, wait) : wait());
       return { status: 'completed', instance };
     } catch (err) {
       if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isDeadline(err))
@@ -120,7 +133,48 @@ export class InstanceCommands {
   }
 }
 
-function commandError(err: unknown): Error {
+/** More than 10 updates in flight on one workflow (a Temporal limit), or the run's total update cap. */
+const UPDATE_LIMIT = /limit on number of (concurrent in-flight|total) updates/i;
+const RESOURCE_EXHAUSTED = 8;
+
+/** True for Temporal's "too many in-flight updates" refusal, however the client wrapped it. */
+export function isUpdateLimitError(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (isGrpcServiceError(e) && (e.code === RESOURCE_EXHAUSTED || UPDATE_LIMIT.test(e.details ?? '')))
+      return true;
+    const text = e instanceof Error ? e.message : String(e);
+    if (UPDATE_LIMIT.test(text) || /RESOURCE_EXHAUSTED/.test(text)) return true;
+  }
+  return false;
+}
+
+/**
+ * The client's gRPC retries, except for the in-flight update limit: retrying it inside the accept deadline
+ * only turns a quick 429 into a slow 503, so the API answers 429 and the caller retries.
+ */
+export function apiGrpcRetryOptions(): GrpcRetryOptions {
+  const defaults = defaultGrpcRetryOptions();
+  return {
+    delayFunction: defaults.delayFunction,
+    retryableDecider: (attempt, status) =>
+      !(status.code === RESOURCE_EXHAUSTED && UPDATE_LIMIT.test(status.details ?? '')) &&
+      defaults.retryableDecider(attempt, status),
+  };
+}
+
+export function apiGrpcInterceptors() {
+  return [makeGrpcRetryInterceptor(apiGrpcRetryOptions())];
+}
+
+export function commandError(err: unknown): Error {
+  if (err instanceof CtrlplaneError) return err;
+  if (isUpdateLimitError(err)) {
+    return new RetryableError(
+      'rate_limited',
+      'the instance has too many commands in flight; retry once some have finished',
+      1,
+    );
+  }
   if (err instanceof WorkflowUpdateFailedError) {
     const cause = err.cause;
     if (cause instanceof ApplicationFailure) {
@@ -141,9 +195,10 @@ function commandError(err: unknown): Error {
 function unavailable(err: unknown): Error {
   if (err instanceof CtrlplaneError) return err;
   const detail = err instanceof Error ? err.message : String(err);
-  return new CtrlplaneError(
+  return new RetryableError(
     'temporal_unavailable',
     `the workflow service did not accept the command in time: ${detail}`,
+    1,
   );
 }
 

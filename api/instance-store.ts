@@ -1,9 +1,15 @@
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Orm } from '../db/database';
+import { type InstanceEventRecord, InstanceEventRecordSchema } from '../db/entities/instance-event-record';
 import { type InstanceRecord, InstanceRecordSchema } from '../db/entities/instance-record';
 import { CtrlplaneError } from '../domain/errors';
 import type { ListInstancesQuery } from './schemas/instance-requests';
+
+export interface EventPage {
+  items: InstanceEventRecord[];
+  next_cursor?: string;
+}
 
 export interface InstancePage {
   items: InstanceRecord[];
@@ -41,6 +47,35 @@ export class InstanceStore {
     return this.em().findOne(InstanceRecordSchema, { id, tenant_id: tenantId });
   }
 
+  /** The live (not destroyed) instance holding `slug` in the tenant. */
+  async findBySlug(tenantId: string, slug: string): Promise<InstanceRecord | null> {
+    return this.em().findOne(InstanceRecordSchema, {
+      tenant_id: tenantId,
+      slug,
+      state: { $ne: 'destroyed' },
+    });
+  }
+
+  /** Lifecycle events of one instance, oldest first, paged by seq (the cursor is the last seq seen). */
+  async listEvents(
+    tenantId: string,
+    instanceId: string,
+    query: { cursor?: string; limit: number },
+  ): Promise<EventPage> {
+    const after = query.cursor === undefined ? -1 : decodeEventCursor(query.cursor);
+    const rows = await this.em().find(
+      InstanceEventRecordSchema,
+      { instance_id: instanceId, tenant_id: tenantId, seq: { $gt: after } },
+      { orderBy: { seq: 'asc' }, limit: query.limit + 1 },
+    );
+    const items = rows.slice(0, query.limit);
+    const last = items.at(-1);
+    return {
+      items,
+      ...(rows.length > query.limit && last ? { next_cursor: encodeEventCursor(last.seq) } : {}),
+    };
+  }
+
   /**
    * Newest first with a keyset cursor on (created_at, id), so pages never repeat or skip rows while others
    * are created. Destroyed tombstones are listed only when asked for with state=destroyed.
@@ -63,9 +98,11 @@ export class InstanceStore {
     const page = filtered();
     if (query.cursor) {
       const { createdAt, id } = decodeCursor(query.cursor);
-      page.andWhere({
-        $or: [{ created_at: { $lt: createdAt } }, { created_at: createdAt, id: { $lt: id } }],
-      });
+      // The cursor row's own created_at (full precision) when it still exists; the encoded one otherwise.
+      page.andWhere(
+        '(i.created_at, i.id) < (coalesce((select c.created_at from instances c where c.id = ? and c.tenant_id = ?), ?::timestamptz), ?)',
+        [id, tenantId, createdAt.toISOString(), id],
+      );
     }
     const [rows, total] = await Promise.all([
       page
@@ -92,11 +129,34 @@ function encodeCursor(row: InstanceRecord): string {
   return Buffer.from(JSON.stringify([new Date(row.created_at).toISOString(), row.id])).toString('base64url');
 }
 
+function encodeEventCursor(seq: number): string {
+  return Buffer.from(`seq:${seq}`).toString('base64url');
+}
+
+function decodeEventCursor(cursor: string): number {
+  const match = /^seq:(\d{1,10})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!match?.[1]) {
+    throw new CtrlplaneError('invalid_request', 'cursor: is not a cursor this API returned', [
+      { field: 'cursor', message: 'is not a cursor this API returned' },
+    ]);
+  }
+  return Number(match[1]);
+}
+
 function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   try {
     const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
     const date = new Date(String(createdAt));
-    if (typeof id !== 'string' || Number.isNaN(date.getTime())) throw new Error('bad cursor');
+    const year = date.getUTCFullYear();
+    if (
+      typeof id !== 'string' ||
+      id.length > 64 ||
+      Number.isNaN(date.getTime()) ||
+      year < 1970 ||
+      year > 9999
+    ) {
+      throw new Error('bad cursor');
+    }
     return { createdAt: date, id };
   } catch {
     throw new CtrlplaneError('invalid_request', 'cursor: is not a cursor this API returned', [

@@ -1,5 +1,5 @@
 import type { Response } from 'express';
-import { ERROR_STATUS, type ErrorCode, type FieldIssue } from '../domain/errors';
+import { CtrlplaneError, ERROR_STATUS, type ErrorCode, type FieldIssue } from '../domain/errors';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -14,6 +14,9 @@ const TITLES: Record<ErrorCode, string> = {
   already_exists: 'Already exists',
   invalid_state: 'Invalid state transition',
   suspended: 'Instance is suspended',
+  request_in_progress: 'Request in progress',
+  precondition_failed: 'Precondition failed',
+  idempotency_key_reused: 'Idempotency key reused',
   payload_too_large: 'Payload too large',
   unsupported_media_type: 'Unsupported media type',
   rate_limited: 'Too many requests',
@@ -47,4 +50,15 @@ export function problem(code: ErrorCode, detail: string, extras: Partial<Problem
 
 export function sendProblem(res: Response, body: Problem): void {
   res.status(body.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
+}
+
+/** An error the caller may simply retry later: the problem response carries `Retry-After`. */
+export class RetryableError extends CtrlplaneError {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(code, message);
+  }
 }

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import type { Config } from '../config/env';
@@ -5,15 +6,23 @@ import type { Logger } from '../config/logger';
 import { openOrm } from '../db/database';
 import type { ProviderRegistry } from '../providers/registry';
 import { createApp } from './app';
-import { InstanceCommands } from './instance-commands';
+import { IdempotencyStore } from './idempotency';
+import { apiGrpcInterceptors, InstanceCommands } from './instance-commands';
 import { InstanceStore } from './instance-store';
+import { ApiMetrics } from './metrics';
 
 export interface RunningApi {
   server: Server;
   url: string;
-  /** Stops accepting connections, lets in-flight requests finish, then closes the pools. */
+  metrics: ApiMetrics;
+  /**
+   * Stops accepting connections, ends waits and log streams, lets in-flight requests finish (for up to
+   * CTRLPLANE_API_SHUTDOWN_GRACE_MS, then closes what is left), then closes the pools.
+   */
   close(): Promise<void>;
 }
+
+const IDEMPOTENCY_PURGE_INTERVAL_MS = 10 * 60_000;
 
 export async function startApi(
   config: Config,
@@ -21,8 +30,21 @@ export async function startApi(
   providers: ProviderRegistry,
 ): Promise<RunningApi> {
   const orm = await openOrm(config.DATABASE_URL);
-  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  const connection = await Connection.connect({
+    address: config.TEMPORAL_ADDRESS,
+    interceptors: apiGrpcInterceptors(),
+  });
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const shutdown = new AbortController();
+  // Every wait and stream in flight listens for shutdown: many listeners are expected, not a leak.
+  setMaxListeners(0, shutdown.signal);
+  const metrics = new ApiMetrics();
+  const idempotency = new IdempotencyStore(orm, {
+    ttlMs: config.CTRLPLANE_IDEMPOTENCY_TTL_HOURS * 3_600_000,
+    // Longer than any request can take: a claim older than this belongs to a request that died.
+    lockMs: config.CTRLPLANE_COMMAND_ACCEPT_TIMEOUT_MS * 2 + config.CTRLPLANE_MAX_WAIT_MS + 30_000,
+    busyWaitMs: config.CTRLPLANE_IDEMPOTENCY_WAIT_MS,
+  });
   const app = createApp({
     store: new InstanceStore(orm),
     commands: new InstanceCommands({
@@ -35,26 +57,63 @@ export async function startApi(
       },
     }),
     providers,
-    jwtSecret: config.CTRLPLANE_JWT_SECRET,
+    idempotency,
+    auth: {
+      secret: config.CTRLPLANE_JWT_SECRET,
+      ...(config.CTRLPLANE_JWKS_URL ? { jwksUrl: config.CTRLPLANE_JWKS_URL } : {}),
+      ...(config.CTRLPLANE_JWT_ISSUER ? { issuer: config.CTRLPLANE_JWT_ISSUER } : {}),
+      ...(config.CTRLPLANE_JWT_AUDIENCE ? { audience: config.CTRLPLANE_JWT_AUDIENCE } : {}),
+    },
+    rateLimitPerMinute: config.CTRLPLANE_RATE_LIMIT_PER_MINUTE,
     maxWaitMs: config.CTRLPLANE_MAX_WAIT_MS,
+    ssePingMs: config.CTRLPLANE_SSE_PING_INTERVAL_MS,
+    shutdown: shutdown.signal,
+    metrics,
+    billing: {
+      orm,
+      client,
+      scheduleId: config.CTRLPLANE_BILLING_SCHEDULE_ID,
+      defaultGracePeriod: config.CTRLPLANE_BILLING_GRACE_PERIOD,
+      temporalTimeoutMs: config.CTRLPLANE_COMMAND_ACCEPT_TIMEOUT_MS,
+    },
     logger,
   });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.PORT, config.HOST, () => resolve(s));
     s.once('error', reject);
   });
+  const purge = setInterval(() => {
+    idempotency.purgeExpired().then(
+      (n) => n > 0 && logger.info({ purged: n }, 'expired idempotency keys purged'),
+      (err) => logger.warn({ err }, 'idempotency key purge failed'),
+    );
+  }, IDEMPOTENCY_PURGE_INTERVAL_MS);
+  purge.unref();
+
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
+  let closing: Promise<void> | undefined;
   return {
     server,
     url: `http://127.0.0.1:${port}`,
-    async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
+    metrics,
+    close() {
+      closing ??= (async () => {
+        clearInterval(purge);
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        // Waits, ?wait= commands and log streams see this and answer or end now.
+        shutdown.abort();
+        // Keep-alive connections are closed as soon as their in-flight request is done.
         server.closeIdleConnections();
-      });
-      await orm.close();
-      await connection.close();
+        const idle = setInterval(() => server.closeIdleConnections(), 50);
+        const grace = setTimeout(() => server.closeAllConnections(), config.CTRLPLANE_API_SHUTDOWN_GRACE_MS);
+        await closed;
+        clearInterval(idle);
+        clearTimeout(grace);
+        await orm.close();
+        await connection.close();
+      })();
+      return closing;
     },
   };
 }

@@ -10,8 +10,14 @@ export const ERROR_STATUS = {
   already_exists: 409,
   invalid_state: 409,
   suspended: 409,
+  /** A request with the same Idempotency-Key is still being processed. */
+  request_in_progress: 409,
+  /** If-Match named a version of the instance that is no longer current. */
+  precondition_failed: 412,
   payload_too_large: 413,
   unsupported_media_type: 415,
+  /** An Idempotency-Key was reused with a different request. */
+  idempotency_key_reused: 422,
   rate_limited: 429,
   internal: 500,
   provider_unavailable: 503,

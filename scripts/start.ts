@@ -67,7 +67,11 @@ for (const [name, entry] of [
   });
 }
 const apiUrl = `http://localhost:${config.PORT}`;
-await waitFor('the API', async () => (await fetch(`${apiUrl}/healthz`).catch(() => undefined))?.ok === true, 60_000);
+await waitFor(
+  'the API',
+  async () => (await fetch(`${apiUrl}/healthz`).catch(() => undefined))?.ok === true,
+  60_000,
+);
 
 const token = await issueToken(
   config.CTRLPLANE_JWT_SECRET,

@@ -1,51 +1,54 @@
 import { randomUUID } from 'node:crypto';
-import { type Request, type Response, Router } from 'express';
+import { type Request, type RequestHandler, type Response, Router } from 'express';
 import type { InstanceRecord } from '../../db/entities/instance-record';
 import { instanceToRecord, recordToInstance } from '../../db/instance-mapping';
+import type { CommandArgs, CommandName } from '../../domain/commands';
 import { CtrlplaneError } from '../../domain/errors';
-import { isInstanceId, newInstanceId } from '../../domain/ids';
+import { newInstanceId } from '../../domain/ids';
 import { type Instance, slugify } from '../../domain/instance';
-import type { CommandName } from '../../domain/commands';
-import { callerOf } from '../auth';
-import type { InstanceCommands } from '../instance-commands';
-import type { InstanceStore } from '../instance-store';
-import { createInstanceSchema, listInstancesQuerySchema } from '../schemas/instance-requests';
+import { callerOf, requireRole } from '../auth';
+import { checkIfMatch, etagOf } from '../etag';
+import { runIdempotent } from '../idempotency';
+import { routeLabel } from '../metrics';
+import { jsonReply, type Reply } from '../reply';
+import {
+  commandQuerySchema,
+  createInstanceSchema,
+  emptyBodySchema,
+  listInstancesQuerySchema,
+  scaleInstanceSchema,
+  suspendInstanceSchema,
+  unsuspendInstanceSchema,
+  updateInstanceSchema,
+} from '../schemas/instance-requests';
 import { parseInput } from '../validate';
-import { parseWait } from '../wait-duration';
+import { DEFAULT_WAIT_MS, parseWait } from '../wait-duration';
+import { observationRoutes } from './instance-observation';
+import { type InstanceRoutesDeps, instanceIdOf, loadOwned, pause } from './route-context';
 
-export interface InstanceRoutesDeps {
-  store: InstanceStore;
-  commands: InstanceCommands;
-  providers: { has(name: string): boolean; defaultName: string };
-  maxWaitMs: number;
-}
+export type { InstanceRoutesDeps } from './route-context';
 
 const SETTLED_POLL_MS = 200;
+/** After a command is accepted, how long the 202 answer waits for the workflow's first transition. */
+const ACCEPTED_SNAPSHOT_WAIT_MS = 1_000;
+const SNAPSHOT_POLL_MS = 50;
 
-function methodNotAllowed(allow: string) {
-  return (req: Request, res: Response) => {
-    res.setHeader('Allow', allow);
-    throw new CtrlplaneError('method_not_allowed', `${req.method} is not allowed here; use ${allow}`);
-  };
-}
-
+/** The instance routes, and a 405 with `Allow` for every other method on their paths. */
 export function instanceRoutes(deps: InstanceRoutesDeps): Router {
   const router = Router();
   const { store, commands } = deps;
+  const allowed = new Map<string, Set<string>>();
 
-  async function loadOwned(req: Request): Promise<InstanceRecord> {
-    const id = String(req.params.id);
-    if (!isInstanceId(id)) {
-      throw new CtrlplaneError(
-        'invalid_request',
-        `id: ${JSON.stringify(id.slice(0, 80))} is not an instance id`,
-        [{ field: 'id', message: 'must be an inst_ TypeID' }],
-      );
-    }
-    // Another tenant's instance is indistinguishable from one that does not exist.
-    const row = await store.get(callerOf(req).tenant_id, id);
-    if (!row) throw new CtrlplaneError('not_found', `instance ${id} not found`);
-    return row;
+  function route(method: 'get' | 'post' | 'patch' | 'delete', path: string, handler: RequestHandler): void {
+    const label = `/v1/instances${path === '/' ? '' : path}`;
+    router[method](path, routeLabel(label), handler);
+    const methods = allowed.get(path) ?? new Set<string>();
+    methods.add(method.toUpperCase());
+    allowed.set(path, methods);
+  }
+
+  function instanceReply(status: number, row: InstanceRecord, headers: Record<string, string> = {}): Reply {
+    return jsonReply(status, recordToInstance(row), { ETag: etagOf(row), ...headers });
   }
 
   async function waitUntilSettled(
@@ -57,13 +60,27 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
     for (;;) {
       const row = await store.get(tenantId, id);
       if (!row || !['provisioning', 'starting'].includes(row.state) || Date.now() >= deadline) return row;
-      await new Promise((r) => setTimeout(r, SETTLED_POLL_MS));
+      if (deps.shutdown.aborted) return row;
+      await pause(SETTLED_POLL_MS, deps.shutdown);
     }
   }
 
-  router.post('/', async (req: Request, res: Response) => {
+  /** The read model a moment after the workflow accepted a command: its first transition, if it comes soon. */
+  async function snapshotAfter(row: InstanceRecord): Promise<InstanceRecord> {
+    const deadline = Date.now() + ACCEPTED_SNAPSHOT_WAIT_MS;
+    for (;;) {
+      const current = (await store.get(row.tenant_id, row.id)) ?? row;
+      if (current.seq > row.seq || Date.now() >= deadline || deps.shutdown.aborted) return current;
+      await pause(SNAPSHOT_POLL_MS, deps.shutdown);
+    }
+  }
+
+  // --- create, list, get ---------------------------------------------------------------------------------
+
+  route('post', '/', async (req: Request, res: Response) => {
     const caller = callerOf(req);
-    const waitMs = parseWait(req.query.wait, deps.maxWaitMs);
+    const { wait } = parseInput(commandQuerySchema, req.query, 'query');
+    const waitMs = parseWait(wait, deps.maxWaitMs);
     const body = parseInput(createInstanceSchema, req.body, 'body');
     const providerName = body.provider_name ?? deps.providers.defaultName;
     if (!deps.providers.has(providerName)) {
@@ -73,85 +90,247 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
         [{ field: 'provider_name', message: `provider ${providerName} is not registered` }],
       );
     }
-    const services = body.source?.services ?? body.services ?? [];
-    const now = new Date().toISOString();
-    const instance: Instance = {
-      id: newInstanceId(),
-      created_at: now,
-      updated_at: now,
-      tenant_id: caller.tenant_id,
-      name: body.name,
-      slug: slugify(body.name),
-      provider_name: providerName,
-      provider_ref: '',
-      region: body.region ?? '',
-      state: 'provisioning',
-      kind: body.kind ?? 'deployment',
-      services,
-      source: { type: 'services', services },
-      ...(body.datacenter_id ? { datacenter_id: body.datacenter_id } : {}),
-      ...(body.labels ? { labels: body.labels } : {}),
-    };
-    await store.insertNew(instanceToRecord(instance, 0));
-    try {
-      await commands.startWorkflow(instance);
-    } catch (err) {
-      await store.removeUnstarted(instance.id);
-      throw err;
-    }
-    res.location(`/v1/instances/${instance.id}`);
-    if (waitMs !== undefined) {
-      const settled = await waitUntilSettled(caller.tenant_id, instance.id, waitMs);
-      if (settled && !['provisioning', 'starting'].includes(settled.state)) {
-        res.status(201).json(recordToInstance(settled));
-        return;
-      }
-    }
-    res.status(201).json(instance);
+    await runIdempotent(
+      req,
+      res,
+      {
+        store: deps.idempotency,
+        logger: deps.logger,
+        body: req.body,
+        resourceId: newInstanceId(),
+        signal: deps.shutdown,
+      },
+      async ({ resourceId, resumed }) => {
+        const id = resourceId ?? newInstanceId();
+        const location = { Location: `/v1/instances/${id}` };
+        if (resumed) {
+          // The request that claimed this key died midway: finish what it started instead of creating again.
+          const existing = await store.get(caller.tenant_id, id);
+          if (existing) {
+            await commands.startWorkflow(recordToInstance(existing)).catch((err) => {
+              if (!(err instanceof CtrlplaneError && err.code === 'already_exists')) throw err;
+            });
+            return instanceReply(201, existing, location);
+          }
+        }
+        const services = body.source?.services ?? body.services ?? [];
+        const now = new Date().toISOString();
+        const instance: Instance = {
+          id,
+          created_at: now,
+          updated_at: now,
+          tenant_id: caller.tenant_id,
+          name: body.name,
+          slug: slugify(body.name),
+          provider_name: providerName,
+          provider_ref: '',
+          region: body.region ?? '',
+          state: 'provisioning',
+          kind: body.kind ?? 'deployment',
+          services,
+          source: { type: 'services', services },
+          ...(body.datacenter_id ? { datacenter_id: body.datacenter_id } : {}),
+          ...(body.labels ? { labels: body.labels } : {}),
+        };
+        const record = instanceToRecord(instance, 0);
+        await store.insertNew(record);
+        try {
+          await commands.startWorkflow(instance);
+        } catch (err) {
+          await store.removeUnstarted(instance.id);
+          throw err;
+        }
+        if (waitMs !== undefined) {
+          const settled = await waitUntilSettled(caller.tenant_id, instance.id, waitMs);
+          if (settled) return instanceReply(201, settled, location);
+        }
+        return instanceReply(201, record, location);
+      },
+    );
   });
 
-  router.get('/', async (req: Request, res: Response) => {
+  route('get', '/', async (req: Request, res: Response) => {
     const query = parseInput(listInstancesQuerySchema, req.query, 'query');
     const page = await store.list(callerOf(req).tenant_id, query);
     res.json({ ...page, items: page.items.map(recordToInstance) });
   });
 
-  router.get('/:id', async (req: Request, res: Response) => {
-    res.json(recordToInstance(await loadOwned(req)));
+  route('get', '/:id', async (req: Request, res: Response) => {
+    const row = await loadOwned(store, req);
+    res.setHeader('ETag', etagOf(row));
+    if (ifNoneMatchHolds(req.get('If-None-Match'), etagOf(row))) {
+      res.status(304).end();
+      return;
+    }
+    res.json(recordToInstance(row));
   });
 
-  async function command(name: CommandName, req: Request, res: Response): Promise<void> {
-    const caller = callerOf(req);
-    const waitMs = parseWait(req.query.wait, deps.maxWaitMs);
-    const row = await loadOwned(req);
-    if (row.state === 'destroyed') {
-      if (name !== 'delete')
-        throw new CtrlplaneError('invalid_state', `${name} is not allowed: the instance is destroyed`);
-      // Delete is convergent: deleting a destroyed instance succeeds.
-      if (waitMs !== undefined) res.status(204).end();
-      else res.status(202).json(recordToInstance(row));
-      return;
-    }
-    const key = req.get('Idempotency-Key');
-    const requestId = key ? `${name}:${key}` : randomUUID();
-    const result = await commands.send(name, row.id, { request_id: requestId, actor: caller.sub }, waitMs);
-    if (result.status === 'completed') {
-      if (name === 'delete') res.status(204).end();
-      else res.status(200).json(result.instance);
-      return;
-    }
-    const current = (await store.get(caller.tenant_id, row.id)) ?? row;
-    res.status(202).json(recordToInstance(current));
+  // --- PATCH and the commands ---------------------------------------------------------------------------
+
+  interface CommandOptions<N extends CommandName> {
+    name: N;
+    args: CommandArgs[N];
+    waitMs: number | undefined;
+    /** Checks against the loaded instance before anything is sent (e.g. the rename's slug). */
+    precheck?: (row: InstanceRecord) => Promise<void>;
   }
 
-  router.post('/:id/start', (req, res) => command('start', req, res));
-  router.post('/:id/stop', (req, res) => command('stop', req, res));
-  router.delete('/:id', (req, res) => command('delete', req, res));
+  /** Sends a command to the instance's workflow under the request's Idempotency-Key and If-Match. */
+  async function runCommand<N extends CommandName>(
+    req: Request,
+    res: Response,
+    options: CommandOptions<N>,
+  ): Promise<void> {
+    const { name, waitMs } = options;
+    const caller = callerOf(req);
+    // Another tenant's or a missing instance is a 404 before any key is claimed: such a request writes nothing.
+    await loadOwned(store, req);
+    await runIdempotent(
+      req,
+      res,
+      { store: deps.idempotency, logger: deps.logger, body: req.body, signal: deps.shutdown },
+      async ({ key }) => {
+        const row = await loadOwned(store, req);
+        checkIfMatch(req, row);
+        if (row.state === 'destroyed') {
+          if (name !== 'delete') {
+            throw new CtrlplaneError('invalid_state', `${name} is not allowed: the instance is destroyed`);
+          }
+          // Delete is convergent: deleting a destroyed instance succeeds.
+          return waitMs !== undefined ? { status: 204 } : instanceReply(202, row);
+        }
+        await options.precheck?.(row);
+        const requestId = key ? `${name}:${key}` : randomUUID();
+        let outcome = 'error';
+        try {
+          const result = await commands.send(
+            name,
+            row.id,
+            { request_id: requestId, actor: caller.sub, ...options.args },
+            waitMs,
+            deps.shutdown,
+          );
+          outcome = result.status;
+          if (result.status === 'completed') {
+            if (name === 'delete') return { status: 204 };
+            // The read model's row (with its ETag) once it has caught up with the workflow's answer.
+            const current = await store.get(caller.tenant_id, row.id);
+            if (current && current.updated_at.getTime() >= new Date(result.instance.updated_at).getTime()) {
+              return instanceReply(200, current);
+            }
+            return jsonReply(200, result.instance);
+          }
+          return instanceReply(202, await snapshotAfter(row));
+        } catch (err) {
+          if (err instanceof CtrlplaneError) outcome = err.code;
+          throw err;
+        } finally {
+          deps.metrics.commands.inc({ command: name, outcome });
+        }
+      },
+    );
+  }
 
-  router.all('/', methodNotAllowed('GET, POST'));
-  router.all('/:id', methodNotAllowed('GET, DELETE'));
-  router.all('/:id/start', methodNotAllowed('POST'));
-  router.all('/:id/stop', methodNotAllowed('POST'));
+  function commandWait(req: Request, defaultWait?: string): number | undefined {
+    const { wait } = parseInput(commandQuerySchema, req.query, 'query');
+    return parseWait(wait ?? defaultWait, deps.maxWaitMs);
+  }
 
+  function noBody(req: Request): void {
+    if (req.body !== undefined) parseInput(emptyBodySchema, req.body, 'body');
+  }
+
+  route('patch', '/:id', async (req: Request, res: Response) => {
+    instanceIdOf(req);
+    // PATCH answers the updated instance: it waits for the update unless ?wait=false.
+    const waitMs = commandWait(req, `${DEFAULT_WAIT_MS}ms`);
+    const args = parseInput(updateInstanceSchema, req.body, 'body');
+    await runCommand(req, res, {
+      name: 'update',
+      args,
+      waitMs,
+      precheck: async (row) => {
+        if (args.name === undefined) return;
+        const slug = slugify(args.name);
+        if (slug === row.slug) return;
+        // A fast answer from the read model; the workflow re-checks with the unique index when it renames.
+        const holder = await store.findBySlug(row.tenant_id, slug);
+        if (holder && holder.id !== row.id) {
+          throw new CtrlplaneError('already_exists', `an instance with slug ${slug} already exists`, [
+            { field: 'name', message: `slug ${slug} is taken in this tenant` },
+          ]);
+        }
+      },
+    });
+  });
+
+  route('delete', '/:id', async (req: Request, res: Response) => {
+    instanceIdOf(req);
+    const waitMs = commandWait(req);
+    noBody(req);
+    await runCommand(req, res, { name: 'delete', args: {}, waitMs });
+  });
+
+  for (const name of ['start', 'stop', 'restart'] as const) {
+    route('post', `/:id/${name}`, async (req: Request, res: Response) => {
+      instanceIdOf(req);
+      const waitMs = commandWait(req);
+      noBody(req);
+      await runCommand(req, res, { name, args: {}, waitMs });
+    });
+  }
+
+  route('post', '/:id/scale', async (req: Request, res: Response) => {
+    instanceIdOf(req);
+    const waitMs = commandWait(req);
+    const args = parseInput(scaleInstanceSchema, req.body, 'body');
+    await runCommand(req, res, { name: 'scale', args, waitMs });
+  });
+
+  route('post', '/:id/suspend', async (req: Request, res: Response) => {
+    requireRole(req);
+    instanceIdOf(req);
+    const waitMs = commandWait(req);
+    const args = parseInput(suspendInstanceSchema, req.body, 'body');
+    await runCommand(req, res, { name: 'suspend', args, waitMs });
+  });
+
+  route('post', '/:id/unsuspend', async (req: Request, res: Response) => {
+    requireRole(req);
+    instanceIdOf(req);
+    const waitMs = commandWait(req);
+    const args = parseInput(unsuspendInstanceSchema, req.body ?? {}, 'body');
+    await runCommand(req, res, { name: 'unsuspend', args, waitMs });
+  });
+
+  observationRoutes(deps, route);
+
+  const ORDER = ['GET', 'POST', 'PATCH', 'DELETE'];
+  for (const [path, methods] of allowed) {
+    const allow = [...methods].sort((a, b) => ORDER.indexOf(a) - ORDER.indexOf(b)).join(', ');
+    router.all(
+      path,
+      routeLabel(`/v1/instances${path === '/' ? '' : path}`),
+      (req: Request, res: Response) => {
+        res.setHeader('Allow', allow);
+        throw new CtrlplaneError('method_not_allowed', `${req.method} is not allowed here; use ${allow}`);
+      },
+    );
+  }
   return router;
 }
+
+/** If-None-Match names the current version (weak comparison, as RFC 9110 asks for this header). */
+function ifNoneMatchHolds(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  return header.split(',').some((t) => {
+    const tag = t.trim();
+    return tag === '*' || tag.replace(/^W\//, '') === etag;
+  });
+}
+
+export type RouteRegistrar = (
+  method: 'get' | 'post' | 'patch' | 'delete',
+  path: string,
+  handler: RequestHandler,
+) => void;

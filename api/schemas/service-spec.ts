@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from './zod';
 
 /** Request schemas for the seed doc's ServiceSpec family. Objects are strict: an unknown field is a 400. */
 
@@ -12,54 +12,134 @@ export const serviceNameSchema = z
 
 const int = () => z.number().int();
 
-export const resourceSpecSchema = z.strictObject({
-  cpu_millis: int().min(0).max(1_000_000).default(0),
-  memory_mb: int().min(0).max(16_777_216).default(0),
-  disk_mb: int().min(0).optional(),
-  replicas: int().min(1).max(1000).default(1),
-  gpu: int().min(0).optional(),
-});
+export const resourceSpecSchema = z
+  .strictObject({
+    cpu_millis: int().min(0).max(1_000_000).default(0),
+    memory_mb: int().min(0).max(16_777_216).default(0),
+    disk_mb: int().min(0).optional(),
+    replicas: int().min(1).max(1000).default(1),
+    gpu: int().min(0).optional(),
+  })
+  .meta({ id: 'ResourceSpec' });
 
-export const portSpecSchema = z.strictObject({
-  container: int().min(1).max(65535),
-  host: int().min(0).max(65535).optional(),
-  protocol: z.enum(['tcp', 'udp', 'sctp', 'TCP', 'UDP', 'SCTP']).optional(),
-});
+export const portSpecSchema = z
+  .strictObject({
+    container: int().min(1).max(65535),
+    host: int().min(0).max(65535).optional(),
+    protocol: z.enum(['tcp', 'udp', 'sctp', 'TCP', 'UDP', 'SCTP']).optional(),
+  })
+  .meta({ id: 'PortSpec' });
 
-export const volumeSpecSchema = z.strictObject({
-  name: serviceNameSchema,
-  mount_path: z.string().startsWith('/', 'must be an absolute path').max(4096),
-  size_mb: int().min(0).optional(),
-  type: z.string().max(64).optional(),
-});
+export const volumeSpecSchema = z
+  .strictObject({
+    name: serviceNameSchema,
+    mount_path: z.string().startsWith('/', 'must be an absolute path').max(4096),
+    size_mb: int().min(0).optional(),
+    type: z.string().max(64).optional(),
+  })
+  .meta({ id: 'VolumeSpec' });
 
-export const healthCheckSchema = z.strictObject({
-  path: z.string().max(2048).optional(),
-  port: int().min(1).max(65535),
-  interval: int().min(0).optional(),
-  timeout: int().min(0).optional(),
-  retries: int().min(0).max(100).optional(),
-});
+export const healthCheckSchema = z
+  .strictObject({
+    path: z.string().max(2048).optional(),
+    port: int().min(1).max(65535),
+    interval: int().min(0).optional(),
+    timeout: int().min(0).optional(),
+    retries: int().min(0).max(100).optional(),
+  })
+  .meta({ id: 'HealthCheckSpec' });
 
-export const serviceSpecSchema = z.strictObject({
-  name: serviceNameSchema,
-  image: z.string().min(1).max(512).regex(/^\S+$/, 'must not contain spaces'),
-  role: z.enum(['main', 'sidecar', 'init', '']).optional(),
-  depends_on: z.array(serviceNameSchema).max(20).optional(),
-  resources: resourceSpecSchema.default({ cpu_millis: 0, memory_mb: 0, replicas: 1 }),
-  env: z
-    .record(
-      z.string().regex(ENV_KEY, 'must be a valid environment variable name').max(256),
-      z.string().max(32_768),
-    )
-    .optional(),
-  ports: z.array(portSpecSchema).max(50).optional(),
-  volumes: z.array(volumeSpecSchema).max(20).optional(),
-  health_check: healthCheckSchema.optional(),
-  command: z.array(z.string().max(4096)).max(100).optional(),
-  args: z.array(z.string().max(4096)).max(100).optional(),
-  annotations: z.record(z.string().max(253), z.string().max(4096)).optional(),
-});
+/** `{name, path, format, content}`: `path` absolute (ending in `/`: a directory, `name` the file in it). */
+export const configFileSchema = z
+  .strictObject({
+    name: z.string().max(255),
+    path: z.string().startsWith('/', 'must be an absolute path').max(4096),
+    format: z.enum(['json', 'yaml', 'env', 'text']).optional(),
+    content: z
+      .unknown()
+      .openapi({ description: 'Text, or for json, yaml and env a value rendered in that format' }),
+  })
+  .superRefine((file, ctx) => {
+    if (file.path.split('/').some((segment) => segment === '.' || segment === '..')) {
+      ctx.addIssue({ code: 'custom', path: ['path'], message: "must not contain '.' or '..' segments" });
+    }
+    if (file.path.endsWith('/') && (file.name === '' || file.name.includes('/'))) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['name'],
+        message: 'must be a file name when path is a directory',
+      });
+    }
+    if (file.path === '/') ctx.addIssue({ code: 'custom', path: ['path'], message: 'must name a file' });
+    const content = file.content;
+    const isText = content === undefined || content === null || typeof content === 'string';
+    const isObject = typeof content === 'object' && content !== null && !Array.isArray(content);
+    if (!isText && file.format === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['content'],
+        message: 'must be a string unless format is json, yaml or env',
+      });
+    }
+    if (!isText && file.format === 'text') {
+      ctx.addIssue({ code: 'custom', path: ['content'], message: 'must be a string for format text' });
+    }
+    if (!isText && !isObject && file.format === 'env') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['content'],
+        message: 'must be a string or an object for format env',
+      });
+    }
+  })
+  .meta({ id: 'ConfigFileSpec' });
+
+export const secretRefSchema = z
+  .strictObject({
+    key: z.string().min(1).max(253),
+    type: z.enum(['env', 'file', 'registry', 'tls']),
+  })
+  .meta({ id: 'SecretRef' });
+
+export const serviceSpecSchema = z
+  .strictObject({
+    name: serviceNameSchema,
+    image: z.string().min(1).max(512).regex(/^\S+$/, 'must not contain spaces'),
+    role: z.enum(['main', 'sidecar', 'init', '']).optional(),
+    depends_on: z.array(serviceNameSchema).max(20).optional(),
+    resources: resourceSpecSchema.default({ cpu_millis: 0, memory_mb: 0, replicas: 1 }),
+    env: z
+      .record(
+        z.string().regex(ENV_KEY, 'must be a valid environment variable name').max(256),
+        z.string().max(32_768),
+      )
+      .refine((env) => Object.keys(env).length <= 200, 'at most 200 variables')
+      .optional(),
+    ports: z.array(portSpecSchema).max(50).optional(),
+    volumes: z.array(volumeSpecSchema).max(20).optional(),
+    health_check: healthCheckSchema.optional(),
+    command: z.array(z.string().max(4096)).max(100).optional(),
+    args: z.array(z.string().max(4096)).max(100).optional(),
+    annotations: z
+      .record(z.string().max(253), z.string().max(4096))
+      .refine((a) => Object.keys(a).length <= 64, 'at most 64 annotations')
+      .optional(),
+    config_files: z
+      .array(configFileSchema)
+      .max(50)
+      .superRefine((files, ctx) => {
+        const paths = new Set<string>();
+        files.forEach((f, i) => {
+          const path = f.path.endsWith('/') ? `${f.path}${f.name}` : f.path;
+          if (paths.has(path))
+            ctx.addIssue({ code: 'custom', path: [i, 'path'], message: `${path} is used twice` });
+          paths.add(path);
+        });
+      })
+      .optional(),
+    secrets: z.array(secretRefSchema).max(50).optional(),
+  })
+  .meta({ id: 'ServiceSpec' });
 
 export type ServiceSpecInput = z.infer<typeof serviceSpecSchema>;
 

@@ -1,0 +1,378 @@
+import {
+  OpenAPIRegistry,
+  OpenApiGeneratorV31,
+  type ResponseConfig,
+  type RouteConfig,
+} from '@asteasolutions/zod-to-openapi';
+import type { ZodType } from 'zod';
+import { COMMAND_NAMES } from '../domain/commands';
+import { ERROR_STATUS } from '../domain/errors';
+import { registerBillingPaths } from './schemas/billing';
+import {
+  commandQuerySchema,
+  createInstanceSchema,
+  emptyBodySchema,
+  eventsQuerySchema,
+  idempotencyKeyHeader,
+  ifMatchHeader,
+  instanceIdParamsSchema,
+  listInstancesQuerySchema,
+  logStreamQuerySchema,
+  logsQuerySchema,
+  scaleInstanceSchema,
+  suspendInstanceSchema,
+  unsuspendInstanceSchema,
+  updateInstanceSchema,
+  waitForStateQuerySchema,
+} from './schemas/instance-requests';
+import {
+  healthSchema,
+  instanceEventListSchema,
+  instanceListSchema,
+  instanceSchema,
+  logLineSchema,
+  problemSchema,
+  readinessSchema,
+  resourceUsageSchema,
+} from './schemas/instance-responses';
+import { z } from './schemas/zod';
+
+export const API_VERSION = '1.0.0';
+
+const PROBLEM = 'application/problem+json';
+
+function json(schema: ZodType, description: string, headers?: ResponseConfig['headers']): ResponseConfig {
+  return { description, content: { 'application/json': { schema } }, ...(headers ? { headers } : {}) };
+}
+
+const PROBLEM_TEXT: Partial<Record<number, string>> = {
+  400: 'Invalid request: the offending fields are named in `errors`',
+  401: 'Missing, invalid or expired token',
+  403: 'The caller lacks the role this operation needs',
+  404: "No such instance in the caller's tenant (or no such route)",
+  405: 'Method not allowed (see `Allow`)',
+  408: 'The wait ended before the state was reached',
+  409: 'The workflow refused the command (invalid_state, suspended), the slug is taken, or a request with the same Idempotency-Key is still running',
+  412: 'If-Match does not name the current version',
+  415: 'The body is not JSON',
+  422: 'The Idempotency-Key was used with another request',
+  429: 'Rate limited (per tenant, or too many commands in flight on one instance); see Retry-After',
+  500: 'Unexpected error (logged)',
+  502: 'The provider failed the command',
+  503: 'Temporal or the provider is unavailable; see Retry-After',
+};
+
+/** problem+json responses for the given statuses (always 401, 429 and 500 on authenticated routes). */
+function problems(...statuses: number[]): Record<number, ResponseConfig> {
+  const all = new Set([...statuses, 500]);
+  return Object.fromEntries(
+    [...all].map((status) => [
+      status,
+      {
+        description: PROBLEM_TEXT[status] ?? 'Error',
+        content: { [PROBLEM]: { schema: problemSchema } },
+      },
+    ]),
+  );
+}
+
+const AUTHENTICATED = [400, 401, 429];
+const ETAG_HEADER = {
+  ETag: { description: 'The instance version, for If-Match', schema: { type: 'string' as const } },
+};
+const commandHeaders = z.object({ 'idempotency-key': idempotencyKeyHeader, 'if-match': ifMatchHeader });
+const idParams = instanceIdParamsSchema;
+
+function commandRoute(
+  name: string,
+  summary: string,
+  body: ZodType | undefined,
+  extra: { admin?: boolean } = {},
+): RouteConfig {
+  return {
+    method: 'post',
+    path: `/v1/instances/{id}/${name}`,
+    operationId: `${name}Instance`,
+    summary,
+    tags: ['commands'],
+    request: {
+      params: idParams,
+      query: commandQuerySchema,
+      headers: commandHeaders,
+      ...(body
+        ? {
+            body: {
+              required: name === 'scale' || name === 'suspend',
+              content: { 'application/json': { schema: body } },
+            },
+          }
+        : {}),
+    },
+    responses: {
+      200: json(instanceSchema, 'With ?wait: the command completed', ETAG_HEADER),
+      202: json(
+        instanceSchema,
+        'The workflow accepted the command; the instance as the read model has it',
+        ETAG_HEADER,
+      ),
+      ...problems(...AUTHENTICATED, ...(extra.admin ? [403] : []), 404, 409, 412, 415, 422, 502, 503),
+    },
+  };
+}
+
+function buildRegistry(): OpenAPIRegistry {
+  const registry = new OpenAPIRegistry();
+  registry.registerComponent('securitySchemes', 'bearer', {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'JWT',
+    description: 'HS256 (shared secret) or a key of the configured JWKS; claims sub, tenant_id, roles',
+  });
+
+  registry.registerPath({
+    method: 'post',
+    path: '/v1/instances',
+    operationId: 'createInstance',
+    summary: 'Create an instance (it is provisioned and started by its workflow)',
+    tags: ['instances'],
+    request: {
+      query: commandQuerySchema,
+      headers: z.object({ 'idempotency-key': idempotencyKeyHeader }),
+      body: { required: true, content: { 'application/json': { schema: createInstanceSchema } } },
+    },
+    responses: {
+      201: json(instanceSchema, 'Created (state provisioning; with ?wait, once settled)', {
+        ...ETAG_HEADER,
+        Location: { description: 'The new instance', schema: { type: 'string' } },
+      }),
+      ...problems(...AUTHENTICATED, 409, 415, 422, 503),
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/instances',
+    operationId: 'listInstances',
+    summary: 'List instances, newest first, with filters and a keyset cursor',
+    tags: ['instances'],
+    request: { query: listInstancesQuerySchema },
+    responses: { 200: json(instanceListSchema, 'A page of instances'), ...problems(...AUTHENTICATED) },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/instances/{id}',
+    operationId: 'getInstance',
+    summary: 'Get an instance',
+    tags: ['instances'],
+    request: { params: idParams, headers: z.object({ 'if-none-match': z.string().optional() }) },
+    responses: {
+      200: json(instanceSchema, 'The instance', ETAG_HEADER),
+      304: { description: 'Not modified (If-None-Match named the current ETag)' },
+      ...problems(...AUTHENTICATED, 404),
+    },
+  });
+  registry.registerPath({
+    method: 'patch',
+    path: '/v1/instances/{id}',
+    operationId: 'updateInstance',
+    summary: 'Rename, replace services or labels (the update command; waits for it unless ?wait=false)',
+    tags: ['instances'],
+    request: {
+      params: idParams,
+      query: commandQuerySchema,
+      headers: commandHeaders,
+      body: { required: true, content: { 'application/json': { schema: updateInstanceSchema } } },
+    },
+    responses: {
+      200: json(instanceSchema, 'Updated', ETAG_HEADER),
+      202: json(
+        instanceSchema,
+        'Accepted, still being applied (?wait=false or the wait ran out)',
+        ETAG_HEADER,
+      ),
+      ...problems(...AUTHENTICATED, 404, 409, 412, 415, 422, 502, 503),
+    },
+  });
+  registry.registerPath({
+    method: 'delete',
+    path: '/v1/instances/{id}',
+    operationId: 'deleteInstance',
+    summary: 'Delete an instance (convergent: deleting a destroyed instance succeeds)',
+    tags: ['instances'],
+    request: { params: idParams, query: commandQuerySchema, headers: commandHeaders },
+    responses: {
+      202: json(instanceSchema, 'Accepted: the workflow deprovisions the instance', ETAG_HEADER),
+      204: { description: 'With ?wait: the instance is destroyed' },
+      ...problems(...AUTHENTICATED, 404, 409, 412, 415, 422, 502, 503),
+    },
+  });
+
+  registry.registerPath(
+    commandRoute('start', 'Start a stopped or failed instance', emptyBodySchema.optional()),
+  );
+  registry.registerPath(commandRoute('stop', 'Stop a running instance', emptyBodySchema.optional()));
+  registry.registerPath(commandRoute('restart', 'Restart a running instance', emptyBodySchema.optional()));
+  registry.registerPath(commandRoute('scale', 'Change the main service resources', scaleInstanceSchema));
+  registry.registerPath(
+    commandRoute('suspend', 'Suspend (stop and refuse start, restart, scale); admin', suspendInstanceSchema, {
+      admin: true,
+    }),
+  );
+  registry.registerPath(
+    commandRoute(
+      'unsuspend',
+      'Lift the suspension (optionally only one for `reason`); admin',
+      unsuspendInstanceSchema.optional(),
+      {
+        admin: true,
+      },
+    ),
+  );
+
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/instances/{id}/wait',
+    operationId: 'waitForInstanceState',
+    summary: 'Wait until the instance is in a state',
+    tags: ['observation'],
+    request: { params: idParams, query: waitForStateQuerySchema },
+    responses: {
+      200: json(instanceSchema, 'The state was reached', ETAG_HEADER),
+      ...problems(...AUTHENTICATED, 404, 408, 409),
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/instances/{id}/events',
+    operationId: 'listInstanceEvents',
+    summary: 'Lifecycle events, oldest first, cursor-paged',
+    tags: ['observation'],
+    request: { params: idParams, query: eventsQuerySchema },
+    responses: { 200: json(instanceEventListSchema, 'A page of events'), ...problems(...AUTHENTICATED, 404) },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/instances/{id}/logs',
+    operationId: 'instanceLogs',
+    summary: 'Log lines of one service as NDJSON (one LogLine per line)',
+    tags: ['observation'],
+    request: { params: idParams, query: logsQuerySchema },
+    responses: {
+      200: {
+        description: 'NDJSON: one LogLine object per line; with follow=true the stream stays open',
+        content: { 'application/x-ndjson': { schema: logLineSchema } },
+      },
+      ...problems(...AUTHENTICATED, 404, 503),
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/instances/{id}/logs/stream',
+    operationId: 'instanceLogStream',
+    summary: 'Log lines as server-sent events (`event: log`, data a LogLine; `: ping` every 15 s)',
+    tags: ['observation'],
+    request: { params: idParams, query: logStreamQuerySchema },
+    responses: {
+      200: {
+        description:
+          'text/event-stream: `event: log` per line, `event: end` when the log ends, `event: error` on failure',
+        content: { 'text/event-stream': { schema: { type: 'string' } } },
+      },
+      ...problems(...AUTHENTICATED, 404, 503),
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/instances/{id}/resources',
+    operationId: 'instanceResources',
+    summary: 'A usage sample summed over the instance (zero when nothing runs)',
+    tags: ['observation'],
+    request: { params: idParams },
+    responses: { 200: json(resourceUsageSchema, 'Usage'), ...problems(...AUTHENTICATED, 404, 503) },
+  });
+
+  registerBillingPaths(registry);
+
+  registry.registerPath({
+    method: 'get',
+    path: '/healthz',
+    operationId: 'health',
+    summary: 'Liveness',
+    tags: ['operations'],
+    security: [],
+    responses: { 200: json(healthSchema, 'Alive') },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/readyz',
+    operationId: 'readiness',
+    summary: 'Readiness: PostgreSQL, Temporal and every provider',
+    tags: ['operations'],
+    security: [],
+    responses: { 200: json(readinessSchema, 'Ready'), 503: json(readinessSchema, 'Not ready') },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/metrics',
+    operationId: 'metrics',
+    summary: 'Prometheus metrics',
+    tags: ['operations'],
+    security: [],
+    responses: {
+      200: {
+        description: 'Prometheus text format',
+        content: { 'text/plain': { schema: { type: 'string' } } },
+      },
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/openapi.json',
+    operationId: 'openapi',
+    summary: 'This document',
+    tags: ['operations'],
+    security: [],
+    responses: {
+      200: { description: 'OpenAPI 3.1', content: { 'application/json': { schema: { type: 'object' } } } },
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/docs',
+    operationId: 'docs',
+    summary: 'This document as a self-contained HTML page',
+    tags: ['operations'],
+    security: [],
+    responses: { 200: { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } } },
+  });
+  return registry;
+}
+
+export type OpenApiDocument = ReturnType<OpenApiGeneratorV31['generateDocument']>;
+
+let cached: OpenApiDocument | undefined;
+
+/** The OpenAPI 3.1 document of the API, generated from the same zod schemas the routes validate with. */
+export function openApiDocument(): OpenApiDocument {
+  cached ??= new OpenApiGeneratorV31(buildRegistry().definitions).generateDocument({
+    openapi: '3.1.0',
+    info: {
+      title: 'ctrlplane',
+      version: API_VERSION,
+      description:
+        'Control plane for instances on Docker and Kubernetes. Every error is application/problem+json ' +
+        `with a stable code (${Object.keys(ERROR_STATUS).join(', ')}). Commands: ${COMMAND_NAMES.join(', ')}.`,
+    },
+    security: [{ bearer: [] }],
+    tags: [
+      { name: 'instances', description: 'Create, read, update and delete' },
+      {
+        name: 'commands',
+        description: 'Lifecycle commands, processed one at a time by the instance workflow',
+      },
+      { name: 'observation', description: 'Events, logs, usage, waiting for a state' },
+      { name: 'billing', description: 'Billing accounts and the suspension sweep (admin)' },
+      { name: 'operations', description: 'Unauthenticated operational endpoints' },
+    ],
+  });
+  return cached;
+}

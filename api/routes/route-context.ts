@@ -1,0 +1,68 @@
+import type { Request, Response } from 'express';
+import type { Logger } from '../../config/logger';
+import type { InstanceRecord } from '../../db/entities/instance-record';
+import { CtrlplaneError } from '../../domain/errors';
+import { isInstanceId } from '../../domain/ids';
+import type { ProviderRegistry } from '../../providers/registry';
+import { callerOf } from '../auth';
+import type { IdempotencyStore } from '../idempotency';
+import type { InstanceCommands } from '../instance-commands';
+import type { InstanceStore } from '../instance-store';
+import type { ApiMetrics } from '../metrics';
+
+/** What the instance routes are built from. */
+export interface InstanceRoutesDeps {
+  store: InstanceStore;
+  commands: InstanceCommands;
+  providers: ProviderRegistry;
+  idempotency: IdempotencyStore;
+  metrics: ApiMetrics;
+  logger: Logger;
+  /** Longest `?wait=` / `timeout=` a caller may ask for. */
+  maxWaitMs: number;
+  /** Interval of SSE `: ping` comments. */
+  ssePingMs: number;
+  /** Aborted when the API shuts down: waits and log streams end, so in-flight requests finish quickly. */
+  shutdown: AbortSignal;
+}
+
+export function instanceIdOf(req: Request): string {
+  const id = String(req.params.id);
+  if (!isInstanceId(id)) {
+    throw new CtrlplaneError(
+      'invalid_request',
+      `id: ${JSON.stringify(id.slice(0, 80))} is not an instance id`,
+      [{ field: 'id', message: 'must be an inst_ TypeID' }],
+    );
+  }
+  return id;
+}
+
+/** The caller's instance; another tenant's instance is indistinguishable from one that does not exist. */
+export async function loadOwned(store: InstanceStore, req: Request): Promise<InstanceRecord> {
+  const id = instanceIdOf(req);
+  const row = await store.get(callerOf(req).tenant_id, id);
+  if (!row) throw new CtrlplaneError('not_found', `instance ${id} not found`);
+  return row;
+}
+
+/** Aborted when the client goes away or the API shuts down. */
+export function requestSignal(res: Response, shutdown: AbortSignal): AbortSignal {
+  const closed = new AbortController();
+  res.once('close', () => closed.abort());
+  return AbortSignal.any([closed.signal, shutdown]);
+}
+
+/** Resolves after `ms`, or early when `signal` aborts. */
+export function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,123 @@
+import { ERROR_STATUS } from '../../domain/errors';
+import { INSTANCE_STATES } from '../../domain/instance-state';
+import { labelsSchema } from './instance-requests';
+import { serviceSpecSchema } from './service-spec';
+import { z } from './zod';
+
+/**
+ * One schema per response. They document /openapi.json; the test suite validates every answer of the API
+ * against that document. Objects are strict, so a field the document does not name is caught there.
+ */
+
+const timestamp = z.iso.datetime({ offset: true });
+
+export const endpointSchema = z
+  .strictObject({
+    service_name: z.string().optional(),
+    url: z.string(),
+    port: z.number().int(),
+    protocol: z.string(),
+    public: z.boolean(),
+  })
+  .meta({ id: 'Endpoint' });
+
+/** The seed doc's Instance; fields the Go library omits when empty are optional. */
+export const instanceSchema = z
+  .strictObject({
+    id: z.string().openapi({ example: 'inst_01h455vb4pex5vsknk084sn02q' }),
+    created_at: timestamp,
+    updated_at: timestamp,
+    tenant_id: z.string(),
+    name: z.string(),
+    slug: z.string(),
+    datacenter_id: z.string().optional(),
+    provider_name: z.string(),
+    provider_ref: z.string(),
+    service_refs: z.record(z.string(), z.string()).optional(),
+    region: z.string(),
+    state: z.enum(INSTANCE_STATES),
+    kind: z.enum(['deployment', 'stateful_set']),
+    services: z.array(serviceSpecSchema).nullable().openapi({ description: 'null when empty' }),
+    source: z
+      .strictObject({ type: z.literal('services'), services: z.array(serviceSpecSchema) })
+      .optional()
+      .meta({ id: 'DeploymentSource' }),
+    endpoints: z.array(endpointSchema).optional(),
+    labels: labelsSchema.optional(),
+    current_release: z.string().optional(),
+    suspended_at: timestamp.optional(),
+    suspend_reason: z.string().optional(),
+    error: z.string().optional().openapi({ description: 'Why the instance is failed.' }),
+  })
+  .meta({ id: 'Instance' });
+
+export const instanceListSchema = z
+  .strictObject({
+    items: z.array(instanceSchema),
+    next_cursor: z.string().optional().openapi({ description: 'Present when a further page exists.' }),
+    total: z.number().int().min(0).openapi({ description: 'Every instance matching the filters.' }),
+  })
+  .meta({ id: 'InstanceList' });
+
+export const instanceEventSchema = z
+  .strictObject({
+    id: z.string().openapi({ example: 'evt_01h455vb4pex5vsknk084sn02q' }),
+    type: z.string().openapi({ example: 'instance.started' }),
+    seq: z.number().int(),
+    payload: z.record(z.string(), z.unknown()).nullable(),
+    occurred_at: timestamp,
+  })
+  .meta({ id: 'InstanceEvent' });
+
+export const instanceEventListSchema = z
+  .strictObject({
+    items: z.array(instanceEventSchema).openapi({ description: 'Oldest first.' }),
+    next_cursor: z.string().optional().openapi({ description: 'Present when a further page exists.' }),
+  })
+  .meta({ id: 'InstanceEventList' });
+
+export const logLineSchema = z
+  .strictObject({
+    ts: z.string().openapi({ description: 'RFC 3339 time the line was written ("" when unknown).' }),
+    stream: z.enum(['stdout', 'stderr']),
+    line: z.string(),
+  })
+  .meta({ id: 'LogLine' });
+
+export const resourceUsageSchema = z
+  .strictObject({
+    cpu_percent: z.number(),
+    memory_used_mb: z.number(),
+    memory_limit_mb: z.number(),
+    disk_used_mb: z.number().optional(),
+    network_in_mb: z.number(),
+    network_out_mb: z.number(),
+  })
+  .meta({ id: 'ResourceUsage' });
+
+const errorCodes = Object.keys(ERROR_STATUS) as [keyof typeof ERROR_STATUS, ...(keyof typeof ERROR_STATUS)[]];
+
+/** RFC 9457 problem details, with the stable `code` and the offending fields. */
+export const problemSchema = z
+  .strictObject({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    code: z.enum(errorCodes),
+    instance: z.string().optional(),
+    errors: z
+      .array(z.strictObject({ field: z.string(), message: z.string() }))
+      .optional()
+      .openapi({ description: 'Every offending field, by its JSON path (e.g. services[0].image).' }),
+  })
+  .meta({ id: 'Problem' });
+
+export const healthSchema = z.strictObject({ status: z.literal('ok') }).meta({ id: 'Health' });
+
+export const readinessSchema = z
+  .strictObject({
+    status: z.enum(['ready', 'not_ready']),
+    checks: z.record(z.string(), z.strictObject({ ok: z.boolean(), message: z.string().optional() })),
+  })
+  .meta({ id: 'Readiness' });

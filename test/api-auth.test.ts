@@ -1,0 +1,339 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { type RunningApi, startApi } from '../api/server';
+import { createLogger } from '../config/logger';
+import { buildProviders } from '../providers/build-providers';
+import { FakeLogProvider } from './support/api-fake-provider';
+import { type ApiCall, checkedClient, OpenApiChecker } from './support/api-openapi';
+import { deleteTenantRows, seedRecord, seedRows } from './support/api-seed';
+import { type Stack, startStack, uniqueTenant } from './support/stack';
+
+const RATE_LIMIT = 40;
+
+// No worker and no container: the subjects are authentication, roles, rate limits, the mapping of Temporal's
+// update limit, metrics and shutdown. Instances are read-model rows seeded directly, or created through the
+// API with no worker polling their task queue; log streams come from a test-only provider registered here.
+describe('auth (HS256 and JWKS), roles, rate limits, metrics and graceful shutdown', () => {
+  let stack: Stack;
+  let checker: OpenApiChecker;
+  let jwks: Server;
+  let rsa: Awaited<ReturnType<typeof generateKeyPair>>;
+  let otherRsa: Awaited<ReturnType<typeof generateKeyPair>>;
+  let es: Awaited<ReturnType<typeof generateKeyPair>>;
+
+  before(async () => {
+    rsa = await generateKeyPair('RS256');
+    otherRsa = await generateKeyPair('RS256');
+    es = await generateKeyPair('ES256');
+    const keys = {
+      keys: [
+        { ...(await exportJWK(rsa.publicKey)), kid: 'rsa-1', alg: 'RS256', use: 'sig' },
+        { ...(await exportJWK(es.publicKey)), kid: 'es-1', alg: 'ES256', use: 'sig' },
+      ],
+    };
+    jwks = createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(keys));
+    });
+    await new Promise<void>((r) => jwks.listen(0, '127.0.0.1', () => r()));
+    const jwksUrl = `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks.json`;
+    stack = await startStack({
+      worker: false,
+      env: {
+        CTRLPLANE_JWKS_URL: jwksUrl,
+        CTRLPLANE_RATE_LIMIT_PER_MINUTE: String(RATE_LIMIT),
+        CTRLPLANE_COMMAND_ACCEPT_TIMEOUT_MS: '2000',
+      },
+    });
+    await deleteTenantRows(stack.orm, 'ten_auth');
+    checker = await OpenApiChecker.load(stack.api.url);
+  });
+
+  after(async () => {
+    await deleteTenantRows(stack.orm, 'ten_auth');
+    await stack?.close();
+    await new Promise((r) => jwks?.close(r));
+  });
+
+  function asymmetricToken(
+    key: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'],
+    alg: string,
+    kid: string,
+    claims: Record<string, unknown>,
+    expires: string | number = '5m',
+  ) {
+    return new SignJWT(claims)
+      .setProtectedHeader({ alg, kid })
+      .setSubject('jwks-user')
+      .setIssuedAt()
+      .setExpirationTime(expires)
+      .sign(key);
+  }
+
+  function call(token?: string): ApiCall {
+    return checkedClient(stack.api.url, checker, token);
+  }
+
+  it('accepts RS256 and ES256 tokens from the JWKS, alongside HS256 ones, for the tenant they name', async () => {
+    const tenant = uniqueTenant('auth');
+    await seedRows(stack.orm, [seedRecord({ tenant_id: tenant, name: 'jwks-visible' })]);
+    const tokens = [
+      await asymmetricToken(rsa.privateKey, 'RS256', 'rsa-1', { tenant_id: tenant }),
+      await asymmetricToken(es.privateKey, 'ES256', 'es-1', { tenant_id: tenant, roles: ['viewer'] }),
+      await stack.token(tenant),
+    ];
+    for (const token of tokens) {
+      const res = await call(token)('GET', '/v1/instances');
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.deepEqual(
+        res.body.items.map((i: { name: string }) => i.name),
+        ['jwks-visible'],
+      );
+    }
+  });
+
+  it('refuses forged, expired, unsigned, algorithm-confused and claim-less tokens with 401', async () => {
+    const tenant = uniqueTenant('auth');
+    const header = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const unsigned = `${header({ alg: 'none', typ: 'JWT' })}.${header({ sub: 'x', tenant_id: tenant })}.`;
+    const publicPem = Buffer.from(JSON.stringify(await exportJWK(rsa.publicKey)));
+    const confused = await new SignJWT({ tenant_id: tenant })
+      .setProtectedHeader({ alg: 'HS256', kid: 'rsa-1' })
+      .setSubject('x')
+      .setExpirationTime('5m')
+      .sign(publicPem);
+    const bad = [
+      await asymmetricToken(otherRsa.privateKey, 'RS256', 'rsa-1', { tenant_id: tenant }),
+      await asymmetricToken(rsa.privateKey, 'RS256', 'unknown-kid', { tenant_id: tenant }),
+      await asymmetricToken(
+        rsa.privateKey,
+        'RS256',
+        'rsa-1',
+        { tenant_id: tenant },
+        Math.floor(Date.now() / 1000) - 60,
+      ),
+      await asymmetricToken(rsa.privateKey, 'RS256', 'rsa-1', {}),
+      await asymmetricToken(rsa.privateKey, 'RS256', 'rsa-1', { tenant_id: ['a', 'b'] }),
+      unsigned,
+      confused,
+      'not.a.token',
+      '',
+    ];
+    for (const token of bad) {
+      const res = await call()('GET', '/v1/instances', undefined, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      assert.equal(res.status, 401, `${token.slice(0, 40)} → ${res.status}`);
+      assert.equal(res.body.code, 'unauthorized');
+      assert.equal(res.headers.get('www-authenticate'), 'Bearer');
+    }
+    for (const authorization of [
+      'Basic dXNlcjpwYXNz',
+      'Bearer',
+      `Bearer ${await stack.token(tenant)} extra`,
+    ]) {
+      const res = await call()('GET', '/v1/instances', undefined, { headers: { authorization } });
+      assert.equal(res.status, 401, authorization);
+    }
+    // ?token= is for the SSE log stream only.
+    const viaQuery = await call()('GET', `/v1/instances?token=${await stack.token(tenant)}`);
+    assert.equal(viaQuery.status, 401);
+  });
+
+  it('lets only the admin role suspend and unsuspend: 403 for others, even on another tenant’s instance', async () => {
+    const tenant = uniqueTenant('auth');
+    const row = seedRecord({ tenant_id: tenant, name: 'to-suspend', state: 'stopped' });
+    await seedRows(stack.orm, [row]);
+    const member = call(await stack.token(tenant, ['member']));
+    const outsider = call(await stack.token(uniqueTenant('auth')));
+    for (const api of [member, outsider]) {
+      for (const [path, body] of [
+        [`/v1/instances/${row.id}/suspend`, { reason: 'billing' }],
+        [`/v1/instances/${row.id}/unsuspend`, undefined],
+      ] as const) {
+        const res = await api('POST', path, body);
+        assert.equal(res.status, 403, `${path}: ${JSON.stringify(res.body)}`);
+        assert.equal(res.body.code, 'forbidden');
+      }
+    }
+    // An admin gets through the role check; this row has no workflow behind it, so the workflow service
+    // answers that the instance takes no commands.
+    const admin = call(await stack.token(tenant, ['admin']));
+    const res = await admin('POST', `/v1/instances/${row.id}/suspend`, { reason: 'billing' });
+    assert.equal(res.status, 409, JSON.stringify(res.body));
+    const missingReason = await admin('POST', `/v1/instances/${row.id}/suspend`, {});
+    assert.equal(missingReason.status, 400);
+    assert.equal(missingReason.body.errors[0].field, 'reason');
+    const foreign = await call(await stack.token(uniqueTenant('auth'), ['admin']))(
+      'POST',
+      `/v1/instances/${row.id}/suspend`,
+      { reason: 'x' },
+    );
+    assert.equal(foreign.status, 404, 'an admin of another tenant does not see the instance');
+  });
+
+  it('limits each tenant to its budget per minute with 429, Retry-After and RateLimit headers', async () => {
+    const busy = call(await stack.token(uniqueTenant('auth')));
+    const quiet = call(await stack.token(uniqueTenant('auth')));
+    for (let i = 0; i < RATE_LIMIT; i++) assert.equal((await busy('GET', '/v1/instances')).status, 200);
+    const limited = await busy('GET', '/v1/instances');
+    assert.equal(limited.status, 429);
+    assert.equal(limited.body.code, 'rate_limited');
+    const retryAfter = Number(limited.headers.get('retry-after'));
+    assert.ok(retryAfter >= 1 && retryAfter <= 60, `Retry-After ${retryAfter}`);
+    assert.match(limited.headers.get('ratelimit') ?? '', /remaining=0/);
+    assert.equal((await quiet('GET', '/v1/instances')).status, 200, 'another tenant is not limited');
+  });
+
+  it('maps Temporal’s limit of 10 in-flight updates on one workflow to 429 with Retry-After', async () => {
+    const tenant = uniqueTenant('auth');
+    const api = call(await stack.token(tenant));
+    // No worker polls this stack's task queue: accepted updates stay in flight until the accept deadline.
+    const created = await api('POST', '/v1/instances', {
+      name: 'busy',
+      services: [{ name: 'web', image: 'ctrlplane-test/busybox:1' }],
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        api('POST', `/v1/instances/${created.body.id}/start`, undefined, {
+          headers: { 'idempotency-key': `busy-${i}` },
+        }),
+      ),
+    );
+    const statuses = answers.map((a) => a.status).sort();
+    const limited = answers.filter((a) => a.status === 429);
+    assert.ok(limited.length >= 1, `statuses ${statuses}`);
+    for (const res of limited) {
+      assert.equal(res.body.code, 'rate_limited');
+      assert.equal(res.headers.get('retry-after'), '1');
+    }
+    for (const res of answers.filter((a) => a.status !== 429)) {
+      assert.equal(res.status, 503, 'the others time out waiting for a worker');
+      assert.equal(res.body.code, 'temporal_unavailable');
+    }
+    // Neither a 429 nor a 503 is kept under its key: a retry does the work.
+    const [kept] = await stack.orm.em
+      .fork()
+      .getConnection()
+      .execute<{ count: string }[]>('select count(*) from idempotency_keys where tenant_id = ?', [tenant]);
+    assert.equal(Number(kept?.count), 0);
+  });
+
+  it('exports Prometheus metrics: latency by route template and status, commands by type and outcome', async () => {
+    const res = await fetch(`${stack.api.url}/metrics`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /^text\/plain/);
+    const text = await res.text();
+    assert.match(
+      text,
+      /ctrlplane_http_request_duration_seconds_bucket\{le="[^"]+",method="GET",route="\/v1\/instances",status="200"\}/,
+    );
+    assert.match(text, /route="\/v1\/instances\/:id\/suspend",status="403"/);
+    assert.match(text, /ctrlplane_commands_total\{command="start",outcome="rate_limited"\} [1-9]/);
+    assert.match(text, /ctrlplane_commands_total\{command="start",outcome="temporal_unavailable"\} [1-9]/);
+    assert.doesNotMatch(text, /route="\/v1\/instances\/inst_/, 'raw paths never become labels');
+  });
+
+  describe('log streams and shutdown, on a test-only provider', () => {
+    let api: RunningApi;
+    let fake: FakeLogProvider;
+    let row: ReturnType<typeof seedRecord>;
+    let token: string;
+    const tenant = uniqueTenant('auth');
+
+    before(async () => {
+      fake = new FakeLogProvider();
+      const logger = createLogger('test-shutdown', 'warn');
+      const providers = buildProviders(stack.config, logger).register('fake', fake);
+      api = await startApi({ ...stack.config, CTRLPLANE_SSE_PING_INTERVAL_MS: 100 }, logger, providers);
+      row = seedRecord({ tenant_id: tenant, name: 'chatty', provider_name: 'fake', state: 'stopped' });
+      await seedRows(stack.orm, [row]);
+      token = await stack.token(tenant);
+    });
+
+    after(async () => {
+      await api?.close();
+    });
+
+    it('serves NDJSON lines, forwards service, tail and since, and refuses an unknown service with 400', async () => {
+      const get = checkedClient(api.url, checker, token);
+      const res = await get('GET', `/v1/instances/${row.id}/logs?tail=4&service=web&since=10m`);
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get('content-type') ?? '', /^application\/x-ndjson/);
+      const lines = res.text
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      assert.equal(lines.length, 4);
+      assert.deepEqual(lines[1], { ts: lines[1].ts, stream: 'stderr', line: 'line 1' });
+      const forwarded = fake.logCalls.at(-1);
+      assert.equal(forwarded?.service_name, 'web');
+      assert.equal(forwarded?.tail, 4);
+      assert.equal(forwarded?.follow, false);
+      assert.ok(Math.abs(Date.parse(forwarded?.since ?? '') - (Date.now() - 600_000)) < 10_000);
+      const unknown = await get('GET', `/v1/instances/${row.id}/logs?service=nope`);
+      assert.equal(unknown.status, 400);
+      assert.equal(unknown.body.errors[0].field, 'service');
+      for (const query of ['tail=-1', 'follow=maybe', 'since=yesterday', 'tail=1&bogus=1']) {
+        assert.equal((await get('GET', `/v1/instances/${row.id}/logs?${query}`)).status, 400, query);
+      }
+    });
+
+    it('follows over SSE with ?token=, pings, and lets go of the provider when the client leaves', async () => {
+      const before = fake.closedStreams;
+      const controller = new AbortController();
+      const res = await fetch(`${api.url}/v1/instances/${row.id}/logs/stream?token=${token}`, {
+        signal: controller.signal,
+      });
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+      checker.check('GET', `/v1/instances/${row.id}/logs/stream`, {
+        status: res.status,
+        headers: res.headers,
+        body: '',
+        text: '',
+      });
+      const reader = res.body!.getReader();
+      let text = '';
+      while (!(text.includes(': ping') && (text.match(/event: log/g) ?? []).length >= 3)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += Buffer.from(value).toString('utf8');
+      }
+      assert.match(text, /^retry: 3000\n\n/);
+      assert.match(text, /event: log\ndata: \{"ts":"[^"]+","stream":"stdout","line":"line 0"\}\n\n/);
+      assert.equal(fake.logCalls.at(-1)?.follow, true);
+      assert.equal(fake.logCalls.at(-1)?.tail, 100, 'SSE keeps the last 100 lines by default');
+      controller.abort();
+      const deadline = Date.now() + 5000;
+      while (fake.closedStreams === before && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      assert.equal(fake.closedStreams, before + 1, 'the provider stream was closed after the client left');
+    });
+
+    it('on shutdown finishes in-flight requests: waits answer, follow streams end, then it stops', async () => {
+      const base = api.url;
+      const headers = { authorization: `Bearer ${token}` };
+      const follow = await fetch(`${base}/v1/instances/${row.id}/logs?follow=true`, { headers });
+      assert.equal(follow.status, 200);
+      const streamed = follow.text();
+      const waiting = fetch(`${base}/v1/instances/${row.id}/wait?state=running&timeout=60s`, { headers });
+      await new Promise((r) => setTimeout(r, 300));
+      const started = Date.now();
+      await api.close();
+      const tookMs = Date.now() - started;
+      assert.ok(tookMs < 5000, `close took ${tookMs} ms`);
+      const waited = await waiting;
+      assert.equal(waited.status, 408);
+      assert.equal(waited.headers.get('retry-after'), '1');
+      const lines = (await streamed).trim().split('\n');
+      assert.ok(lines.length >= 2, 'the follow stream delivered lines and then ended cleanly');
+      for (const line of lines) assert.match(JSON.parse(line).line, /^line \d+$/);
+      await assert.rejects(fetch(`${base}/healthz`), 'the server no longer accepts connections');
+    });
+  });
+});
