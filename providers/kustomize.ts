@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, isAbsolute, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { kustomizePath } from '../domain/sources/deployment-source';
 import { SourceError } from '../domain/sources/errors';
 import type { KustomizeBuilder } from '../domain/sources/render';
+import { findExecutable } from './find-executable';
 
 /**
  * The kustomize build of a manifests source (reference-behaviour.md §5.8): the rendered files are written to a
@@ -139,23 +139,4 @@ function run(
       },
     );
   });
-}
-
-function findExecutable(command: string, path: string): string | undefined {
-  const candidates =
-    isAbsolute(command) || command.includes('/')
-      ? [command]
-      : path
-          .split(delimiter)
-          .filter(Boolean)
-          .map((d) => join(d, command));
-  for (const candidate of candidates) {
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
 }

@@ -1,5 +1,6 @@
 import type { Endpoint, ResourceSpec, ServiceSpec, WorkloadKind } from '../domain/instance';
 import type { InstanceState } from '../domain/instance-state';
+import type { ArgoCDSource, RenderedHelm } from '../domain/sources/deployment-source';
 
 /** The provider contract (reference-behaviour.md §5.1). Every call must be idempotent: activities retry. */
 
@@ -132,16 +133,8 @@ export interface ManifestEngine {
   manifestStatus(instanceId: string, opts?: CallOptions): Promise<InstanceStatus>;
 }
 
-export interface ArgoApplicationSpec {
-  project?: string;
-  repo_url: string;
-  path?: string;
-  target_revision?: string;
-  dest_server?: string;
-  dest_namespace?: string;
-  helm?: { value_files?: string[]; parameters?: Record<string, string> };
-  sync_policy?: { automated?: boolean; self_heal?: boolean; prune?: boolean };
-}
+/** The Argo CD Application a source describes (reference-behaviour.md §5.5). */
+export type ArgoApplicationSpec = ArgoCDSource;
 
 export interface ArgoEngine {
   argoApply(
@@ -157,14 +150,7 @@ export interface ArgoEngine {
   argoStatus(instanceId: string, opts?: CallOptions): Promise<InstanceStatus>;
 }
 
-export interface RenderedHelm {
-  repo?: string;
-  chart: string;
-  version?: string;
-  release_name?: string;
-  namespace?: string;
-  values?: Record<string, unknown>;
-}
+export type { RenderedHelm };
 
 export interface HelmEngine {
   helmInstall(

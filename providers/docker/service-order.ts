@@ -1,37 +1,11 @@
 import type { ServiceSpec } from '../../domain/instance';
+import { orderByDependencies } from '../../domain/service-order';
 import { roleOf } from './labels';
 
 export interface OrderedServices {
   inits: ServiceSpec[];
   mains: ServiceSpec[];
   sidecars: ServiceSpec[];
-}
-
-/**
- * Orders a group so that a service comes after the services of the same group it depends on. Stable: among the
- * services whose dependencies are met, the one given first goes first. Dependencies outside the group are ignored
- * (the groups already run init → main → sidecar); services caught in a cycle keep their given order at the end.
- */
-export function orderByDependencies(services: readonly ServiceSpec[]): ServiceSpec[] {
-  const names = new Set(services.map((s) => s.name));
-  const placed = new Set<string>();
-  const pending = [...services];
-  const out: ServiceSpec[] = [];
-  while (pending.length > 0) {
-    const index = pending.findIndex((s) =>
-      (s.depends_on ?? []).every((dep) => dep === s.name || !names.has(dep) || placed.has(dep)),
-    );
-    if (index < 0) {
-      out.push(...pending);
-      break;
-    }
-    const [next] = pending.splice(index, 1);
-    if (next) {
-      out.push(next);
-      placed.add(next.name);
-    }
-  }
-  return out;
 }
 
 /** Splits services into inits, mains (role main or empty) and sidecars, each group ordered by depends_on. */
@@ -42,3 +16,5 @@ export function orderServices(services: readonly ServiceSpec[]): OrderedServices
     sidecars: orderByDependencies(services.filter((s) => roleOf(s) === 'sidecar')),
   };
 }
+
+export { orderByDependencies };

@@ -1,30 +1,11 @@
 import { execFile } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, isAbsolute, join } from 'node:path';
+import { join } from 'node:path';
 import type { InstanceState } from '../../domain/instance-state';
 import { PermanentProviderError, type RenderedHelm } from '../provider';
 
-/** The `helm` executable on PATH (or the given path), if it is there and executable. */
-export function findExecutable(command: string, path = process.env.PATH ?? ''): string | undefined {
-  const candidates =
-    isAbsolute(command) || command.includes('/')
-      ? [command]
-      : path
-          .split(delimiter)
-          .filter(Boolean)
-          .map((dir) => join(dir, command));
-  for (const candidate of candidates) {
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
+export { findExecutable } from '../find-executable';
 
 export function helmUnavailable(): PermanentProviderError {
   return new PermanentProviderError(

@@ -14,6 +14,7 @@ import type {
   V1Volume,
 } from '@kubernetes/client-node';
 import type { Endpoint, ResourceSpec, ServiceRole, ServiceSpec, WorkloadKind } from '../../domain/instance';
+import { orderByDependencies } from '../../domain/service-order';
 import { PermanentProviderError, type ProvisionRequest } from '../provider';
 import { ANNOTATION, envConfigMapName, instanceLabels, LABEL, providerRef, resourceName } from './names';
 import { cpuQuantity, memoryQuantity } from './quantity';
@@ -158,29 +159,6 @@ function container(instanceId: string, service: ServiceSpec): V1Container {
   return c;
 }
 
-/** Init services ordered so that one comes after the init services it depends on (they run one by one). */
-function orderInits(inits: ServiceSpec[]): ServiceSpec[] {
-  const names = new Set(inits.map((s) => s.name));
-  const placed = new Set<string>();
-  const pending = [...inits];
-  const out: ServiceSpec[] = [];
-  while (pending.length > 0) {
-    const index = pending.findIndex((s) =>
-      (s.depends_on ?? []).every((d) => d === s.name || !names.has(d) || placed.has(d)),
-    );
-    if (index < 0) {
-      out.push(...pending);
-      break;
-    }
-    const [next] = pending.splice(index, 1);
-    if (next) {
-      out.push(next);
-      placed.add(next.name);
-    }
-  }
-  return out;
-}
-
 /** The largest size asked for each distinct volume name across the services (0 = no size). */
 function volumeSizes(services: readonly ServiceSpec[]): Map<string, number> {
   const sizes = new Map<string, number>();
@@ -234,7 +212,8 @@ export function planWorkload(req: ProvisionRequest, settings: PlanSettings): Wor
       emptyDir: size > 0 ? { sizeLimit: memoryQuantity(size) } : {},
     }));
 
-  const inits = orderInits(req.services.filter((s) => roleOf(s) === 'init'));
+  // Init services run one by one, each after the init services it depends on.
+  const inits = orderByDependencies(req.services.filter((s) => roleOf(s) === 'init'));
   const runnable = req.services.filter((s) => roleOf(s) !== 'init');
   const podSpec: V1PodSpec = {
     containers: runnable.map((s) => container(req.instance_id, s)),
