@@ -18,6 +18,7 @@ import type { Instance } from '../domain/instance';
 import {
   type CommandRequest,
   commandMessages,
+  type DeploymentVariables,
   INSTANCE_WORKFLOW_TYPE,
   type InstanceWorkflowInput,
   type InstanceWorkflowOptions,
@@ -46,11 +47,18 @@ export interface InstanceCommandsOptions {
 export class InstanceCommands {
   constructor(private readonly options: InstanceCommandsOptions) {}
 
-  async startWorkflow(instance: Instance): Promise<void> {
+  /**
+   * Starts the instance's workflow. `deployment` carries the variables as submitted (definitions and plain
+   * values; a secret variable is only its store reference, resolved by the provision activity).
+   */
+  async startWorkflow(instance: Instance, deployment?: DeploymentVariables): Promise<void> {
+    const hasDeployment =
+      (deployment?.variables?.length ?? 0) > 0 || Object.keys(deployment?.variable_values ?? {}).length > 0;
     const input: InstanceWorkflowInput = {
       instance,
       seq: 0,
       provisioned: false,
+      ...(hasDeployment ? { deployment } : {}),
       options: this.options.workflowOptions,
     };
     try {
@@ -197,7 +205,8 @@ function unavailable(err: unknown): Error {
   const detail = err instanceof Error ? err.message : String(err);
   return new RetryableError(
     'temporal_unavailable',
-    `the workflow service did not accept the command in time: ${detail}`,
+    `the workflow service did not confirm the command in time (${detail}); it may still be applied: ` +
+      'retry with the same Idempotency-Key and it is applied at most once',
     1,
   );
 }
