@@ -8,16 +8,18 @@ import { WORKFLOWS_PATH } from '../worker/create-worker';
 
 // Replays real recorded histories (scripts/record-histories.ts) with the current workflow code: a change that
 // would make running instances non-deterministic fails here. No server is needed for a replay.
+// test/histories/v1 holds histories recorded before the restart-through-provider patch: they must keep
+// replaying through the old branch of patched(), as instances started back then would.
 describe('recorded instance histories replay with the current workflow code', () => {
   const dir = `${REPO_ROOT}test/histories`;
-  const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+  const files = readdirSync(dir, { recursive: true })
+    .map(String)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
+  const paths = ['drift.json', 'every-command.json', 'failed-provision-and-rejected-signal.json'];
 
-  it('has a recorded history for each lifecycle path', () => {
-    assert.deepEqual(files.sort(), [
-      'drift.json',
-      'every-command.json',
-      'failed-provision-and-rejected-signal.json',
-    ]);
+  it('has a recorded history for each lifecycle path, from before and after the last patch', () => {
+    assert.deepEqual(files, [...paths, ...paths.map((p) => `v1/${p}`)].sort());
   });
 
   for (const file of files) {
