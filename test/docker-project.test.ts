@@ -236,7 +236,10 @@ describe('spec validation', () => {
     const bad: Array<[string, Partial<ServiceSpec> & Record<string, unknown>]> = [
       ['relative config path', { config_files: [{ name: 'x', path: 'etc/x', content: 'x' }] }],
       ['config path with ..', { config_files: [{ name: 'x', path: '/etc/../x', content: 'x' }] }],
-      ['unknown format', { config_files: [{ name: 'x', path: '/x', format: 'toml' as never, content: 'x' }] }],
+      [
+        'unknown format',
+        { config_files: [{ name: 'x', path: '/x', format: 'toml' as never, content: 'x' }] },
+      ],
       ['relative mount path', { volumes: [{ name: 'data', mount_path: 'data' }] }],
       ['bad volume name', { volumes: [{ name: '-x', mount_path: '/data' }] }],
       ['replicas', { resources: { cpu_millis: 0, memory_mb: 0, replicas: 2 } }],

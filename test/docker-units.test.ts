@@ -139,10 +139,7 @@ describe('config files', () => {
       () =>
         configFilesOf(
           svc({
-            config_files: [
-              { name: 'x', path: '/a', content: 'x' },
-              { path: '/a', content: 'y' } as never,
-            ],
+            config_files: [{ name: 'x', path: '/a', content: 'x' }, { path: '/a', content: 'y' } as never],
           }),
         ),
       PermanentProviderError,

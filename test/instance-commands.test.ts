@@ -156,7 +156,7 @@ describe('every command through the API', () => {
     };
     const sent = Array.from(
       { length: 100 },
-      (_, i) => commands[Math.floor(random() * commands.length)] ?? 'stop',
+      () => commands[Math.floor(random() * commands.length)] ?? 'stop',
     ).map(async (command, i) => {
       const key = `storm-${id}-${i}`;
       const headers = { 'Idempotency-Key': key };

@@ -27,7 +27,10 @@ export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<In
   const driftCheckMs = input.options?.driftCheckIntervalMs ?? DEFAULT_DRIFT_CHECK_INTERVAL_MS;
   const woken = () => lifecycle.hasWork() || (!lifecycle.isDestroyed() && lifecycle.shouldContinueAsNew());
   while (!lifecycle.isDestroyed() || lifecycle.hasWork()) {
-    const awake = driftCheckMs > 0 ? await condition(woken, driftCheckMs) : (await condition(woken), true);
+    // With drift checks off, wait for work alone; otherwise wake at the latest when a check is due.
+    let awake = true;
+    if (driftCheckMs > 0) awake = await condition(woken, driftCheckMs);
+    else await condition(woken);
     if (!awake) {
       lifecycle.requestReconcile();
       continue;
