@@ -88,7 +88,7 @@ describe('a worker killed in the middle of a provider call', () => {
     );
   });
 
-  it('completes stop, start, scale and delete exactly once when the worker dies inside each provider call', async () => {
+  it('completes stop, start, scale, restart and delete exactly once when the worker dies inside each provider call', async () => {
     for (const w of workers) await w.kill('SIGTERM');
     let current = worker();
     const res = await api('POST', '/v1/instances?wait=60s', {
@@ -150,6 +150,15 @@ describe('a worker killed in the middle of a provider call', () => {
     );
     assert.equal((await docker.getContainer(container.Id).inspect()).HostConfig.Memory, 96 * 1024 * 1024);
 
+    const startedBefore = (await docker.getContainer(container.Id).inspect()).State.StartedAt;
+    await crashDuring('restart', viaApi(`/v1/instances/${id}/restart`), 'running');
+    await eventually(
+      'the restart to conclude',
+      async () => (await eventsOf(stack.orm, id)).some((e) => e.type === 'instance.restarted'),
+      90_000,
+    );
+    assert.notEqual((await docker.getContainer(container.Id).inspect()).State.StartedAt, startedBefore);
+
     await crashDuring('deprovision', viaApi(`/v1/instances/${id}`, 'DELETE'), 'destroyed');
     assert.deepEqual(await containersOf(id), []);
     assert.equal(await networkExists(`cp-${id}-net`), false);
@@ -174,6 +183,10 @@ describe('a worker killed in the middle of a provider call', () => {
         'instance.starting',
         'instance.started',
         'instance.scaled',
+        'instance.stopping',
+        'instance.stopped',
+        'instance.starting',
+        'instance.restarted',
         'instance.destroying',
         'instance.deleted',
       ],
