@@ -31,7 +31,8 @@ export function createProviderActivities(
       callProvider(providers, input.provider_name, (p, opts) => provisionFromSource(p, input, secrets, opts)),
     startInstance: ({ provider_name, instance_id, source_type }) =>
       callProvider(providers, provider_name, async (p, opts) => {
-        await p.start(instance_id, opts);
+        // A helm, manifests or argocd source is running once its engine applied it; start is for services.
+        if (isServicesSource(source_type)) await p.start(instance_id, opts);
         const { endpoints } = await sourceStatus(p, source_type, instance_id, opts);
         return { endpoints };
       }),
@@ -88,4 +89,9 @@ async function callProvider<T>(
   } finally {
     clearInterval(heartbeat);
   }
+}
+
+/** Start, stop, restart and scale act on a services source; the other source types are run by their engine. */
+function isServicesSource(sourceType: string | undefined): boolean {
+  return sourceType === undefined || sourceType === '' || sourceType === 'services';
 }

@@ -5,6 +5,7 @@ import type { Logger } from '../config/logger';
 import { CtrlplaneError } from '../domain/errors';
 import type { ProviderRegistry } from '../providers/registry';
 import { type AuthOptions, authenticate } from './auth';
+import type { DatacenterStore } from './datacenter-store';
 import { docsPage } from './docs-page';
 import { errorHandler } from './error-handler';
 import type { IdempotencyStore } from './idempotency';
@@ -16,6 +17,7 @@ import { openApiDocument } from './openapi';
 import { problem, sendProblem } from './problem';
 import { tenantRateLimit } from './rate-limit';
 import { type BillingRoutesDeps, billingRoutes } from './routes/billing';
+import { datacenterRoutes } from './routes/datacenters';
 import { instanceRoutes } from './routes/instances';
 
 export { BODY_LIMIT_BYTES } from './json-body';
@@ -24,8 +26,12 @@ export interface AppDeps {
   store: InstanceStore;
   commands: InstanceCommands;
   providers: ProviderRegistry;
+  /** Datacenters: the /v1/datacenters admin routes and the provider resolution of a create. */
+  datacenters: DatacenterStore;
   idempotency: IdempotencyStore;
   auth: AuthOptions;
+  /** How long a create waits for the provider's health check (default 5 s). */
+  providerHealthTimeoutMs?: number;
   /** Requests per minute per tenant; 0 disables the limit. */
   rateLimitPerMinute: number;
   maxWaitMs: number;
@@ -131,7 +137,9 @@ export function createApp(deps: AppDeps): Express {
       store: deps.store,
       commands: deps.commands,
       providers: deps.providers,
+      datacenters: deps.datacenters,
       idempotency: deps.idempotency,
+      providerHealthTimeoutMs: deps.providerHealthTimeoutMs ?? 5_000,
       metrics,
       logger: deps.logger,
       maxWaitMs: deps.maxWaitMs,
@@ -139,6 +147,7 @@ export function createApp(deps: AppDeps): Express {
       shutdown: deps.shutdown,
     }),
   );
+  v1.use('/datacenters', datacenterRoutes({ store: deps.datacenters, providers: deps.providers }));
   if (deps.billing) v1.use('/admin', billingRoutes(deps.billing));
   app.use('/v1', v1);
 

@@ -1,6 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from '../config/logger';
 import { CtrlplaneError, type FieldIssue } from '../domain/errors';
+import { SourceError } from '../domain/sources/errors';
 import { MAX_JSON_DEPTH } from './json-body';
 import { type Problem, problem, RetryableError, sendProblem } from './problem';
 
@@ -18,6 +19,7 @@ export function problemOf(err: unknown, at: string): Problem | undefined {
       ...(err.issues.length ? { errors: err.issues } : {}),
     });
   }
+  if (err instanceof SourceError) return sourceProblem(err, at);
   const parserError = err as BodyParserError;
   const bodyProblem = (detail: string) => {
     const errors: FieldIssue[] = [{ field: 'body', message: detail }];
@@ -46,6 +48,20 @@ export function problemOf(err: unknown, at: string): Problem | undefined {
     return problem('invalid_request', detail, { instance: at });
   }
   return undefined;
+}
+
+/**
+ * A deployment-source or variable error (all 400): the field at fault (`source.helm.chart`,
+ * `variables[2].pattern`, `variable_values.tag`, `service web env FOO`) or else the variable, in `errors`.
+ * The library's messages name fields and variables, never a secret value.
+ */
+function sourceProblem(err: SourceError, at: string): Problem {
+  const field = err.field ?? (err.variable !== undefined ? `variables.${err.variable}` : 'body');
+  const errors: FieldIssue[] =
+    err.code === 'cycle' && err.variables?.length
+      ? err.variables.map((name) => ({ field: `variables.${name}`, message: err.message }))
+      : [{ field, message: err.message }];
+  return problem(err.code, err.message, { instance: at, errors });
 }
 
 /** Every error becomes problem+json; only unexpected ones are 500s, logged with their stack, never shown. */

@@ -8,6 +8,7 @@ import type { ZodType } from 'zod';
 import { COMMAND_NAMES } from '../domain/commands';
 import { ERROR_STATUS } from '../domain/errors';
 import { registerBillingPaths } from './schemas/billing';
+import { registerDatacenterPaths } from './schemas/datacenters';
 import {
   commandQuerySchema,
   createInstanceSchema,
@@ -76,6 +77,10 @@ function problems(...statuses: number[]): Record<number, ResponseConfig> {
   );
 }
 
+function problemResponse(description: string): ResponseConfig {
+  return { description, content: { [PROBLEM]: { schema: problemSchema } } };
+}
+
 const AUTHENTICATED = [400, 401, 429];
 const ETAG_HEADER = {
   ETag: { description: 'The instance version, for If-Match', schema: { type: 'string' as const } },
@@ -134,6 +139,12 @@ function buildRegistry(): OpenAPIRegistry {
     path: '/v1/instances',
     operationId: 'createInstance',
     summary: 'Create an instance (it is provisioned and started by its workflow)',
+    description:
+      'Before anything is written: the provider is resolved (datacenter_id → its provider and, when region is ' +
+      'not given, its region; else provider_name; else the default), its health is checked, the source is ' +
+      'validated against what the provider runs, and the variables are resolved and the templates rendered ' +
+      'against {instance: {id, name}, tenant: {id}, region}. The instance keeps the source as submitted; the ' +
+      'rendered form (with secret variables filled in from the secret store) exists only at provision time.',
     tags: ['instances'],
     request: {
       query: commandQuerySchema,
@@ -146,6 +157,17 @@ function buildRegistry(): OpenAPIRegistry {
         Location: { description: 'The new instance', schema: { type: 'string' } },
       }),
       ...problems(...AUTHENTICATED, 409, 415, 422, 503),
+      400: problemResponse(
+        'Invalid request (fields named in `errors`): invalid_request, provider_not_found, datacenter_not_found, ' +
+          'invalid_source, unsupported_source, invalid_definition, missing_required, invalid_value, cycle, render_failed',
+      ),
+      409: problemResponse(
+        'The slug is taken (already_exists), the datacenter is not active (datacenter_unavailable), or a ' +
+          'request with the same Idempotency-Key is still running',
+      ),
+      503: problemResponse(
+        'The provider is unavailable (provider_unavailable) or Temporal is; see Retry-After',
+      ),
     },
   });
   registry.registerPath({
@@ -291,6 +313,7 @@ function buildRegistry(): OpenAPIRegistry {
   });
 
   registerBillingPaths(registry);
+  registerDatacenterPaths(registry);
 
   registry.registerPath({
     method: 'get',
@@ -371,6 +394,7 @@ export function openApiDocument(): OpenApiDocument {
       },
       { name: 'observation', description: 'Events, logs, usage, waiting for a state' },
       { name: 'billing', description: 'Billing accounts and the suspension sweep (admin)' },
+      { name: 'datacenters', description: "The tenant's datacenters: provider, region and status (admin)" },
       { name: 'operations', description: 'Unauthenticated operational endpoints' },
     ],
   });

@@ -6,6 +6,7 @@ import type { Logger } from '../config/logger';
 import { openOrm } from '../db/database';
 import type { ProviderRegistry } from '../providers/registry';
 import { createApp } from './app';
+import { DatacenterStore } from './datacenter-store';
 import { IdempotencyStore } from './idempotency';
 import { apiGrpcInterceptors, InstanceCommands } from './instance-commands';
 import { InstanceStore } from './instance-store';
@@ -57,6 +58,8 @@ export async function startApi(
       },
     }),
     providers,
+    datacenters: new DatacenterStore(orm),
+    providerHealthTimeoutMs: config.CTRLPLANE_PROVIDER_HEALTH_TIMEOUT_MS,
     idempotency,
     auth: {
       secret: config.CTRLPLANE_JWT_SECRET,

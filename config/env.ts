@@ -80,6 +80,8 @@ const envSchema = z.object({
     .default('72h'),
   /** Instances one billing sweep run handles before it continues as new. */
   CTRLPLANE_BILLING_SWEEP_MAX_INSTANCES_PER_RUN: z.coerce.number().int().min(1).default(200),
+  /** How long a create waits for the provider's health check before it answers 503 provider_unavailable. */
+  CTRLPLANE_PROVIDER_HEALTH_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

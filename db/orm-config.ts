@@ -1,6 +1,7 @@
 import { Migrator } from '@mikro-orm/migrations';
 import { defineConfig } from '@mikro-orm/postgresql';
 import { BillingAccountRecordSchema } from './entities/billing-account';
+import { DatacenterRecordSchema } from './entities/datacenter';
 import { InstanceEventRecordSchema } from './entities/instance-event-record';
 import { InstanceRecordSchema } from './entities/instance-record';
 import { migrationsList } from './migrations/index';
@@ -8,7 +9,12 @@ import { migrationsList } from './migrations/index';
 export function ormConfig(databaseUrl: string, options: { poolMax?: number } = {}) {
   return defineConfig({
     clientUrl: databaseUrl,
-    entities: [InstanceRecordSchema, InstanceEventRecordSchema, BillingAccountRecordSchema],
+    entities: [
+      InstanceRecordSchema,
+      InstanceEventRecordSchema,
+      BillingAccountRecordSchema,
+      DatacenterRecordSchema,
+    ],
     extensions: [Migrator],
     migrations: { migrationsList, transactional: true, allOrNothing: true, snapshot: false },
     pool: { min: 0, max: options.poolMax ?? 10 },

@@ -53,6 +53,8 @@ export interface InstanceView {
   suspend_reason?: string;
   /** The run state to return to on unsuspend. */
   resume_state?: 'running' | 'stopped' | 'failed';
+  /** helm, manifests or argocd: the engine runs it, so start, stop, restart and scale do not apply. */
+  source_type?: string;
 }
 
 export interface Refusal {
@@ -61,6 +63,7 @@ export interface Refusal {
 }
 
 const REFUSED_WHILE_SUSPENDED: ReadonlySet<CommandName> = new Set(['start', 'restart', 'scale']);
+const SERVICES_SOURCE_ONLY: ReadonlySet<CommandName> = new Set(['start', 'stop', 'restart', 'scale']);
 
 /** Why `name` cannot be applied to an instance in `view`, or undefined when it can. */
 export function commandRefusal(
@@ -70,6 +73,12 @@ export function commandRefusal(
 ): Refusal | undefined {
   const invalidArgs = argumentsRefusal(name, args);
   if (invalidArgs) return { code: 'invalid_request', message: invalidArgs };
+  if (view.source_type && view.source_type !== 'services' && SERVICES_SOURCE_ONLY.has(name)) {
+    return {
+      code: 'invalid_request',
+      message: `${name} applies to instances of a services source; this one is deployed from a ${view.source_type} source`,
+    };
+  }
   if (view.suspend_reason !== undefined && REFUSED_WHILE_SUSPENDED.has(name)) {
     return {
       code: 'suspended',
@@ -133,13 +142,16 @@ export function viewAfter(
     case 'suspend': {
       const resume = view.suspend_reason !== undefined ? view.resume_state : runState(view.state);
       return {
+        ...view,
         state: view.state === 'running' ? 'stopped' : view.state,
         suspend_reason: String(args.reason),
         resume_state: resume,
       };
     }
-    case 'unsuspend':
-      return { state: view.resume_state === 'running' ? 'running' : view.state };
+    case 'unsuspend': {
+      const { suspend_reason: _reason, resume_state: _resume, ...rest } = view;
+      return { ...rest, state: view.resume_state === 'running' ? 'running' : view.state };
+    }
     case 'scale':
     case 'update':
       return view;

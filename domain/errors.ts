@@ -2,6 +2,16 @@
 export const ERROR_STATUS = {
   invalid_request: 400,
   provider_not_found: 400,
+  /** Deployment sources and variables (domain/sources/errors.ts SourceError codes): the caller's fault. */
+  invalid_source: 400,
+  unsupported_source: 400,
+  invalid_definition: 400,
+  missing_required: 400,
+  invalid_value: 400,
+  cycle: 400,
+  render_failed: 400,
+  /** datacenter_id names no datacenter of the caller's tenant. */
+  datacenter_not_found: 400,
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
@@ -10,6 +20,8 @@ export const ERROR_STATUS = {
   already_exists: 409,
   invalid_state: 409,
   suspended: 409,
+  /** The datacenter is in maintenance, draining or offline: it takes no new instances. */
+  datacenter_unavailable: 409,
   /** A request with the same Idempotency-Key is still being processed. */
   request_in_progress: 409,
   /** If-Match named a version of the instance that is no longer current. */

@@ -598,6 +598,16 @@ describe('every route of the REST API, its success and its errors, checked again
     assert.equal((await anonymous('GET', '/nothing')).status, 404);
   });
 
+  it('mounts the datacenter admin routes, for admins only', async () => {
+    assert.equal((await owner('GET', '/v1/datacenters')).status, 403);
+    const made = await admin('POST', '/v1/datacenters', { name: 'Routes DC', region: 'r1' });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    assert.equal((await admin('GET', '/v1/datacenters')).body.items.length, 1);
+    assert.equal((await admin('GET', `/v1/datacenters/${made.body.id}`)).status, 200);
+    const patched = await admin('PATCH', `/v1/datacenters/${made.body.id}`, { status: 'maintenance' });
+    assert.equal(patched.body.status, 'maintenance');
+  });
+
   it('covered every documented route', (t) => {
     const operations = new Set([...checker.seen].map((s) => s.split(' ').slice(0, 2).join(' ')));
     const documented = Object.entries(checker.doc.paths as Record<string, object>).flatMap(([path, item]) =>

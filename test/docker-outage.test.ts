@@ -6,6 +6,7 @@ import { DockerSocketProxy } from './support/docker-socket-proxy';
 import { eventsOf } from './support/events';
 import { apiClient, eventually } from './support/http';
 import { type Stack, startStack, uniqueTenant } from './support/stack';
+import { tenantRows, tenantWorkflowIds } from './support/tenant-footprint';
 
 // Real Temporal, PostgreSQL and Docker. The stack reaches the engine through a proxy socket the test cuts,
 // which is what a dead or restarting engine looks like to it; the engine itself keeps running.
@@ -70,5 +71,44 @@ describe('the Docker engine goes away and comes back', () => {
     assert.equal((await api('GET', '/readyz')).status, 200);
     const types = (await eventsOf(stack.orm, id)).map((e) => e.type);
     assert.deepEqual(types.slice(-2), ['instance.stopping', 'instance.stopped'], 'the stop was applied once');
+  });
+
+  it('answers a create 503 provider_unavailable while the engine is away, and writes nothing', async () => {
+    const refusedTenant = uniqueTenant('outage_create');
+    const refused = apiClient(stack.api.url, await stack.token(refusedTenant));
+    const spec = { name: 'while-away', services: [httpdService('away')] };
+    await proxy.cut();
+    try {
+      for (const headers of [{}, { 'idempotency-key': 'create-while-away' }] as Record<string, string>[]) {
+        const res = await refused('POST', '/v1/instances?wait=5s', spec, headers);
+        assert.equal(res.status, 503, JSON.stringify(res.body));
+        assert.equal(res.body.code, 'provider_unavailable');
+        assert.match(res.body.detail, /docker/);
+        assert.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/);
+        assert.ok(Number(res.headers.get('retry-after')) > 0, 'Retry-After');
+      }
+      assert.deepEqual(await tenantRows(stack.orm, refusedTenant), {
+        instances: 0,
+        instance_events: 0,
+        idempotency_keys: 0,
+      });
+    } finally {
+      await proxy.open();
+    }
+    // Once the engine is back the same create (and key) goes through; its workflow is the tenant's only one.
+    const res = await refused('POST', '/v1/instances?wait=30s', spec, {
+      'idempotency-key': 'create-while-away',
+    });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    created.push(res.body.id);
+    assert.equal(res.body.state, 'running');
+    const expected = [instanceWorkflowId(res.body.id)];
+    await eventually('the create to be visible', async () =>
+      JSON.stringify(await tenantWorkflowIds(stack.client, refusedTenant)) === JSON.stringify(expected)
+        ? true
+        : undefined,
+    );
+    assert.equal((await tenantRows(stack.orm, refusedTenant)).instances, 1);
+    assert.equal((await refused('DELETE', `/v1/instances/${res.body.id}?wait=30s`)).status, 204);
   });
 });

@@ -551,6 +551,7 @@ export class InstanceLifecycle {
   private view(): InstanceView {
     return {
       state: this.instance.state,
+      ...(this.instance.source?.type ? { source_type: this.instance.source.type } : {}),
       ...(this.instance.suspend_reason !== undefined ? { suspend_reason: this.instance.suspend_reason } : {}),
       ...(this.resumeState ? { resume_state: this.resumeState } : {}),
     };

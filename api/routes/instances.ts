@@ -6,9 +6,11 @@ import type { CommandArgs, CommandName } from '../../domain/commands';
 import { CtrlplaneError } from '../../domain/errors';
 import { newInstanceId } from '../../domain/ids';
 import { type Instance, slugify } from '../../domain/instance';
+import type { DeploymentVariables } from '../../workflows/messages';
 import { callerOf, requireRole } from '../auth';
 import { checkIfMatch, etagOf } from '../etag';
 import { runIdempotent } from '../idempotency';
+import { checkRender, prepareDeployment, requireHealthy, resolvePlacement } from '../instance-placement';
 import { routeLabel } from '../metrics';
 import { jsonReply, type Reply } from '../reply';
 import {
@@ -82,14 +84,21 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
     const { wait } = parseInput(commandQuerySchema, req.query, 'query');
     const waitMs = parseWait(wait, deps.maxWaitMs);
     const body = parseInput(createInstanceSchema, req.body, 'body');
-    const providerName = body.provider_name ?? deps.providers.defaultName;
-    if (!deps.providers.has(providerName)) {
-      throw new CtrlplaneError(
-        'provider_not_found',
-        `provider_name: provider ${providerName} is not registered`,
-        [{ field: 'provider_name', message: `provider ${providerName} is not registered` }],
-      );
-    }
+    // Everything that can refuse the request runs before anything is written: where the instance goes (400,
+    // 409), whether its provider is up (503), whether the provider runs its source (400), and whether its
+    // variables resolve and its templates render (400).
+    const placement = await resolvePlacement(deps, caller.tenant_id, body);
+    await requireHealthy(placement, deps.providerHealthTimeoutMs);
+    const deployment = prepareDeployment(placement, body);
+    const renderContext = { name: body.name, tenant_id: caller.tenant_id, region: placement.region };
+    const provisionalId = newInstanceId();
+    await checkRender(deployment, { id: provisionalId, ...renderContext }, deps.shutdown);
+    const variables: DeploymentVariables = {
+      ...(deployment.variables.length > 0 ? { variables: deployment.variables } : {}),
+      ...(Object.keys(deployment.variable_values).length > 0
+        ? { variable_values: deployment.variable_values }
+        : {}),
+    };
     await runIdempotent(
       req,
       res,
@@ -97,23 +106,24 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
         store: deps.idempotency,
         logger: deps.logger,
         body: req.body,
-        resourceId: newInstanceId(),
+        resourceId: provisionalId,
         signal: deps.shutdown,
       },
       async ({ resourceId, resumed }) => {
-        const id = resourceId ?? newInstanceId();
+        const id = resourceId ?? provisionalId;
         const location = { Location: `/v1/instances/${id}` };
         if (resumed) {
           // The request that claimed this key died midway: finish what it started instead of creating again.
           const existing = await store.get(caller.tenant_id, id);
           if (existing) {
-            await commands.startWorkflow(recordToInstance(existing)).catch((err) => {
+            await commands.startWorkflow(recordToInstance(existing), variables).catch((err) => {
               if (!(err instanceof CtrlplaneError && err.code === 'already_exists')) throw err;
             });
             return instanceReply(201, existing, location);
           }
         }
-        const services = body.source?.services ?? body.services ?? [];
+        // A key taken over from a request that died before its insert keeps that request's id.
+        if (id !== provisionalId) await checkRender(deployment, { id, ...renderContext }, deps.shutdown);
         const now = new Date().toISOString();
         const instance: Instance = {
           id,
@@ -122,20 +132,20 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
           tenant_id: caller.tenant_id,
           name: body.name,
           slug: slugify(body.name),
-          provider_name: providerName,
+          provider_name: placement.provider_name,
           provider_ref: '',
-          region: body.region ?? '',
+          region: placement.region,
           state: 'provisioning',
           kind: body.kind ?? 'deployment',
-          services,
-          source: { type: 'services', services },
-          ...(body.datacenter_id ? { datacenter_id: body.datacenter_id } : {}),
+          services: deployment.services,
+          source: deployment.source,
+          ...(placement.datacenter ? { datacenter_id: placement.datacenter.id } : {}),
           ...(body.labels ? { labels: body.labels } : {}),
         };
         const record = instanceToRecord(instance, 0);
         await store.insertNew(record);
         try {
-          await commands.startWorkflow(instance);
+          await commands.startWorkflow(instance, variables);
         } catch (err) {
           await store.removeUnstarted(instance.id);
           throw err;

@@ -5,6 +5,7 @@ import { CtrlplaneError } from '../../domain/errors';
 import { isInstanceId } from '../../domain/ids';
 import type { ProviderRegistry } from '../../providers/registry';
 import { callerOf } from '../auth';
+import type { DatacenterStore } from '../datacenter-store';
 import type { IdempotencyStore } from '../idempotency';
 import type { InstanceCommands } from '../instance-commands';
 import type { InstanceStore } from '../instance-store';
@@ -15,11 +16,15 @@ export interface InstanceRoutesDeps {
   store: InstanceStore;
   commands: InstanceCommands;
   providers: ProviderRegistry;
+  /** Where a create with datacenter_id finds its provider and region. */
+  datacenters: DatacenterStore;
   idempotency: IdempotencyStore;
   metrics: ApiMetrics;
   logger: Logger;
   /** Longest `?wait=` / `timeout=` a caller may ask for. */
   maxWaitMs: number;
+  /** How long a create waits for the provider's health check (else 503 provider_unavailable). */
+  providerHealthTimeoutMs: number;
   /** Interval of SSE `: ping` comments. */
   ssePingMs: number;
   /** Aborted when the API shuts down: waits and log streams end, so in-flight requests finish quickly. */

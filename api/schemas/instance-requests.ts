@@ -1,4 +1,5 @@
 import { INSTANCE_STATES } from '../../domain/instance-state';
+import { deploymentSourceSchema, variablesSchema, variableValuesSchema } from './deployment-source';
 import { servicesSchema } from './service-spec';
 import { z } from './zod';
 
@@ -33,20 +34,30 @@ const nameSchema = z
 export const createInstanceSchema = z
   .strictObject({
     name: nameSchema,
-    datacenter_id: z.string().max(64).optional(),
-    provider_name: z.string().min(1).max(64).optional(),
-    region: z.string().max(64).optional(),
+    datacenter_id: z
+      .string()
+      .max(64)
+      .optional()
+      .openapi({
+        description:
+          "A datacenter of the caller's tenant (dc_ TypeID): its provider_name overrides provider_name, and its " +
+          'region is used when region is not given. It must be active.',
+      }),
+    provider_name: z
+      .string()
+      .min(1)
+      .max(64)
+      .optional()
+      .openapi({ description: 'A registered provider (default: the configured default provider)' }),
+    region: z.string().max(64).optional().openapi({ description: 'Also `{{ .region }}` in templates' }),
     kind: z.enum(['deployment', 'stateful_set']).optional(),
-    services: servicesSchema.optional(),
+    services: servicesSchema
+      .optional()
+      .openapi({ description: 'Shorthand for source {type: services, services}' }),
     labels: labelsSchema.optional(),
-    source: z
-      .strictObject({
-        type: z.literal('services', { error: 'only the services source type is supported by this version' }),
-        services: servicesSchema,
-      })
-      .optional(),
-    variables: z.array(z.unknown()).max(0, 'variables are not supported by this version').optional(),
-    variable_values: z.record(z.string(), z.unknown()).optional(),
+    source: deploymentSourceSchema.optional(),
+    variables: variablesSchema.optional(),
+    variable_values: variableValuesSchema.optional(),
   })
   .superRefine((req, ctx) => {
     if (!req.source && !req.services) {
@@ -57,13 +68,6 @@ export const createInstanceSchema = z
         code: 'custom',
         path: ['services'],
         message: 'give either source or services, not both',
-      });
-    }
-    if (req.variable_values && Object.keys(req.variable_values).length > 0) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['variable_values'],
-        message: 'variables are not supported by this version',
       });
     }
   })

@@ -1,5 +1,6 @@
 import { ERROR_STATUS } from '../../domain/errors';
 import { INSTANCE_STATES } from '../../domain/instance-state';
+import { deploymentSourceSchema } from './deployment-source';
 import { labelsSchema } from './instance-requests';
 import { serviceSpecSchema } from './service-spec';
 import { z } from './zod';
@@ -38,10 +39,9 @@ export const instanceSchema = z
     state: z.enum(INSTANCE_STATES),
     kind: z.enum(['deployment', 'stateful_set']),
     services: z.array(serviceSpecSchema).nullable().openapi({ description: 'null when empty' }),
-    source: z
-      .strictObject({ type: z.literal('services'), services: z.array(serviceSpecSchema) })
+    source: deploymentSourceSchema
       .optional()
-      .meta({ id: 'DeploymentSource' }),
+      .openapi({ description: 'As submitted (templates un-rendered)' }),
     endpoints: z.array(endpointSchema).optional(),
     labels: labelsSchema.optional(),
     current_release: z.string().optional(),

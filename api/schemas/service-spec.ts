@@ -12,6 +12,11 @@ export const serviceNameSchema = z
 
 const int = () => z.number().int();
 
+/** The text outside `{{ … }}` templates (spaces inside a template are allowed: `{{ .var.tag }}`). */
+export function withoutTemplates(text: string): string {
+  return text.replace(/\{\{[^{}]*\}\}/g, '');
+}
+
 export const resourceSpecSchema = z
   .strictObject({
     cpu_millis: int().min(0).max(1_000_000).default(0),
@@ -104,7 +109,14 @@ export const secretRefSchema = z
 export const serviceSpecSchema = z
   .strictObject({
     name: serviceNameSchema,
-    image: z.string().min(1).max(512).regex(/^\S+$/, 'must not contain spaces'),
+    image: z
+      .string()
+      .min(1)
+      .max(512)
+      .refine((image) => !/\s/.test(withoutTemplates(image)), 'must not contain spaces')
+      .openapi({
+        description: 'May hold `{{ .path }}` templates (e.g. `nginx:{{ .var.tag }}`), rendered at provision',
+      }),
     role: z.enum(['main', 'sidecar', 'init', '']).optional(),
     depends_on: z.array(serviceNameSchema).max(20).optional(),
     resources: resourceSpecSchema.default({ cpu_millis: 0, memory_mb: 0, replicas: 1 }),

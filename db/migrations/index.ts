@@ -2,10 +2,12 @@ import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261126000000_initial } from './Migration20261126000000_initial';
 import { Migration20261126010000_idempotency } from './Migration20261126010000_idempotency';
 import { Migration20261126020000_billing } from './Migration20261126020000_billing';
+import { Migration20261126030000_datacenters } from './Migration20261126030000_datacenters';
 
 /** Committed migrations, in order. Listed explicitly so they load the same under tsx, tsc output and bundlers. */
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261126000000_initial', class: Migration20261126000000_initial },
   { name: 'Migration20261126010000_idempotency', class: Migration20261126010000_idempotency },
   { name: 'Migration20261126020000_billing', class: Migration20261126020000_billing },
+  { name: 'Migration20261126030000_datacenters', class: Migration20261126030000_datacenters },
 ];

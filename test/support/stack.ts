@@ -9,6 +9,7 @@ import { createLogger } from '../../config/logger';
 import { type Orm, openOrm } from '../../db/database';
 import { buildProviders } from '../../providers/build-providers';
 import type { ProviderRegistry } from '../../providers/registry';
+import { secretStoreFromConfig } from '../../providers/secret-store';
 import { createInstanceWorker } from '../../worker/create-worker';
 
 let runtimeInstalled = false;
@@ -74,7 +75,8 @@ export async function startStack(
         connection: workerConnection,
         namespace: config.TEMPORAL_NAMESPACE,
         taskQueue: config.CTRLPLANE_TASK_QUEUE,
-        activities: createActivities({ providers, orm, client }),
+        // Secret variables resolve from the stack's env (CTRLPLANE_SECRET_STORE and the secrets themselves).
+        activities: createActivities({ providers, orm, client, secrets: secretStoreFromConfig(env) }),
         workflowBundlePath: process.env.CTRLPLANE_WORKFLOW_BUNDLE,
         shutdownGraceTimeMs: config.CTRLPLANE_WORKER_SHUTDOWN_GRACE_MS,
       });

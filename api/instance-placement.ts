@@ -1,0 +1,182 @@
+import type { DatacenterRecord } from '../db/entities/datacenter';
+import { isDatacenterId } from '../db/entities/datacenter';
+import { CtrlplaneError } from '../domain/errors';
+import type { ServiceSpec } from '../domain/instance';
+import { type DeploymentSource, projectSource, type SourceInput } from '../domain/sources/deployment-source';
+import { SourceError } from '../domain/sources/errors';
+import { checkSecretBindings } from '../domain/sources/secret-env';
+import { type Definition, resolve, validateDefinitions } from '../domain/sources/variables';
+import { supportsSource } from '../providers/dispatch';
+import { renderSource } from '../providers/dispatch-render';
+import type { Provider } from '../providers/provider';
+import type { ProviderRegistry } from '../providers/registry';
+import type { DatacenterStore } from './datacenter-store';
+import { RetryableError } from './problem';
+
+/**
+ * The checks of a create that come before anything is written (reference-behaviour.md §3.1 steps 1–2 and 5,
+ * moved ahead of the insert): where the instance goes, whether its provider is up, and whether its source,
+ * variables and templates are valid there. Each failure is a 4xx (or a 503) naming what is wrong.
+ */
+
+export interface Placement {
+  provider_name: string;
+  provider: Provider;
+  region: string;
+  datacenter?: DatacenterRecord;
+}
+
+/**
+ * Provider resolution: the datacenter's provider (it overrides provider_name), else provider_name, else the
+ * default. An unknown datacenter (or another tenant's) → 400 datacenter_not_found; one that is not active →
+ * 409 datacenter_unavailable; an unregistered provider → 400 provider_not_found. The datacenter's region is
+ * used when the request gives none.
+ */
+export async function resolvePlacement(
+  deps: { providers: ProviderRegistry; datacenters: DatacenterStore },
+  tenantId: string,
+  req: {
+    datacenter_id?: string | undefined;
+    provider_name?: string | undefined;
+    region?: string | undefined;
+  },
+): Promise<Placement> {
+  let datacenter: DatacenterRecord | undefined;
+  let name = req.provider_name ?? deps.providers.defaultName;
+  if (req.datacenter_id !== undefined) {
+    const id = req.datacenter_id;
+    const found = isDatacenterId(id) ? await deps.datacenters.get(tenantId, id) : null;
+    if (!found) {
+      throw new CtrlplaneError('datacenter_not_found', `datacenter_id: datacenter ${id} not found`, [
+        { field: 'datacenter_id', message: `no datacenter ${id} in this tenant` },
+      ]);
+    }
+    if (found.status !== 'active') {
+      throw new CtrlplaneError(
+        'datacenter_unavailable',
+        `datacenter ${found.id} (${found.name}) is ${found.status}: it takes no new instances`,
+        [{ field: 'datacenter_id', message: `the datacenter is ${found.status}` }],
+      );
+    }
+    datacenter = found;
+    name = found.provider_name;
+  }
+  if (!deps.providers.has(name)) {
+    const where = datacenter ? ` (the provider of datacenter ${datacenter.id})` : '';
+    throw new CtrlplaneError(
+      'provider_not_found',
+      `provider_name: provider ${name} is not registered${where}`,
+      [
+        {
+          field: datacenter ? 'datacenter_id' : 'provider_name',
+          message: `provider ${name} is not registered`,
+        },
+      ],
+    );
+  }
+  return {
+    provider_name: name,
+    provider: deps.providers.get(name),
+    region: req.region ?? datacenter?.region ?? '',
+    ...(datacenter ? { datacenter } : {}),
+  };
+}
+
+/** The provider's health check, bounded: unhealthy, failing or too slow → 503 provider_unavailable. */
+export async function requireHealthy(placement: Placement, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<{ healthy: false; message: string }>((resolve) => {
+    timer = setTimeout(
+      () => resolve({ healthy: false, message: `no answer to the health check in ${timeoutMs} ms` }),
+      timeoutMs,
+    );
+  });
+  let health: { healthy: boolean; message: string };
+  try {
+    health = await Promise.race([placement.provider.healthCheck(), timeout]);
+  } catch (err) {
+    health = { healthy: false, message: err instanceof Error ? err.message : String(err) };
+  } finally {
+    clearTimeout(timer);
+  }
+  if (!health.healthy) {
+    throw new RetryableError(
+      'provider_unavailable',
+      `provider ${placement.provider_name} is unavailable: ${health.message}`,
+      5,
+    );
+  }
+}
+
+export interface Deployment {
+  source: DeploymentSource;
+  /** The source's services for a services source (un-rendered), null otherwise. */
+  services: ServiceSpec[] | null;
+  variables: Definition[];
+  variable_values: Record<string, unknown>;
+  /** Where the request gave the services: `source.services` or the `services` shorthand (for error fields). */
+  services_field: string;
+}
+
+/**
+ * The source (request `source`, or `services` projected onto a services source), validated (§5.6), which the
+ * provider must be able to run (400 unsupported_source), and the variable definitions (400
+ * invalid_definition). Nothing is rendered yet: that needs the instance id (see checkRender).
+ */
+export function prepareDeployment(
+  placement: Placement,
+  req: {
+    source?: unknown;
+    services?: ServiceSpec[] | undefined;
+    variables?: unknown;
+    variable_values?: unknown;
+  },
+): Deployment {
+  const source = projectSource({
+    source: req.source as SourceInput | undefined,
+    services: req.services ?? null,
+  });
+  if (!supportsSource(placement.provider, source.type)) {
+    throw new SourceError(
+      'unsupported_source',
+      `provider ${placement.provider_name} does not support the ${source.type} source`,
+      { field: req.source ? 'source.type' : 'services' },
+    );
+  }
+  const variables = validateDefinitions(req.variables ?? []);
+  return {
+    source,
+    services: source.type === 'services' ? source.services : null,
+    variables,
+    variable_values: (req.variable_values ?? {}) as Record<string, unknown>,
+    services_field: req.source ? 'source.services' : 'services',
+  };
+}
+
+/**
+ * Resolves the variables against the new instance's context and renders the source, as the provision activity
+ * will, so a missing or invalid value, a cycle or a template error is a 400 now rather than a failed instance
+ * later. Secret variables are only checked (their values are never read here). The rendered result is dropped.
+ */
+export async function checkRender(
+  deployment: Deployment,
+  context: { id: string; name: string; tenant_id: string; region: string },
+  signal?: AbortSignal,
+): Promise<void> {
+  const { scope, bindings } = resolve(deployment.variables, deployment.variable_values, {
+    instance: { id: context.id, name: context.name },
+    tenant: { id: context.tenant_id },
+    region: context.region,
+  });
+  checkSecretBindings(deployment.source, bindings);
+  const rendered = await renderSource(deployment.source, scope, signal ? { signal } : {});
+  rendered.services?.forEach((service, i) => {
+    if (service.image === '' || /\s/.test(service.image)) {
+      throw new SourceError(
+        'render_failed',
+        `service ${service.name} image: the rendered image ${JSON.stringify(service.image)} is not an image reference`,
+        { field: `${deployment.services_field}[${i}].image` },
+      );
+    }
+  });
+}

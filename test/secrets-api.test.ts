@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { instanceWorkflowId } from '../workflows/messages';
+import { type ApiCall, type CheckedResponse, checkedClient, OpenApiChecker } from './support/api-openapi';
+import { containersOf, docker, removeInstances, removeTenantLeftovers } from './support/docker';
+import { type Stack, startStack, uniqueTenant } from './support/stack';
+
+/**
+ * The JSON of a workflow history as fetched (proto JSON: payload bytes are base64), plus the same JSON with
+ * every payload's `data` decoded to text, so a value inside a payload is findable either way.
+ */
+function historyText(history: unknown): string {
+  const raw = JSON.stringify(history, (_key, value) =>
+    value instanceof Uint8Array ? Buffer.from(value).toString('base64') : value,
+  );
+  const decoded = JSON.stringify(JSON.parse(raw), (key, value) =>
+    key === 'data' && typeof value === 'string' ? Buffer.from(value, 'base64').toString('utf8') : value,
+  );
+  return `${raw}\n${decoded}`;
+}
+
+// Real Temporal, PostgreSQL, worker and Docker engine. The secret store is the env store of the worker (the
+// stack's env, as CTRLPLANE_SECRET_STORE=env reads it): the marker is set there and nowhere else.
+describe('a secret variable reaches the container and nothing else', () => {
+  let stack: Stack;
+  let checker: OpenApiChecker;
+  let api: ApiCall;
+  const tenant = uniqueTenant('secrets');
+  const marker = `s3cr3t-${randomUUID()}`;
+  const created: string[] = [];
+  const answers: CheckedResponse[] = [];
+
+  before(async () => {
+    await removeTenantLeftovers('ten_secrets_');
+    stack = await startStack({
+      env: {
+        CTRLPLANE_RATE_LIMIT_PER_MINUTE: '0',
+        CTRLPLANE_SECRET_STORE: 'env',
+        CTRLPLANE_SECRET_TENANT_DB_PASSWORD: marker,
+      },
+    });
+    checker = await OpenApiChecker.load(stack.api.url);
+    const call = checkedClient(stack.api.url, checker, await stack.token(tenant));
+    api = async (method, path, body, options) => {
+      const res = await call(method, path, body, options);
+      answers.push(res);
+      return res;
+    };
+  });
+
+  after(async () => {
+    await stack?.close();
+    await removeInstances(created);
+  });
+
+  it('is in the container environment, and absent from the read model, events, API answers and history', async () => {
+    const res = await api('POST', '/v1/instances?wait=60s', {
+      name: 'with-secret',
+      region: 'eu-west',
+      services: [
+        {
+          name: 'app',
+          image: 'ctrlplane-test/busybox:1',
+          command: ['/bin/sh', '-c', "trap 'exit 0' TERM; while true; do sleep 1; done"],
+          env: { MODE: '{{ .var.mode }}' },
+        },
+      ],
+      variables: [
+        { name: 'mode', type: 'enum', enum: ['dev', 'prod'], default: 'prod' },
+        { name: 'db-password', type: 'secret', secret: { key: 'tenant/db/password', type: 'env' } },
+      ],
+    });
+    assert.equal(res.status, 201, res.text);
+    assert.equal(res.body.state, 'running', res.text);
+    const id: string = res.body.id;
+    created.push(id);
+
+    // Present where it belongs: the container's environment.
+    const [container] = await containersOf(id);
+    assert.ok(container);
+    const inspected = await docker.getContainer(container.Id).inspect();
+    assert.ok(inspected.Config.Env.includes(`DB_PASSWORD=${marker}`), JSON.stringify(inspected.Config.Env));
+    assert.ok(inspected.Config.Env.includes('MODE=prod'));
+    assert.ok(!JSON.stringify(inspected.Config.Labels).includes(marker), 'not in the container labels');
+
+    // Exercise the answers a client sees: the instance, the list, its events, and a command.
+    await api('GET', `/v1/instances/${id}`);
+    await api('GET', '/v1/instances');
+    await api('GET', `/v1/instances/${id}/events`);
+    assert.equal((await api('POST', `/v1/instances/${id}/restart?wait=30s`)).status, 200);
+    await api('GET', `/v1/instances/${id}/events`);
+    await api('GET', `/v1/instances/${id}/resources`);
+    for (const answer of answers) {
+      assert.ok(
+        !answer.text.includes(marker),
+        `an API answer shows the secret: ${answer.text.slice(0, 300)}`,
+      );
+    }
+
+    // The read model: every column of the row, every event, every stored idempotent answer.
+    const conn = stack.orm.em.fork().getConnection();
+    const [row] = await conn.execute<{ json: string }[]>(
+      'select row_to_json(i)::text as json from instances i where id = ?',
+      [id],
+    );
+    assert.ok(row && !row.json.includes(marker), 'the instance row holds no secret');
+    const events = await conn.execute<{ json: string }[]>(
+      'select row_to_json(e)::text as json from instance_events e where instance_id = ?',
+      [id],
+    );
+    assert.ok(events.length >= 3, `${events.length} events`);
+    for (const event of events)
+      assert.ok(!event.json.includes(marker), `an event holds the secret: ${event.json}`);
+
+    // The workflow's history, every event, with payloads decoded.
+    const history = await stack.client.workflow.getHandle(instanceWorkflowId(id)).fetchHistory();
+    const text = historyText(history);
+    assert.ok((history.events ?? []).length > 10, 'a history to search');
+    assert.ok(text.includes('tenant/db/password'), 'the search sees payloads: the reference is there');
+    assert.ok(text.includes('{{ .var.mode }}'), 'and the un-rendered source');
+    assert.ok(!text.includes(marker), 'the workflow history holds no secret');
+    assert.ok(!text.includes(Buffer.from(marker).toString('base64').slice(0, 24)), 'not even base64-encoded');
+
+    assert.equal((await api('DELETE', `/v1/instances/${id}?wait=30s`)).status, 204);
+    assert.deepEqual(await containersOf(id), []);
+  });
+
+  it('fails the instance, naming the variable and its reference, when the secret store lacks it', async () => {
+    const res = await api('POST', '/v1/instances?wait=60s', {
+      name: 'missing-secret',
+      services: [{ name: 'app', image: 'ctrlplane-test/busybox:1', command: ['/bin/sh', '-c', 'sleep 60'] }],
+      variables: [{ name: 'api-key', type: 'secret', secret: { key: 'tenant/api/key' } }],
+    });
+    assert.equal(res.status, 201, res.text);
+    created.push(res.body.id);
+    assert.equal(res.body.state, 'failed', res.text);
+    assert.match(res.body.error ?? '', /api-key/);
+    assert.match(res.body.error ?? '', /tenant\/api\/key/);
+    assert.deepEqual(await containersOf(res.body.id), [], 'nothing was started without its secret');
+    assert.equal((await api('DELETE', `/v1/instances/${res.body.id}?wait=30s`)).status, 204);
+  });
+});
