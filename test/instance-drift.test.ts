@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { containersOf, docker, httpdService, removeInstances, removeTenantLeftovers } from './support/docker';
+import {
+  containersOf,
+  docker,
+  httpdService,
+  removeInstances,
+  removeTenantLeftovers,
+  TEST_IMAGE,
+} from './support/docker';
 import { eventsOf } from './support/events';
 import { apiClient, eventually } from './support/http';
 import { type Stack, startStack, uniqueTenant } from './support/stack';
@@ -100,5 +107,35 @@ describe('drift and failures', () => {
 
     // A failed instance can be deleted, as the table says.
     for (const id of bad) assert.equal((await api('DELETE', `/v1/instances/${id}?wait=true`)).status, 204);
+  });
+
+  it('provisions a failed instance on start once its image is there', async () => {
+    const image = `ctrlplane-test/arrives-later:${Date.now()}`;
+    const res = await api('POST', '/v1/instances', {
+      name: 'late-image',
+      services: [{ ...httpdService('late'), image }],
+    });
+    const id = res.body.id;
+    created.push(id);
+    await eventually(
+      'failed for the missing image',
+      async () => (await api('GET', `/v1/instances/${id}`)).body.state === 'failed',
+    );
+    assert.deepEqual(await containersOf(id), [], 'nothing was created');
+
+    await docker.getImage(TEST_IMAGE).tag({ repo: image.split(':')[0], tag: image.split(':')[1] });
+    try {
+      const start = await api('POST', `/v1/instances/${id}/start?wait=true`);
+      assert.equal(start.status, 200, JSON.stringify(start.body));
+      assert.equal(start.body.state, 'running');
+      const [container] = await containersOf(id);
+      assert.equal(container?.State, 'running', 'start provisioned what the failed create never made');
+      assert.equal((await api('DELETE', `/v1/instances/${id}?wait=true`)).status, 204);
+    } finally {
+      await docker
+        .getImage(image)
+        .remove()
+        .catch(() => {});
+    }
   });
 });

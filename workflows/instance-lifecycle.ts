@@ -25,6 +25,8 @@ const DEFAULT_MAX_COMMANDS_PER_RUN = 500;
 const RECENT_REQUEST_IDS_KEPT = 1000;
 /** Patch: restart uses the provider's restart (rolling on Kubernetes) instead of a stop and a start. */
 const RESTART_THROUGH_PROVIDER = 'restart-through-provider';
+/** Patch: starting an instance whose provision failed provisions it first (it used to start nothing). */
+const PROVISION_BEFORE_FIRST_START = 'provision-before-first-start';
 
 type Outcome = { ok: true; instance: Instance } | { ok: false; code: string; message: string };
 type Conclusion = 'succeeded' | 'failed' | 'rejected';
@@ -203,7 +205,9 @@ export class InstanceLifecycle {
   private async start(command: QueuedCommand): Promise<Outcome> {
     await this.transition('starting', command);
     try {
-      if (this.specChanged) await this.provisionServices();
+      // Nothing provisioned yet (the provision failed) or new services while stopped: provision first.
+      const neverProvisioned = !this.provisioned && patched(PROVISION_BEFORE_FIRST_START);
+      if (this.specChanged || neverProvisioned) await this.provisionServices();
       await this.startServices();
     } catch (err) {
       return this.fail(command, err);
@@ -289,8 +293,8 @@ export class InstanceLifecycle {
 
   private async suspend(command: QueuedCommand): Promise<Outcome> {
     const reason = String(command.args?.reason);
-    const alreadySuspended = this.instance.suspend_reason !== undefined;
-    if (!alreadySuspended) this.resumeState = runState(this.instance.state);
+    const resumeState =
+      this.instance.suspend_reason !== undefined ? this.resumeState : runState(this.instance.state);
     if (this.instance.state === 'running') {
       await this.transition('stopping', command);
       try {
@@ -298,10 +302,10 @@ export class InstanceLifecycle {
       } catch (err) {
         return this.fail(command, err);
       }
-      this.markSuspended(reason);
+      this.markSuspended(reason, resumeState);
       return this.succeed(command, 'stopped', { payload: { reason } });
     }
-    this.markSuspended(reason);
+    this.markSuspended(reason, resumeState);
     await this.record(command, { type: 'instance.suspended', payload: { reason }, conclusion: 'succeeded' });
     return { ok: true, instance: this.instance };
   }
@@ -458,7 +462,8 @@ export class InstanceLifecycle {
     };
   }
 
-  private markSuspended(reason: string): void {
+  private markSuspended(reason: string, resumeState: InstanceWorkflowInput['resume_state']): void {
+    this.resumeState = resumeState;
     this.instance = { ...this.instance, suspended_at: new Date().toISOString(), suspend_reason: reason };
   }
 
