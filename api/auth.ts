@@ -49,8 +49,8 @@ const JWKS_ALGORITHMS = [
 export const ADMIN_ROLE = 'admin';
 
 export interface AuthOptions {
-  /** HS256 shared secret. */
-  secret: string;
+  /** HS256 shared secret; without it HS256 tokens are refused. */
+  secret?: string;
   /** A JWKS URL for tokens signed with an asymmetric key. */
   jwksUrl?: string;
   /** Tests may pass a key set directly. */
@@ -67,7 +67,10 @@ export interface AuthOptions {
  */
 export function authenticate(options: AuthOptions | string) {
   const opts: AuthOptions = typeof options === 'string' ? { secret: options } : options;
-  const secret = new TextEncoder().encode(opts.secret);
+  const secret = opts.secret ? new TextEncoder().encode(opts.secret) : undefined;
+  if (!secret && !opts.jwks && !opts.jwksUrl) {
+    throw new Error('authentication needs CTRLPLANE_JWT_SECRET (HS256) or CTRLPLANE_JWKS_URL');
+  }
   const jwks = opts.jwks ?? (opts.jwksUrl ? createRemoteJWKSet(new URL(opts.jwksUrl)) : undefined);
   const claimChecks = {
     ...(opts.issuer ? { issuer: opts.issuer } : {}),
@@ -82,7 +85,7 @@ export function authenticate(options: AuthOptions | string) {
       throw new CtrlplaneError('unauthorized', 'the token is not valid');
     }
     try {
-      if (alg === JWT_ALGORITHM) {
+      if (secret && alg === JWT_ALGORITHM) {
         return (await jwtVerify(token, secret, { algorithms: [JWT_ALGORITHM], ...claimChecks })).payload;
       }
       if (jwks && alg && JWKS_ALGORITHMS.includes(alg)) {

@@ -81,7 +81,21 @@ export class InstanceCommands {
       if (err instanceof WorkflowExecutionAlreadyStartedError) {
         throw new CtrlplaneError('already_exists', `instance ${instance.id} already exists`);
       }
+      // A deadline is not a refusal: the server may have started the workflow all the same. If it did, the
+      // create succeeded, and undoing the row (as the caller does on an error) would orphan the instance.
+      if (await this.workflowExists(instance.id)) return;
       throw unavailable(err);
+    }
+  }
+
+  private async workflowExists(instanceId: string): Promise<boolean> {
+    try {
+      await this.withDeadline(this.options.acceptTimeoutMs, () =>
+        this.options.client.workflow.getHandle(instanceWorkflowId(instanceId)).describe(),
+      );
+      return true;
+    } catch {
+      return false;
     }
   }
 

@@ -5,6 +5,8 @@ export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
 const TITLES: Record<ErrorCode, string> = {
   invalid_request: 'Invalid request',
+  invalid_spec: 'Spec refused by the provider',
+  image_not_found: 'Image not found',
   provider_not_found: 'Provider not found',
   invalid_source: 'Invalid deployment source',
   unsupported_source: 'Unsupported deployment source',

@@ -13,13 +13,14 @@ const envSchema = z.object({
   TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   CTRLPLANE_TASK_QUEUE: z.string().min(1).default('ctrlplane-instances'),
-  CTRLPLANE_JWT_SECRET: z
-    .string()
-    .min(16, 'must be at least 16 characters')
-    .default('ctrlplane-dev-secret-change-me'),
+  /**
+   * HS256 secret for Bearer tokens. No default: a well-known secret would let anyone mint tokens. The API
+   * needs it or CTRLPLANE_JWKS_URL; `npm start` generates one for the dev stack under .data/.
+   */
+  CTRLPLANE_JWT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   /**
    * A JWKS URL (e.g. an identity provider's `/.well-known/jwks.json`): tokens signed with an asymmetric key
-   * (RS*, PS*, ES*, EdDSA) are verified against it. HS256 tokens are still verified with CTRLPLANE_JWT_SECRET.
+   * (RS*, PS*, ES*, EdDSA) are verified against it. HS256 tokens are accepted only when CTRLPLANE_JWT_SECRET is set.
    */
   CTRLPLANE_JWKS_URL: z.string().url().optional(),
   /** When set, tokens must carry this `iss`. */

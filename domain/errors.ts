@@ -30,6 +30,10 @@ export const ERROR_STATUS = {
   unsupported_media_type: 415,
   /** An Idempotency-Key was reused with a different request. */
   idempotency_key_reused: 422,
+  /** The provider refused the spec for good (a container config the engine rejects, an object the API rejects). */
+  invalid_spec: 422,
+  /** The image is neither present nor pullable. */
+  image_not_found: 422,
   rate_limited: 429,
   internal: 500,
   provider_unavailable: 503,

@@ -4,7 +4,8 @@
  * starts the worker and the API, and prints where everything is plus a dev token. Ctrl-C stops it all.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, openSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { issueToken } from '../api/dev-token';
 import { loadConfig } from '../config/env';
@@ -16,6 +17,13 @@ const DEV_TEMPORAL_PORT = 7233;
 const DEV_UI_PORT = 8233;
 const DEV_TENANT = 'ten_dev';
 
+// The dev stack signs its own tokens with a random secret kept under .data/ (never a built-in one).
+if (!process.env.CTRLPLANE_JWT_SECRET && !process.env.CTRLPLANE_JWKS_URL) {
+  const secretFile = `${REPO_ROOT}.data/dev-jwt-secret`;
+  mkdirSync(`${REPO_ROOT}.data`, { recursive: true });
+  if (!existsSync(secretFile)) writeFileSync(secretFile, randomBytes(32).toString('hex'), { mode: 0o600 });
+  process.env.CTRLPLANE_JWT_SECRET = readFileSync(secretFile, 'utf8').trim();
+}
 const config = loadConfig();
 const children: { name: string; process: ChildProcess }[] = [];
 mkdirSync(`${REPO_ROOT}.data/logs`, { recursive: true });
@@ -74,7 +82,7 @@ await waitFor(
 );
 
 const token = await issueToken(
-  config.CTRLPLANE_JWT_SECRET,
+  config.CTRLPLANE_JWT_SECRET ?? '',
   { sub: 'dev-user', tenant_id: DEV_TENANT, roles: ['admin'] },
   '7d',
 );

@@ -123,7 +123,8 @@ describe('drift and failures', () => {
     );
     assert.deepEqual(await containersOf(id), [], 'nothing was created');
 
-    await docker.getImage(TEST_IMAGE).tag({ repo: image.split(':')[0], tag: image.split(':')[1] });
+    const [repo, tag] = image.split(':') as [string, string];
+    await docker.getImage(TEST_IMAGE).tag({ repo, tag });
     try {
       const start = await api('POST', `/v1/instances/${id}/start?wait=true`);
       assert.equal(start.status, 200, JSON.stringify(start.body));

@@ -103,7 +103,7 @@ describe('refused commands, tenant isolation and authentication', () => {
       .setProtectedHeader({ alg: 'HS256' })
       .setSubject('late')
       .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
-      .sign(new TextEncoder().encode(stack.config.CTRLPLANE_JWT_SECRET));
+      .sign(new TextEncoder().encode(stack.jwtSecret));
     const callers = [
       apiClient(stack.api.url),
       apiClient(stack.api.url, forged),

@@ -649,7 +649,10 @@ export class DockerProvider implements Provider {
     if (existing) {
       const sameSpec = existing.Config?.Labels?.[LABEL.specHash] === hash;
       const change = limitsUpdate(existing.HostConfig, plan.limits);
-      if (sameSpec && change !== 'recreate' && existing.NetworkSettings?.Networks?.[network]) {
+      // A container that was never started may be one a crashed attempt created but did not finish (its
+      // config files are written between create and start): make it again rather than adopt it.
+      const finished = existing.State.Status !== 'created';
+      if (sameSpec && finished && change !== 'recreate' && existing.NetworkSettings?.Networks?.[network]) {
         const container = this.docker.getContainer(existing.Id);
         if (change) {
           await this.updateLimits(container, change, signal, (msg) => {

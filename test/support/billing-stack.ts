@@ -72,7 +72,7 @@ export async function startBillingApi(stack: Stack): Promise<{ url: string; clos
   const logger = createLogger('billing-test', stack.config.LOG_LEVEL);
   const app = express();
   const v1 = express.Router();
-  v1.use(authenticate({ secret: stack.config.CTRLPLANE_JWT_SECRET }));
+  v1.use(authenticate({ secret: stack.jwtSecret }));
   v1.use(jsonBody());
   v1.use(
     '/admin',

@@ -16,6 +16,8 @@ let runtimeInstalled = false;
 
 export interface Stack {
   config: Config;
+  /** The HS256 secret the stack's API accepts. */
+  jwtSecret: string;
   api: RunningApi;
   client: Client;
   orm: Orm;
@@ -50,8 +52,10 @@ export async function startStack(
     CTRLPLANE_TASK_QUEUE: `test-${randomUUID()}`,
     CTRLPLANE_DOCKER_STOP_TIMEOUT: '2',
     CTRLPLANE_WORKER_SHUTDOWN_GRACE_MS: '1000',
+    CTRLPLANE_JWT_SECRET: `test-secret-${randomUUID()}`,
     ...options.env,
   };
+  const jwtSecret = env.CTRLPLANE_JWT_SECRET;
   const config = loadConfig(env);
   const logger = createLogger('test', config.LOG_LEVEL);
   const providers = buildProviders(config, logger, env);
@@ -65,6 +69,7 @@ export async function startStack(
   let workerConnection: NativeConnection | undefined;
   const stack: Stack = {
     config,
+    jwtSecret,
     api,
     client,
     orm,
@@ -89,7 +94,7 @@ export async function startStack(
       worker = undefined;
     },
     token: (tenantId, roles = []) =>
-      issueToken(config.CTRLPLANE_JWT_SECRET, { sub: `user-${tenantId}`, tenant_id: tenantId, roles }),
+      issueToken(jwtSecret, { sub: `user-${tenantId}`, tenant_id: tenantId, roles }),
     async close() {
       await stack.stopWorker();
       await api.close();

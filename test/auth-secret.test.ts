@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
+import { describe, it } from 'node:test';
+import express from 'express';
+import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { authenticate, callerOf } from '../api/auth';
+import { issueToken } from '../api/dev-token';
+import { errorHandler } from '../api/error-handler';
+import { createLogger } from '../config/logger';
+
+// The authentication middleware alone, on a loopback Express app: no other service is involved.
+describe('authentication without a well-known secret', () => {
+  it('refuses to start with neither an HS256 secret nor a JWKS', () => {
+    assert.throws(() => authenticate({}), /CTRLPLANE_JWT_SECRET .* or CTRLPLANE_JWKS_URL/);
+  });
+
+  it('refuses HS256 tokens when only a JWKS is configured, whatever secret they were signed with', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('ES256');
+    const jwks = createLocalJWKSet({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] });
+    const app = express();
+    app.use(authenticate({ jwks }));
+    app.get('/whoami', (req, res) => {
+      res.json(callerOf(req));
+    });
+    app.use(errorHandler(createLogger('test', 'silent')));
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/whoami`;
+    try {
+      const asymmetric = await new SignJWT({ tenant_id: 'ten_a' })
+        .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+        .setSubject('alice')
+        .setExpirationTime('5m')
+        .sign(privateKey);
+      const ok = await fetch(url, { headers: { authorization: `Bearer ${asymmetric}` } });
+      assert.equal(ok.status, 200);
+      assert.equal(((await ok.json()) as { tenant_id: string }).tenant_id, 'ten_a');
+
+      for (const secret of ['ctrlplane-dev-secret-change-me', 'any-secret-at-all-0123']) {
+        const forged = await issueToken(secret, { sub: 'mallory', tenant_id: 'ten_a', roles: ['admin'] });
+        const refused = await fetch(url, { headers: { authorization: `Bearer ${forged}` } });
+        assert.equal(refused.status, 401, `HS256 signed with ${secret}`);
+      }
+    } finally {
+      server.close();
+    }
+  });
+});

@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, describe, it } from 'node:test';
+import { DockerProvider } from '../providers/docker/docker-provider';
+import { containersOf, docker, httpdService, removeInstances } from './support/docker';
+
+// The real Docker engine.
+describe('a provision retried after a crash between create and start', () => {
+  const provider = new DockerProvider({ docker, stopTimeoutSeconds: 1 });
+  const id = `inst_adopt${randomUUID().replaceAll('-', '').slice(0, 16)}`;
+  after(() => removeInstances([id]));
+
+  it('makes again a container that was created but never started, instead of adopting it', async () => {
+    const request = {
+      instance_id: id,
+      tenant_id: 'ten_adopt',
+      name: 'adopt',
+      kind: 'deployment' as const,
+      services: [{ ...httpdService('adopt'), resources: { cpu_millis: 0, memory_mb: 0, replicas: 1 } }],
+    };
+    await provider.provision(request);
+    const [first] = await containersOf(id);
+    assert.ok(first);
+    const inspected = await docker.getContainer(first.Id).inspect();
+    // What a crashed attempt leaves: the same name, labels and network, created but never started.
+    await docker.getContainer(first.Id).remove({ force: true });
+    const half = await docker.createContainer({
+      name: inspected.Name.slice(1),
+      Image: inspected.Config.Image,
+      Labels: inspected.Config.Labels,
+      HostConfig: { NetworkMode: inspected.HostConfig.NetworkMode },
+    });
+    assert.equal((await half.inspect()).State.Status, 'created');
+
+    await provider.provision(request);
+    const containers = await containersOf(id);
+    assert.equal(containers.length, 1, 'one container');
+    assert.notEqual(containers[0]?.Id, half.id, 'the half-made container was replaced');
+    assert.equal(containers[0]?.State, 'running');
+  });
+});
