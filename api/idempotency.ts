@@ -114,6 +114,19 @@ export class IdempotencyStore {
     return { outcome: 'busy' };
   }
 
+  /** The stored answer of a completed request with this key and fingerprint, if any (no claim is made). */
+  async completed(scope: IdempotencyScope): Promise<StoredResponse | undefined> {
+    const [row] = await this.execute<KeyRow>(
+      `select fingerprint, status, headers, body, resource_id, false as abandoned
+         from idempotency_keys
+        where tenant_id = ? and key = ? and fingerprint = ? and status is not null and expires_at > now()`,
+      [scope.tenantId, scope.key, scope.fingerprint],
+    );
+    return row && row.status !== null
+      ? { status: row.status, headers: row.headers ?? {}, body: row.body ?? '' }
+      : undefined;
+  }
+
   /** Claims, waiting up to `waitMs` while another request holds the key. */
   async claimWaiting(scope: IdempotencyScope, waitMs: number, signal?: AbortSignal): Promise<Claim> {
     const deadline = Date.now() + waitMs;
@@ -190,6 +203,38 @@ export interface IdempotentOptions {
   signal?: AbortSignal;
 }
 
+function scopeOf(req: Request, key: string, body: unknown, resourceId?: string): IdempotencyScope {
+  const path = (req.originalUrl.split('?')[0] ?? '').replace(/(.)\/+$/, '$1');
+  return {
+    tenantId: callerOf(req).tenant_id,
+    key,
+    method: req.method,
+    path,
+    fingerprint: requestFingerprint(req.method, path, body),
+    ...(resourceId ? { resourceId } : {}),
+  };
+}
+
+/**
+ * Replays the stored answer of a request already completed under this Idempotency-Key and body, and says
+ * whether it did. Create calls it before its checks, so a retry of a create that succeeded gets its 201
+ * even if the provider is down or the datacenter is draining by now.
+ */
+export async function replayCompleted(
+  req: Request,
+  res: Response,
+  store: IdempotencyStore,
+  body: unknown,
+): Promise<boolean> {
+  const key = req.get(IDEMPOTENCY_KEY_HEADER);
+  if (key === undefined || !KEY.test(key)) return false;
+  const stored = await store.completed(scopeOf(req, key, body));
+  if (!stored) return false;
+  res.setHeader('Idempotent-Replayed', 'true');
+  sendStored(res, stored);
+  return true;
+}
+
 /**
  * Runs a mutating route under the request's Idempotency-Key, if it has one: a repeat with the same key and
  * body gets the stored response (status, headers, body) without the work being done again; the same key
@@ -213,15 +258,7 @@ export async function runIdempotent(
       [{ field: IDEMPOTENCY_KEY_HEADER, message: 'must be 1 to 255 visible ASCII characters' }],
     );
   }
-  const path = (req.originalUrl.split('?')[0] ?? '').replace(/(.)\/+$/, '$1');
-  const scope: IdempotencyScope = {
-    tenantId: callerOf(req).tenant_id,
-    key,
-    method: req.method,
-    path,
-    fingerprint: requestFingerprint(req.method, path, options.body),
-    ...(options.resourceId ? { resourceId: options.resourceId } : {}),
-  };
+  const scope = scopeOf(req, key, options.body, options.resourceId);
   const claim = await options.store.claimWaiting(scope, options.store.busyWaitMs, options.signal);
   switch (claim.outcome) {
     case 'mismatch':

@@ -111,4 +111,28 @@ describe('the Docker engine goes away and comes back', () => {
     assert.equal((await tenantRows(stack.orm, refusedTenant)).instances, 1);
     assert.equal((await refused('DELETE', `/v1/instances/${res.body.id}?wait=30s`)).status, 204);
   });
+
+  it('replays a completed create for a retry with its Idempotency-Key even while the engine is away', async () => {
+    const key = { 'Idempotency-Key': `create-${Date.now()}` };
+    const body = { name: 'replayed', services: [httpdService('replayed')] };
+    const first = await api('POST', '/v1/instances?wait=30s', body, key);
+    assert.equal(first.status, 201, JSON.stringify(first.body));
+    created.push(first.body.id);
+    await proxy.cut();
+    try {
+      const retry = await api('POST', '/v1/instances?wait=30s', body, key);
+      assert.equal(retry.status, 201, 'the stored answer, not a 503');
+      assert.equal(retry.headers.get('idempotent-replayed'), 'true');
+      assert.equal(retry.body.id, first.body.id);
+      const fresh = await api(
+        'POST',
+        '/v1/instances',
+        { ...body, name: 'not-replayed' },
+        { 'Idempotency-Key': `new-${Date.now()}` },
+      );
+      assert.equal(fresh.status, 503, 'a new create still meets the health check');
+    } finally {
+      await proxy.open();
+    }
+  });
 });

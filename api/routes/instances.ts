@@ -9,7 +9,7 @@ import { type Instance, slugify } from '../../domain/instance';
 import type { DeploymentVariables } from '../../workflows/messages';
 import { callerOf, requireRole } from '../auth';
 import { checkIfMatch, etagOf } from '../etag';
-import { runIdempotent } from '../idempotency';
+import { replayCompleted, runIdempotent } from '../idempotency';
 import { checkRender, prepareDeployment, requireHealthy, resolvePlacement } from '../instance-placement';
 import { routeLabel } from '../metrics';
 import { jsonReply, type Reply } from '../reply';
@@ -84,6 +84,7 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
     const { wait } = parseInput(commandQuerySchema, req.query, 'query');
     const waitMs = parseWait(wait, deps.maxWaitMs);
     const body = parseInput(createInstanceSchema, req.body, 'body');
+    if (await replayCompleted(req, res, deps.idempotency, req.body)) return;
     // Everything that can refuse the request runs before anything is written: where the instance goes (400,
     // 409), whether its provider is up (503), whether the provider runs its source (400), and whether its
     // variables resolve and its templates render (400).
