@@ -4,6 +4,7 @@ import {
   type ResponseConfig,
   type RouteConfig,
 } from '@asteasolutions/zod-to-openapi';
+
 import type { ZodType } from 'zod';
 import { COMMAND_NAMES } from '../domain/commands';
 import { ERROR_STATUS } from '../domain/errors';
@@ -32,19 +33,13 @@ import {
   instanceListSchema,
   instanceSchema,
   logLineSchema,
-  problemSchema,
   readinessSchema,
   resourceUsageSchema,
 } from './schemas/instance-responses';
+import { json, problemResponse } from './schemas/openapi-responses';
 import { z } from './schemas/zod';
 
 export const API_VERSION = '1.0.0';
-
-const PROBLEM = 'application/problem+json';
-
-function json(schema: ZodType, description: string, headers?: ResponseConfig['headers']): ResponseConfig {
-  return { description, content: { 'application/json': { schema } }, ...(headers ? { headers } : {}) };
-}
 
 const PROBLEM_TEXT: Partial<Record<number, string>> = {
   400: 'Invalid request: the offending fields are named in `errors`',
@@ -67,18 +62,8 @@ const PROBLEM_TEXT: Partial<Record<number, string>> = {
 function problems(...statuses: number[]): Record<number, ResponseConfig> {
   const all = new Set([...statuses, 500]);
   return Object.fromEntries(
-    [...all].map((status) => [
-      status,
-      {
-        description: PROBLEM_TEXT[status] ?? 'Error',
-        content: { [PROBLEM]: { schema: problemSchema } },
-      },
-    ]),
+    [...all].map((status) => [status, problemResponse(PROBLEM_TEXT[status] ?? 'Error')]),
   );
-}
-
-function problemResponse(description: string): ResponseConfig {
-  return { description, content: { [PROBLEM]: { schema: problemSchema } } };
 }
 
 const AUTHENTICATED = [400, 401, 429];

@@ -1,7 +1,7 @@
-import type { OpenAPIRegistry, ResponseConfig } from '@asteasolutions/zod-to-openapi';
+import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { BILLING_STATUSES } from '../../db/entities/billing-account';
 import { DURATION_PATTERN, durationSeconds } from '../../workflows/billing-duration';
-import { problemSchema } from './instance-responses';
+import { adminProblems, json } from './openapi-responses';
 import { z } from './zod';
 
 /** Longest grace period an account may have (ten years; the column is a 32-bit integer of seconds). */
@@ -104,27 +104,6 @@ export const sweepScheduleSchema = z
   })
   .meta({ id: 'BillingSweepSchedule' });
 
-function json(schema: z.ZodType, description: string): ResponseConfig {
-  return { description, content: { 'application/json': { schema } } };
-}
-
-function problems(texts: Record<number, string>): Record<number, ResponseConfig> {
-  const all: Record<number, string> = {
-    400: 'Invalid request: the offending fields are named in `errors`',
-    401: 'Missing, invalid or expired token',
-    403: 'The caller lacks the admin role',
-    429: 'Rate limited; see Retry-After',
-    500: 'Unexpected error (logged)',
-    ...texts,
-  };
-  return Object.fromEntries(
-    Object.entries(all).map(([status, description]) => [
-      status,
-      { description, content: { 'application/problem+json': { schema: problemSchema } } },
-    ]),
-  );
-}
-
 /** Adds the billing admin routes to the API's OpenAPI document. */
 export function registerBillingPaths(registry: OpenAPIRegistry): void {
   const tags = ['billing'];
@@ -137,7 +116,7 @@ export function registerBillingPaths(registry: OpenAPIRegistry): void {
     request: { params: tenantIdParamsSchema },
     responses: {
       200: json(billingAccountSchema, 'The billing account'),
-      ...problems({ 404: 'The tenant has no billing account' }),
+      ...adminProblems({ 404: 'The tenant has no billing account' }),
     },
   });
   registry.registerPath({
@@ -153,7 +132,7 @@ export function registerBillingPaths(registry: OpenAPIRegistry): void {
     responses: {
       200: json(billingAccountSchema, 'Updated'),
       201: json(billingAccountSchema, 'Created'),
-      ...problems({ 415: 'The body is not JSON' }),
+      ...adminProblems({ 415: 'The body is not JSON' }),
     },
   });
   registry.registerPath({
@@ -164,7 +143,7 @@ export function registerBillingPaths(registry: OpenAPIRegistry): void {
     tags,
     responses: {
       202: json(sweepTriggeredSchema, 'The schedule was triggered'),
-      ...problems({ 503: 'Temporal is unavailable, or no worker has created the schedule yet' }),
+      ...adminProblems({ 503: 'Temporal is unavailable, or no worker has created the schedule yet' }),
     },
   });
   registry.registerPath({
@@ -175,7 +154,7 @@ export function registerBillingPaths(registry: OpenAPIRegistry): void {
     tags,
     responses: {
       200: json(sweepScheduleSchema, 'The schedule'),
-      ...problems({ 503: 'Temporal is unavailable, or no worker has created the schedule yet' }),
+      ...adminProblems({ 503: 'Temporal is unavailable, or no worker has created the schedule yet' }),
     },
   });
 }

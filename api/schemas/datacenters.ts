@@ -1,6 +1,6 @@
-import type { OpenAPIRegistry, ResponseConfig } from '@asteasolutions/zod-to-openapi';
+import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { DATACENTER_STATUSES } from '../../db/entities/datacenter';
-import { problemSchema } from './instance-responses';
+import { adminProblems, json } from './openapi-responses';
 import { z } from './zod';
 
 /** Requests and answers of the datacenter admin routes (/v1/datacenters), and their OpenAPI paths. */
@@ -87,27 +87,6 @@ export const datacenterListSchema = z
   })
   .meta({ id: 'DatacenterList' });
 
-function json(schema: z.ZodType, description: string, headers?: ResponseConfig['headers']): ResponseConfig {
-  return { description, content: { 'application/json': { schema } }, ...(headers ? { headers } : {}) };
-}
-
-function problems(texts: Record<number, string>): Record<number, ResponseConfig> {
-  const all: Record<number, string> = {
-    400: 'Invalid request: the offending fields are named in `errors`',
-    401: 'Missing, invalid or expired token',
-    403: 'The caller lacks the admin role',
-    429: 'Rate limited; see Retry-After',
-    500: 'Unexpected error (logged)',
-    ...texts,
-  };
-  return Object.fromEntries(
-    Object.entries(all).map(([status, description]) => [
-      status,
-      { description, content: { 'application/problem+json': { schema: problemSchema } } },
-    ]),
-  );
-}
-
 /** Adds the datacenter admin routes to the API's OpenAPI document. */
 export function registerDatacenterPaths(registry: OpenAPIRegistry): void {
   const tags = ['datacenters'];
@@ -124,7 +103,7 @@ export function registerDatacenterPaths(registry: OpenAPIRegistry): void {
       201: json(datacenterSchema, 'Created', {
         Location: { description: 'The new datacenter', schema: { type: 'string' } },
       }),
-      ...problems({
+      ...adminProblems({
         400: 'Invalid request (fields named in `errors`), or provider_not_found',
         409: 'A datacenter with this slug exists in the tenant',
         415: 'The body is not JSON',
@@ -138,7 +117,7 @@ export function registerDatacenterPaths(registry: OpenAPIRegistry): void {
     summary: 'The caller’s tenant’s datacenters, oldest first (admin)',
     tags,
     request: { query: listDatacentersQuerySchema },
-    responses: { 200: json(datacenterListSchema, 'A page of datacenters'), ...problems({}) },
+    responses: { 200: json(datacenterListSchema, 'A page of datacenters'), ...adminProblems({}) },
   });
   registry.registerPath({
     method: 'get',
@@ -149,7 +128,7 @@ export function registerDatacenterPaths(registry: OpenAPIRegistry): void {
     request: { params: datacenterIdParamsSchema },
     responses: {
       200: json(datacenterSchema, 'The datacenter'),
-      ...problems({ 404: "No such datacenter in the caller's tenant" }),
+      ...adminProblems({ 404: "No such datacenter in the caller's tenant" }),
     },
   });
   registry.registerPath({
@@ -164,7 +143,7 @@ export function registerDatacenterPaths(registry: OpenAPIRegistry): void {
     },
     responses: {
       200: json(datacenterSchema, 'Updated'),
-      ...problems({
+      ...adminProblems({
         400: 'Invalid request (fields named in `errors`), or provider_not_found',
         404: "No such datacenter in the caller's tenant",
         409: 'A datacenter with this slug exists in the tenant',
