@@ -64,8 +64,17 @@ describe('an instance on Kubernetes, through the API', () => {
     assert.equal(web.ports[0].containerPort, 8080);
     const service = fake.get('v1', 'Service', 'tenants', name) as any;
     assert.equal(service.spec.ports[0].port, 8080);
-    assert.ok(fake.get('v1', 'ConfigMap', 'tenants', `${name}-web-env`));
-    assert.ok(fake.get('v1', 'ConfigMap', 'tenants', `${name}-agent-env`));
+    // Env (which may hold resolved secret values) is in Secrets, referenced with envFrom.secretRef; never in ConfigMaps.
+    const webEnv = fake.get('v1', 'Secret', 'tenants', `${name}-web-env`) as
+      | { type?: string; data?: Record<string, string> }
+      | undefined;
+    assert.ok(webEnv, 'the env Secret of web');
+    assert.equal(webEnv.type, 'Opaque');
+    assert.equal(Buffer.from(webEnv.data?.MODE ?? '', 'base64').toString(), 'prod');
+    assert.ok(fake.get('v1', 'Secret', 'tenants', `${name}-agent-env`));
+    assert.deepEqual(web.envFrom, [{ secretRef: { name: `${name}-web-env` } }]);
+    assert.equal(fake.get('v1', 'ConfigMap', 'tenants', `${name}-web-env`), undefined);
+    assert.equal(fake.get('v1', 'ConfigMap', 'tenants', `${name}-agent-env`), undefined);
 
     assert.equal((await api('POST', `/v1/instances/${id}/stop?wait=true`)).status, 200);
     assert.equal((fake.get('apps/v1', 'Deployment', 'tenants', name) as any).spec.replicas, 0);

@@ -24,12 +24,15 @@ import {
   PatchStrategy,
   type V1ConfigMap,
   type V1Deployment,
+  type V1Secret,
   type V1Service,
   type V1StatefulSet,
 } from '@kubernetes/client-node';
 import type { ServiceSpec } from '../domain/instance';
 import { KubernetesProvider } from '../providers/kubernetes';
 import { kubernetesOptionsFromEnv, kubernetesProviderFromEnv } from '../providers/kubernetes/from-env';
+import { streamPodLog } from '../providers/kubernetes/log-stream';
+import { tenantNamespace } from '../providers/kubernetes/names';
 import { PermanentProviderError, type ProvisionRequest } from '../providers/provider';
 import { FakeKubernetes } from './support/fake-kubernetes';
 
@@ -46,6 +49,13 @@ interface Target {
 /** client-node returns model class instances; compare their JSON. */
 function plain<T>(value: T): T {
   return value === undefined ? value : (JSON.parse(JSON.stringify(value)) as T);
+}
+
+/** The data of a Secret, base64-decoded. */
+function decoded(secret: V1Secret): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+  );
 }
 
 function newInstanceId(): string {
@@ -73,6 +83,31 @@ function request(
   extra: Partial<ProvisionRequest> = {},
 ): ProvisionRequest {
   return { instance_id: instanceId, tenant_id: TENANT, name: 'test', kind: 'deployment', services, ...extra };
+}
+
+/** A PermanentProviderError('invalid_spec') whose message matches. */
+function refused(pattern: RegExp): (err: unknown) => boolean {
+  return (err: unknown) => {
+    assert.ok(err instanceof PermanentProviderError, String(err));
+    assert.equal(err.code, 'invalid_spec', err.message);
+    assert.match(err.message, pattern);
+    return true;
+  };
+}
+
+/** `promise`, or a failure after `ms` (a hang is a failure, not a stuck test). */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`not settled within ${ms}ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Polls until `check` holds (the fake is synchronous; a real cluster deletes in the background). */
@@ -133,6 +168,7 @@ class ClusterView {
       ['apps/v1', 'StatefulSet'],
       ['v1', 'Service'],
       ['v1', 'ConfigMap'],
+      ['v1', 'Secret'],
       ['v1', 'PersistentVolumeClaim'],
     ];
     if (pods) kinds.push(['v1', 'Pod']);
@@ -213,7 +249,7 @@ describe(`Kubernetes provider — services source (${REAL_CLUSTER ? 'real cluste
     return id;
   }
 
-  it('provision creates a Deployment, a Service and one ConfigMap per service with env, labelled and sized', async () => {
+  it('provision creates a Deployment, a Service and one env Secret per service with env, labelled and sized', async () => {
     const id = track(newInstanceId());
     const name = nameOf(id);
     const result = await provider.provision(
@@ -287,12 +323,15 @@ describe(`Kubernetes provider — services source (${REAL_CLUSTER ? 'real cluste
         ['port-1', 9090, 'UDP'],
       ],
     );
-    assert.deepEqual(plain(main?.envFrom), [{ configMapRef: { name: `${name}-web-env` } }]);
+    assert.deepEqual(plain(main?.envFrom), [{ secretRef: { name: `${name}-web-env` } }]);
     assert.deepEqual(pod?.containers[1]?.resources?.limits, { cpu: '100m', memory: '32Mi' });
     assert.equal(pod?.containers[1]?.envFrom, undefined);
     assert.deepEqual(plain(pod?.initContainers?.[0]?.envFrom), [
-      { configMapRef: { name: `${name}-migrate-env` } },
+      { secretRef: { name: `${name}-migrate-env` } },
     ]);
+    // The config hash rolls the pods on an env change; it is derived from the Secrets' versions, not their values.
+    const hash = deployment.spec?.template.metadata?.annotations?.['ctrlplane.io/config-hash'] ?? '';
+    assert.match(hash, /^[0-9a-f]{16}$/);
 
     const service = await cluster.must<V1Service>('v1', 'Service', name);
     assert.equal(service.spec?.type, 'ClusterIP');
@@ -307,13 +346,43 @@ describe(`Kubernetes provider — services source (${REAL_CLUSTER ? 'real cluste
     );
     assert.deepEqual(service.metadata?.labels, expectedLabels);
 
-    const webEnv = await cluster.must<V1ConfigMap>('v1', 'ConfigMap', `${name}-web-env`);
-    assert.deepEqual(webEnv.data, { GREETING: 'hello', MODE: 'test' });
+    // Env may hold resolved secret values: it lives in Secrets, never in ConfigMaps.
+    const webEnv = await cluster.must<V1Secret>('v1', 'Secret', `${name}-web-env`);
+    assert.equal(webEnv.type, 'Opaque');
+    assert.deepEqual(decoded(webEnv), { GREETING: 'hello', MODE: 'test' });
     assert.equal(webEnv.metadata?.labels?.['ctrlplane.io/instance-id'], id);
     assert.equal(webEnv.metadata?.labels?.['ctrlplane.io/service'], 'web');
-    const initEnv = await cluster.must<V1ConfigMap>('v1', 'ConfigMap', `${name}-migrate-env`);
-    assert.deepEqual(initEnv.data, { STEP: 'migrate' });
-    assert.equal(await cluster.read('v1', 'ConfigMap', `${name}-proxy-env`), undefined);
+    assert.equal(webEnv.metadata?.labels?.['ctrlplane.io/component'], 'env');
+    const initEnv = await cluster.must<V1Secret>('v1', 'Secret', `${name}-migrate-env`);
+    assert.deepEqual(decoded(initEnv), { STEP: 'migrate' });
+    assert.equal(await cluster.read('v1', 'Secret', `${name}-proxy-env`), undefined);
+    for (const svc of ['web', 'migrate', 'proxy']) {
+      assert.equal(
+        await cluster.read('v1', 'ConfigMap', `${name}-${svc}-env`),
+        undefined,
+        `no ConfigMap for ${svc}`,
+      );
+    }
+
+    // An env change changes the Secret, hence the hash (the pods roll); the same env keeps both.
+    await provider.provision(request(id, [web({ env: { GREETING: 'hello', MODE: 'test' } })]));
+    const same = await cluster.must<V1Deployment>('apps/v1', 'Deployment', name);
+    const sameHash = same.spec?.template.metadata?.annotations?.['ctrlplane.io/config-hash'];
+    await provider.provision(request(id, [web({ env: { GREETING: 'hi', MODE: 'test' } })]));
+    const changed = await cluster.must<V1Deployment>('apps/v1', 'Deployment', name);
+    assert.notEqual(changed.spec?.template.metadata?.annotations?.['ctrlplane.io/config-hash'], sameHash);
+    assert.deepEqual(decoded(await cluster.must<V1Secret>('v1', 'Secret', `${name}-web-env`)), {
+      GREETING: 'hi',
+      MODE: 'test',
+    });
+    await provider.provision(request(id, [web({ env: { GREETING: 'hi', MODE: 'test' } })]));
+    const again = await cluster.must<V1Deployment>('apps/v1', 'Deployment', name);
+    assert.equal(
+      again.spec?.template.metadata?.annotations?.['ctrlplane.io/config-hash'],
+      changed.spec?.template.metadata?.annotations?.['ctrlplane.io/config-hash'],
+    );
+    // The services that lost their env (or were dropped) lost their Secret.
+    assert.equal(await cluster.read('v1', 'Secret', `${name}-migrate-env`), undefined);
   });
 
   it('stop scales to 0 and records the replica count; start restores it', async () => {
@@ -454,9 +523,9 @@ describe(`Kubernetes provider — services source (${REAL_CLUSTER ? 'real cluste
     await provider.provision(request(id, services));
     const name = nameOf(id);
     assert.deepEqual(await cluster.ofInstance(id), [
-      `ConfigMap/${name}-web-env`,
-      `ConfigMap/${name}-worker-env`,
       `Deployment/${name}`,
+      `Secret/${name}-web-env`,
+      `Secret/${name}-worker-env`,
       `Service/${name}`,
     ]);
   });
@@ -464,14 +533,15 @@ describe(`Kubernetes provider — services source (${REAL_CLUSTER ? 'real cluste
   it('a provision after a partial create by a plain (non-apply) client converges', async () => {
     const id = track(newInstanceId());
     const name = nameOf(id);
-    // As an older, create-based attempt would have left it: a bare Deployment and a ConfigMap with stale data.
+    // As an older, create-based attempt would have left it: a bare Deployment and an env ConfigMap (env was kept
+    // in ConfigMaps then) with stale data.
     await cluster.api.create({
       apiVersion: 'v1',
       kind: 'ConfigMap',
       metadata: {
         name: `${name}-web-env`,
         namespace: target.namespace,
-        labels: { 'ctrlplane.io/instance-id': id },
+        labels: { 'ctrlplane.io/instance-id': id, 'ctrlplane.io/component': 'env' },
       },
       data: { GREETING: 'stale', OLD: 'x' },
     } as V1ConfigMap);
@@ -496,15 +566,55 @@ describe(`Kubernetes provider — services source (${REAL_CLUSTER ? 'real cluste
     assert.equal(deployment.spec?.replicas, 2);
     assert.equal(deployment.metadata?.labels?.['ctrlplane.io/managed-by'], 'ctrlplane');
     assert.deepEqual(plain(deployment.spec?.template.spec?.containers[0]?.envFrom), [
-      { configMapRef: { name: `${name}-web-env` } },
+      { secretRef: { name: `${name}-web-env` } },
     ]);
-    const cm = await cluster.must<V1ConfigMap>('v1', 'ConfigMap', `${name}-web-env`);
-    assert.equal(cm.data?.GREETING, 'hello');
+    const secret = await cluster.must<V1Secret>('v1', 'Secret', `${name}-web-env`);
+    assert.equal(decoded(secret).GREETING, 'hello');
+    // The old env ConfigMap is cleaned up.
     assert.deepEqual(await cluster.ofInstance(id), [
-      `ConfigMap/${name}-web-env`,
       `Deployment/${name}`,
+      `Secret/${name}-web-env`,
       `Service/${name}`,
     ]);
+  });
+
+  it('a provision does not take over an object of another instance', async () => {
+    const id = track(newInstanceId());
+    const name = nameOf(id);
+    const squatter = newInstanceId();
+    await cluster.api.create({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: {
+        name: `${name}-web-env`,
+        namespace: target.namespace,
+        labels: { 'ctrlplane.io/instance-id': squatter },
+      },
+      data: { GREETING: Buffer.from('squatted').toString('base64') },
+    } as V1Secret);
+    try {
+      await assert.rejects(provider.provision(request(id, [web()])), (err: unknown) => {
+        assert.ok(err instanceof PermanentProviderError, String(err));
+        assert.equal(err.code, 'invalid_spec');
+        assert.match(
+          err.message,
+          new RegExp(`Secret .*${name}-web-env already exists and is owned by another instance`),
+        );
+        return true;
+      });
+      assert.equal(await cluster.read('apps/v1', 'Deployment', name), undefined, 'nothing was written');
+      const kept = await cluster.must<V1Secret>('v1', 'Secret', `${name}-web-env`);
+      assert.equal(kept.metadata?.labels?.['ctrlplane.io/instance-id'], squatter);
+      assert.deepEqual(decoded(kept), { GREETING: 'squatted' });
+    } finally {
+      await cluster.api
+        .delete({
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: `${name}-web-env`, namespace: target.namespace },
+        })
+        .catch(() => {});
+    }
   });
 
   it('a re-provision with fewer services and no ports removes what is no longer wanted', async () => {
@@ -868,7 +978,8 @@ spec:
       namespacePrefix: 'cp',
       helm: false,
     });
-    const namespace = `cp-${tenant.replaceAll('_', '-')}`;
+    const namespace = perTenant.namespaceFor(tenant);
+    assert.match(namespace, new RegExp(`^cp-${tenant.replaceAll('_', '-')}-[0-9a-f]{10}$`));
     const id = newInstanceId();
     try {
       const result = await perTenant.provision({ ...request(id, [web()]), tenant_id: tenant });
@@ -1172,23 +1283,19 @@ if (!REAL_CLUSTER) {
       ]);
     });
 
-    it('manifests: CRD and custom resources in one set, cluster-scoped objects, explicit namespaces', async () => {
+    it('manifests: custom resources of an installed CRD, found through discovery; no CRD, Namespace or other namespace', async () => {
+      // The operator installed the CRD; a tenant's manifests may use the (namespaced) kind.
+      fake.addResource({
+        group: 'example.com',
+        version: 'v1',
+        kind: 'Widget',
+        plural: 'widgets',
+        singular: 'widget',
+        namespaced: true,
+        subresources: [],
+      });
       const id = newInstanceId();
       const name = nameOf(id);
-      const crd = `apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: widgets.example.com
-spec:
-  group: example.com
-  scope: Namespaced
-  names: { kind: Widget, plural: widgets, singular: widget }
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema: { openAPIV3Schema: { type: object, x-kubernetes-preserve-unknown-fields: true } }
-`;
       const widget = `apiVersion: example.com/v1
 kind: Widget
 metadata:
@@ -1196,39 +1303,423 @@ metadata:
 spec:
   size: 3
 `;
-      const ns = `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${name}-extra\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: ${name}-extra\ndata: {a: b}\n`;
-      // The custom resource comes first in the input; namespaces and CRDs are applied first anyway.
-      await provider.applyManifests({ instance_id: id, tenant_id: TENANT, docs: [widget, ns, crd, '---\n'] });
-      assert.ok(fake.get('example.com/v1', 'Widget', 'default', `${name}-w`));
-      assert.ok(fake.get('v1', 'ConfigMap', `${name}-extra`, 'c'));
-      const crdObject = fake.get(
-        'apiextensions.k8s.io/v1',
-        'CustomResourceDefinition',
-        undefined,
-        'widgets.example.com',
+      await provider.applyManifests({ instance_id: id, tenant_id: TENANT, docs: [widget, '---\n'] });
+      const stored = fake.get('example.com/v1', 'Widget', 'default', `${name}-w`);
+      assert.ok(stored);
+      assert.equal(
+        (stored.metadata as { labels?: Record<string, string> }).labels?.['ctrlplane.io/instance-id'],
+        id,
       );
-      assert.ok(crdObject);
-      assert.equal((crdObject.metadata as { namespace?: string }).namespace, undefined);
-      // Another provider (nothing remembered) resolves the kind through discovery (GET /apis/example.com/v1).
-      const other = new KubernetesProvider({ kubeConfig: fake.kubeConfig(), helm: false });
-      const otherId = newInstanceId();
-      await other.applyManifests({
-        instance_id: otherId,
-        tenant_id: TENANT,
-        docs: [widget.replace(`${name}-w`, 'w2')],
-      });
-      assert.ok(fake.get('example.com/v1', 'Widget', 'default', 'w2'));
       assert.ok(fake.requests.some((r) => r.method === 'GET' && r.path === '/apis/example.com/v1'));
-      await other.deleteManifests(otherId);
-      assert.equal(fake.get('example.com/v1', 'Widget', 'default', 'w2'), undefined);
+
+      const crd = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gadgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: { kind: Gadget, plural: gadgets, singular: gadget }
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema: { openAPIV3Schema: { type: object, x-kubernetes-preserve-unknown-fields: true } }
+`;
+      const otherId = newInstanceId();
+      for (const [doc, kind] of [
+        [crd, 'CustomResourceDefinition'],
+        ['apiVersion: v1\nkind: Namespace\nmetadata:\n  name: x-extra\n', 'Namespace'],
+      ] as const) {
+        await assert.rejects(
+          provider.applyManifests({
+            instance_id: otherId,
+            tenant_id: TENANT,
+            docs: [doc, 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata: {a: b}\n'],
+          }),
+          refused(new RegExp(`${kind} is cluster-scoped`)),
+        );
+      }
+      assert.equal(
+        fake.get('apiextensions.k8s.io/v1', 'CustomResourceDefinition', undefined, 'gadgets.example.com'),
+        undefined,
+      );
+      assert.equal(fake.get('v1', 'Namespace', undefined, 'x-extra'), undefined);
+      assert.deepEqual(fake.labelled(`ctrlplane.io/instance-id=${otherId}`), [], 'nothing written');
 
       await provider.deleteManifests(id);
       assert.equal(fake.get('example.com/v1', 'Widget', 'default', `${name}-w`), undefined);
-      assert.equal(fake.get('v1', 'Namespace', undefined, `${name}-extra`), undefined);
+    });
+
+    it('manifests: cluster-scoped kinds are refused, by name and by discovery, before anything is written', async () => {
+      // A cluster-scoped custom kind: discovery says so.
+      fake.addResource({
+        group: 'example.com',
+        version: 'v1',
+        kind: 'ClusterGizmo',
+        plural: 'clustergizmos',
+        singular: 'clustergizmo',
+        namespaced: false,
+        subresources: [],
+      });
+      const docs: Array<[string, string]> = [
+        [
+          'ClusterRoleBinding',
+          `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: pwn
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin }
+subjects: [{ kind: ServiceAccount, name: default, namespace: default }]
+`,
+        ],
+        [
+          'ClusterRole',
+          'apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: r\nrules: []\n',
+        ],
+        ['Namespace', 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kube-system\n'],
+        ['PersistentVolume', 'apiVersion: v1\nkind: PersistentVolume\nmetadata:\n  name: pv\nspec: {}\n'],
+        [
+          'StorageClass',
+          'apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: fast\nprovisioner: x\n',
+        ],
+        [
+          'ValidatingWebhookConfiguration',
+          'apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata:\n  name: w\nwebhooks: []\n',
+        ],
+        ['ClusterGizmo', 'apiVersion: example.com/v1\nkind: ClusterGizmo\nmetadata:\n  name: g\n'],
+      ];
+      for (const [kind, doc] of docs) {
+        const id = newInstanceId();
+        await assert.rejects(
+          provider.applyManifests({
+            instance_id: id,
+            tenant_id: TENANT,
+            docs: ['apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: first\n', doc],
+          }),
+          refused(new RegExp(`${kind} .*${kind} is cluster-scoped`)),
+        );
+        assert.deepEqual(fake.labelled(`ctrlplane.io/instance-id=${id}`), [], `nothing written for ${kind}`);
+      }
       assert.equal(
-        fake.get('apiextensions.k8s.io/v1', 'CustomResourceDefinition', undefined, 'widgets.example.com'),
+        fake.get('rbac.authorization.k8s.io/v1', 'ClusterRoleBinding', undefined, 'pwn'),
         undefined,
       );
+      assert.equal(fake.get('example.com/v1', 'ClusterGizmo', undefined, 'g'), undefined);
+    });
+
+    it('manifests: only the instance namespace, whatever an object or the request names', async () => {
+      const id = newInstanceId();
+      await assert.rejects(
+        provider.applyManifests({
+          instance_id: id,
+          tenant_id: TENANT,
+          docs: [
+            'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: kube-system\ndata: {a: b}\n',
+          ],
+        }),
+        refused(/ConfigMap c names namespace kube-system: .*only write to its instance's namespace default/),
+      );
+      await assert.rejects(
+        provider.applyManifests({
+          instance_id: id,
+          tenant_id: TENANT,
+          namespace: 'kube-system',
+          docs: ['apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata: {a: b}\n'],
+        }),
+        refused(/namespace default, not in kube-system/),
+      );
+      assert.equal(fake.get('v1', 'ConfigMap', 'kube-system', 'c'), undefined);
+      // The instance's own namespace, named explicitly, is fine.
+      await provider.applyManifests({
+        instance_id: id,
+        tenant_id: TENANT,
+        namespace: 'default',
+        docs: ['apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: default\ndata: {a: b}\n'],
+      });
+      assert.ok(fake.get('v1', 'ConfigMap', 'default', 'c'));
+      await provider.deleteManifests(id);
+      assert.equal(fake.get('v1', 'ConfigMap', 'default', 'c'), undefined);
+    });
+
+    it("manifests: another instance's object, or one ctrlplane does not manage, is never taken over", async () => {
+      const a = newInstanceId();
+      const b = newInstanceId();
+      const shared = (value: string) =>
+        `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared-${nameOf(a)}\ndata:\n  owner: "${value}"\n`;
+      await provider.applyManifests({ instance_id: a, tenant_id: TENANT, docs: [shared('a')] });
+      // Re-applying its own object is fine.
+      await provider.applyManifests({ instance_id: a, tenant_id: TENANT, docs: [shared('a2')] });
+
+      await assert.rejects(
+        provider.applyManifests({ instance_id: b, tenant_id: 'ten_other', docs: [shared('b')] }),
+        refused(/ConfigMap default\/shared-\S+ already exists and is owned by another instance/),
+      );
+      const kept = fake.get('v1', 'ConfigMap', 'default', `shared-${nameOf(a)}`) as {
+        data?: Record<string, string>;
+        metadata: { labels: Record<string, string> };
+      };
+      assert.deepEqual(kept.data, { owner: 'a2' });
+      assert.equal(kept.metadata.labels['ctrlplane.io/instance-id'], a);
+      assert.deepEqual(
+        fake.labelled(`ctrlplane.io/instance-id=${b}`),
+        [],
+        'b wrote nothing, not even its record',
+      );
+
+      // An object nobody manages through ctrlplane (the operator's) is not adopted either.
+      fake.seed({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'operator-creds', namespace: 'default' },
+      });
+      await assert.rejects(
+        provider.applyManifests({
+          instance_id: b,
+          tenant_id: 'ten_other',
+          docs: ['apiVersion: v1\nkind: Secret\nmetadata:\n  name: operator-creds\nstringData: {x: y}\n'],
+        }),
+        refused(/Secret default\/operator-creds already exists and is not managed by ctrlplane/),
+      );
+      assert.equal(
+        (fake.get('v1', 'Secret', 'default', 'operator-creds')?.metadata as { labels?: unknown } | undefined)
+          ?.labels,
+        undefined,
+      );
+
+      // A recorded object that changed hands is not deleted with the instance that recorded it.
+      fake.seed({
+        ...(fake.get('v1', 'ConfigMap', 'default', `shared-${nameOf(a)}`) as object),
+        metadata: {
+          name: `shared-${nameOf(a)}`,
+          namespace: 'default',
+          labels: { 'ctrlplane.io/instance-id': b },
+        },
+      } as never);
+      await provider.deleteManifests(a);
+      assert.ok(fake.get('v1', 'ConfigMap', 'default', `shared-${nameOf(a)}`), 'left alone');
+      assert.equal(fake.get('v1', 'ConfigMap', 'default', `${nameOf(a)}-manifests`), undefined);
+    });
+
+    it("manifests: pod templates carry the reserved labels, and nothing may select another instance's pods", async () => {
+      const victim = await provisioned(1);
+      const id = newInstanceId();
+      const name = nameOf(id);
+      const deployment = (templateLabels: string, selector = '{ app: demo }') => `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: ${name}-app
+spec:
+  replicas: 1
+  selector:
+    matchLabels: ${selector}
+  template:
+    metadata:
+      labels: ${templateLabels}
+    spec:
+      containers: [{ name: app, image: ${IMAGE} }]
+`;
+      const cronJob = `apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: ${name}-cron
+spec:
+  schedule: "* * * * *"
+  jobTemplate:
+    metadata:
+      labels: { ctrlplane.io/instance-id: ${victim} }
+    spec:
+      template:
+        metadata:
+          labels: { ctrlplane.io/instance-id: ${victim}, ctrlplane.io/tenant-id: ten_victim }
+        spec:
+          restartPolicy: Never
+          containers: [{ name: job, image: ${IMAGE} }]
+`;
+      const service = `apiVersion: v1
+kind: Service
+metadata:
+  name: ${name}-svc
+spec:
+  selector: { app: demo }
+  ports: [{ port: 80 }]
+`;
+      // A forged instance id on the pod template: the reserved labels win, so the pods never join the victim.
+      await provider.applyManifests({
+        instance_id: id,
+        tenant_id: TENANT,
+        docs: [
+          deployment(
+            `{ app: demo, ctrlplane.io/instance-id: ${victim}, ctrlplane.io/tenant-id: ten_victim }`,
+          ),
+          cronJob,
+          service,
+        ],
+      });
+      const applied = fake.get('apps/v1', 'Deployment', 'default', `${name}-app`) as {
+        spec: { template: { metadata: { labels: Record<string, string> } } };
+      };
+      assert.deepEqual(applied.spec.template.metadata.labels, {
+        app: 'demo',
+        'ctrlplane.io/instance-id': id,
+        'ctrlplane.io/tenant-id': TENANT,
+        'ctrlplane.io/managed-by': 'ctrlplane',
+      });
+      const cron = fake.get('batch/v1', 'CronJob', 'default', `${name}-cron`) as {
+        spec: {
+          jobTemplate: {
+            metadata: { labels: Record<string, string> };
+            spec: { template: { metadata: { labels: Record<string, string> } } };
+          };
+        };
+      };
+      assert.equal(cron.spec.jobTemplate.metadata.labels['ctrlplane.io/instance-id'], id);
+      assert.equal(cron.spec.jobTemplate.spec.template.metadata.labels['ctrlplane.io/instance-id'], id);
+      assert.equal(cron.spec.jobTemplate.spec.template.metadata.labels['ctrlplane.io/tenant-id'], TENANT);
+      // A Service's selector is narrowed to the instance's own pods.
+      const svc = fake.get('v1', 'Service', 'default', `${name}-svc`) as {
+        spec: { selector: Record<string, string> };
+      };
+      assert.deepEqual(svc.spec.selector, { app: 'demo', 'ctrlplane.io/instance-id': id });
+      const pods = fake.simulatePods('default', `${name}-app`, {});
+      assert.ok(pods.length > 0);
+      const victimService = fake.get('v1', 'Service', 'default', nameOf(victim)) as {
+        spec: { selector: Record<string, string> };
+      };
+      assert.equal(
+        fake.list('v1', 'Pod', {
+          namespace: 'default',
+          labelSelector: Object.entries(victimService.spec.selector)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(','),
+        }).length,
+        0,
+        "no pod of the manifests joins the victim's Service",
+      );
+
+      // Selecting on another instance's id is refused outright, wherever it is.
+      const other = newInstanceId();
+      for (const docs of [
+        [deployment('{ app: demo }', `{ ctrlplane.io/instance-id: ${victim} }`)],
+        [service.replace('{ app: demo }', `{ ctrlplane.io/instance-id: ${victim} }`)],
+        [
+          `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: deny
+spec:
+  podSelector:
+    matchExpressions: [{ key: ctrlplane.io/instance-id, operator: Exists }]
+  policyTypes: [Ingress]
+`,
+        ],
+      ]) {
+        await assert.rejects(
+          provider.applyManifests({ instance_id: other, tenant_id: TENANT, docs }),
+          refused(/reserved label ctrlplane\.io\/instance-id/),
+        );
+      }
+      assert.deepEqual(fake.labelled(`ctrlplane.io/instance-id=${other}`), []);
+      await provider.deleteManifests(id);
+    });
+
+    it('manifests: in a shared namespace, RBAC objects and service-account token Secrets are refused', async () => {
+      const id = newInstanceId();
+      for (const [doc, pattern] of [
+        [
+          'apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: rb\nroleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: admin }\nsubjects: []\n',
+          /RBAC objects are not accepted in a namespace shared/,
+        ],
+        [
+          'apiVersion: v1\nkind: Secret\nmetadata:\n  name: tok\n  annotations: { kubernetes.io/service-account.name: default }\ntype: kubernetes.io/service-account-token\n',
+          /service-account token Secrets are not accepted/,
+        ],
+      ] as const) {
+        await assert.rejects(
+          provider.applyManifests({ instance_id: id, tenant_id: TENANT, docs: [doc] }),
+          refused(pattern),
+        );
+      }
+    });
+
+    it('argocd: project and destination server from the configuration, destination namespace the instance one', async () => {
+      const configured = new KubernetesProvider({
+        kubeConfig: fake.kubeConfig(),
+        helm: false,
+        argoProject: 'tenants',
+        argoDestServer: 'https://cluster.example:6443',
+      });
+      const id = newInstanceId();
+      const app = { repo_url: 'https://example.com/repo.git', path: 'app' };
+      await configured.argoApply({ instance_id: id, tenant_id: TENANT, app });
+      const stored = fake.get('argoproj.io/v1alpha1', 'Application', 'argocd', nameOf(id)) as {
+        spec: Record<string, unknown>;
+      };
+      assert.equal(stored.spec.project, 'tenants');
+      assert.deepEqual(stored.spec.destination, {
+        server: 'https://cluster.example:6443',
+        namespace: 'default',
+      });
+      // Repeating the configured values is fine; anything else is refused, and nothing is written.
+      await configured.argoApply({
+        instance_id: id,
+        tenant_id: TENANT,
+        app: {
+          ...app,
+          project: 'tenants',
+          dest_server: 'https://cluster.example:6443',
+          dest_namespace: 'default',
+        },
+      });
+      const other = newInstanceId();
+      for (const [extra, field] of [
+        [{ project: 'admin' }, 'project'],
+        [{ dest_server: 'https://other-cluster:6443' }, 'dest_server'],
+        [{ dest_namespace: 'kube-system' }, 'dest_namespace'],
+      ] as const) {
+        await assert.rejects(
+          configured.argoApply({ instance_id: other, tenant_id: TENANT, app: { ...app, ...extra } }),
+          refused(new RegExp(`${field} is .*\\(set by the provider\\)`)),
+        );
+      }
+      assert.equal(fake.get('argoproj.io/v1alpha1', 'Application', 'argocd', nameOf(other)), undefined);
+      // The defaults: project default, the in-cluster server.
+      const defaults = newInstanceId();
+      await provider.argoApply({ instance_id: defaults, tenant_id: TENANT, app });
+      const plainApp = fake.get('argoproj.io/v1alpha1', 'Application', 'argocd', nameOf(defaults)) as {
+        spec: Record<string, unknown>;
+      };
+      assert.equal(plainApp.spec.project, 'default');
+      assert.deepEqual(plainApp.spec.destination, {
+        server: 'https://kubernetes.default.svc',
+        namespace: 'default',
+      });
+    });
+
+    it('logs: an abort while the request is being made ends the stream; so does a dropped connection', async () => {
+      const id = await provisioned(1);
+      const [pod] = fake.simulatePods('default', nameOf(id), {});
+      assert.ok(pod);
+      fake.appendLog('default', pod, 'web', 'one');
+      const target = { namespace: 'default', pod, container: 'web' };
+
+      // Aborted after the call started, before client-node's Log.log has its answer.
+      const abort = new AbortController();
+      const early = streamPodLog(fake.kubeConfig(), target, { follow: true }, abort.signal);
+      const first = early.next();
+      abort.abort();
+      assert.deepEqual(await within(first, 2000), { done: true, value: undefined });
+
+      // The API server drops the connection of a followed log: the stream ends instead of waiting forever.
+      const lines: string[] = [];
+      const reading = (async () => {
+        for await (const l of streamPodLog(fake.kubeConfig(), target, { follow: true })) {
+          lines.push(l.line);
+          if (lines.length === 1) fake.dropLogs('default', pod);
+        }
+      })();
+      await within(reading, 2000);
+      assert.deepEqual(lines, ['one']);
     });
 
     it('argocd: without Argo CD installed the source is refused as unsupported_source', async () => {
@@ -1306,8 +1797,9 @@ esac
     const calls = await readFile(join(dir, 'calls'), 'utf8');
     assert.match(
       calls,
-      /^upgrade --install inst-abc nginx --repo https:\/\/charts\.example\.com --namespace default --output json --version 1\.2\.3 --values \S+values\.json --create-namespace --kubeconfig \S+kubeconfig/m,
+      /^upgrade --install inst-abc nginx --repo https:\/\/charts\.example\.com --namespace default --output json --version 1\.2\.3 --values \S+values\.json --kubeconfig \S+kubeconfig$/m,
     );
+    assert.doesNotMatch(calls, /--create-namespace/);
 
     await writeFile(join(dir, 'installed'), '1');
     const status = await provider.helmStatus('inst_abc');
@@ -1315,6 +1807,98 @@ esac
     assert.equal(status.ready, true);
     await provider.helmUninstall('inst_abc');
     assert.match(await readFile(join(dir, 'calls'), 'utf8'), /^uninstall inst-abc --namespace default/m);
+  });
+});
+
+describe('Kubernetes provider — helm namespace (stand-in CLI)', () => {
+  it("installs into the instance namespace only: a source's other namespace is refused, helm never creates one", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fake-helm-ns-'));
+    try {
+      const helm = join(dir, 'helm');
+      await writeFile(
+        helm,
+        `#!/bin/sh\necho "$@" >> "${dir}/calls"\necho '{"name":"inst-ns","namespace":"apps","version":1,"info":{"status":"deployed"}}'\n`,
+      );
+      await chmod(helm, 0o755);
+      const kc = new KubeConfig();
+      kc.loadFromOptions({
+        clusters: [{ name: 'none', server: 'https://127.0.0.1:1', skipTLSVerify: true }],
+        users: [{ name: 'u' }],
+        contexts: [{ name: 'c', cluster: 'none', user: 'u' }],
+        currentContext: 'c',
+      });
+      const provider = new KubernetesProvider({ kubeConfig: kc, namespace: 'apps', helm });
+      const chart = { repo: 'https://charts.example.com', chart: 'nginx' };
+      for (const req of [
+        { namespace: 'kube-system', chart },
+        { chart: { ...chart, namespace: 'kube-system' } },
+      ]) {
+        await assert.rejects(
+          provider.helmInstall({ instance_id: 'inst_ns', tenant_id: TENANT, ...req }),
+          refused(/installed in its instance's namespace apps, not in kube-system/),
+        );
+      }
+      await assert.rejects(readFile(join(dir, 'calls'), 'utf8'), 'helm did not run');
+
+      // The instance namespace, named or not, is fine.
+      const result = await provider.helmInstall({
+        instance_id: 'inst_ns',
+        tenant_id: TENANT,
+        namespace: 'apps',
+        chart: { ...chart, namespace: 'apps' },
+      });
+      assert.equal(result.provider_ref, 'helm:apps/inst-ns');
+      await provider.helmInstall({ instance_id: 'inst_ns', tenant_id: TENANT, namespace: '', chart });
+      const calls = (await readFile(join(dir, 'calls'), 'utf8')).trim().split('\n');
+      assert.equal(calls.length, 2);
+      for (const call of calls) {
+        assert.match(
+          call,
+          /^upgrade --install inst-ns nginx --repo https:\/\/charts\.example\.com --namespace apps /,
+        );
+        assert.doesNotMatch(call, /--create-namespace/);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('Kubernetes provider — tenant namespace names', () => {
+  it('are injective: tenants whose ids sanitize alike get different namespaces, all DNS labels of ≤ 63', () => {
+    const ids = [
+      'a_b',
+      'a-b',
+      'A.B',
+      'a.b',
+      'A_B',
+      'a b',
+      `t_${'x'.repeat(80)}`,
+      `t_${'x'.repeat(80)}y`,
+      'ten_ABC',
+    ];
+    const names = ids.map((id) => tenantNamespace('ctrlplane', id));
+    assert.equal(new Set(names).size, ids.length, names.join(' '));
+    for (const name of names) {
+      assert.ok(name.length <= 63, name);
+      assert.match(name, /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+      assert.match(name, /^ctrlplane-/);
+    }
+    assert.match(tenantNamespace('ctrlplane', 'a_b'), /^ctrlplane-a-b-[0-9a-f]{10}$/);
+    assert.equal(tenantNamespace('ctrlplane', 'a_b'), tenantNamespace('ctrlplane', 'a_b'), 'stable');
+    // A long prefix still leaves a DNS label.
+    const long = tenantNamespace('p'.repeat(63), 'ten_1');
+    assert.ok(long.length <= 63);
+    assert.match(long, /^p+-[0-9a-f]{10}$/);
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'none', server: 'https://127.0.0.1:1', skipTLSVerify: true }],
+      users: [{ name: 'u' }],
+      contexts: [{ name: 'c', cluster: 'none', user: 'u' }],
+      currentContext: 'c',
+    });
+    const perTenant = new KubernetesProvider({ kubeConfig: kc, namespacePerTenant: true, helm: false });
+    assert.notEqual(perTenant.namespaceFor('a_b'), perTenant.namespaceFor('a-b'));
   });
 });
 
@@ -1347,6 +1931,7 @@ describe('Kubernetes provider — configuration from the environment', () => {
         CP_K8S_LABELS: 'env=dev, team=core',
         CP_K8S_IMAGE_PULL_SECRETS: 'regcred, other',
         CP_K8S_ARGO_NAMESPACE: 'gitops',
+        CP_K8S_ARGO_PROJECT: 'tenants',
         CP_K8S_REGION: 'eu-west',
         CP_K8S_HELM_BIN: 'false',
       };
@@ -1359,13 +1944,15 @@ describe('Kubernetes provider — configuration from the environment', () => {
         labels: { env: 'dev', team: 'core' },
         imagePullSecrets: ['regcred', 'other'],
         argoNamespace: 'gitops',
+        argoProject: 'tenants',
+        argoDestServer: 'https://kubernetes.default.svc',
         region: 'eu-west',
         helm: false,
       });
       const provider = kubernetesProviderFromEnv(env);
       assert.ok(provider);
       assert.equal(provider.info().region, 'eu-west');
-      assert.equal(provider.namespaceFor('ten_ABC'), 'tenant-ten-abc');
+      assert.match(provider.namespaceFor('ten_ABC'), /^tenant-ten-abc-[0-9a-f]{10}$/);
       const health = await provider.healthCheck();
       assert.equal(health.healthy, false);
       assert.match(health.message, /unreachable/);

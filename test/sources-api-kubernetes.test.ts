@@ -128,4 +128,62 @@ describe('a manifests source on Kubernetes, through the API (reference §9 Sourc
       );
     assert.equal(Number(count?.count), 0);
   });
+
+  it('refuses a kustomize source with a remote base before kustomize runs (no fetch from the API process)', async () => {
+    const res = await api('POST', '/v1/instances', {
+      name: 'remote-kustomize',
+      provider_name: 'kubernetes',
+      source: {
+        type: 'manifests',
+        manifests: {
+          kustomize: {
+            files: {
+              'kustomization.yaml': 'resources:\n  - https://169.254.169.254/latest/meta-data/app.yaml\n',
+            },
+          },
+        },
+      },
+    });
+    assert.equal(res.status, 400, res.text);
+    assert.equal(res.body.code, 'invalid_source');
+    assert.match(res.body.detail, /kustomization\.yaml.*remote reference/);
+    const [count] = await stack.orm.em
+      .fork()
+      .getConnection()
+      .execute<{ count: string }[]>(
+        "select count(*) from instances where tenant_id = ? and name = 'remote-kustomize'",
+        [tenant],
+      );
+    assert.equal(Number(count?.count), 0);
+  });
+
+  it('fails a manifests source holding a cluster-scoped object, and writes nothing of it', async () => {
+    const inline = [
+      'apiVersion: v1',
+      'kind: ConfigMap',
+      'metadata:',
+      '  name: harmless',
+      '---',
+      'apiVersion: rbac.authorization.k8s.io/v1',
+      'kind: ClusterRoleBinding',
+      'metadata:',
+      '  name: tenant-admin',
+      'roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin }',
+      'subjects: [{ kind: ServiceAccount, name: default, namespace: tenants }]',
+      '',
+    ].join('\n');
+    const res = await api('POST', '/v1/instances?wait=30s', {
+      name: 'cluster-admin-grab',
+      provider_name: 'kubernetes',
+      source: { type: 'manifests', manifests: { inline } },
+    });
+    assert.ok(res.status === 201 || res.status === 202, res.text);
+    assert.equal(res.body.state, 'failed', res.text);
+    assert.equal(
+      fake.get('rbac.authorization.k8s.io/v1', 'ClusterRoleBinding', undefined, 'tenant-admin'),
+      undefined,
+    );
+    assert.equal(fake.get('v1', 'ConfigMap', 'tenants', 'harmless'), undefined);
+    assert.deepEqual(fake.labelled(`ctrlplane.io/instance-id=${res.body.id}`), []);
+  });
 });

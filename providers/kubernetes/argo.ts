@@ -12,16 +12,36 @@ export interface ArgoApplication extends KubernetesObject {
   status?: { health?: { status?: string; message?: string }; sync?: { status?: string } };
 }
 
-/** The Application object of reference-behaviour.md §7 "Argo engine", labelled like everything else. */
+/**
+ * The Application object of reference-behaviour.md §7 "Argo engine", labelled like everything else. Its project and
+ * destination server come from the provider configuration and its destination namespace is the instance's: the
+ * source may repeat them, and a different value is refused (invalid_spec), since Argo CD deploys with its own
+ * permissions, bounded only by the project.
+ */
 export function argoApplication(input: {
   instanceId: string;
   namespace: string;
   labels: Record<string, string>;
   app: ArgoApplicationSpec;
-  defaultDestinationNamespace: string;
+  project: string;
+  destinationServer: string;
+  destinationNamespace: string;
 }): ArgoApplication {
   const { app } = input;
   if (!app?.repo_url?.trim()) throw new PermanentProviderError('an argocd source needs a repo_url');
+  const fixed: Array<[field: string, asked: string | undefined, value: string]> = [
+    ['project', app.project, input.project],
+    ['dest_server', app.dest_server, input.destinationServer],
+    ['dest_namespace', app.dest_namespace, input.destinationNamespace],
+  ];
+  for (const [field, asked, value] of fixed) {
+    if (asked && asked !== value) {
+      throw new PermanentProviderError(
+        `an argocd source's ${field} is ${JSON.stringify(value)} (set by the provider), not ${JSON.stringify(asked)}`,
+        'invalid_spec',
+      );
+    }
+  }
   const source: Record<string, unknown> = { repoURL: app.repo_url };
   if (app.path) source.path = app.path;
   if (app.target_revision) source.targetRevision = app.target_revision;
@@ -33,12 +53,9 @@ export function argoApplication(input: {
     if (Object.keys(helm).length > 0) source.helm = helm;
   }
   const spec: Record<string, unknown> = {
-    project: app.project || 'default',
+    project: input.project,
     source,
-    destination: {
-      server: app.dest_server || 'https://kubernetes.default.svc',
-      namespace: app.dest_namespace || input.defaultDestinationNamespace,
-    },
+    destination: { server: input.destinationServer, namespace: input.destinationNamespace },
   };
   if (app.sync_policy?.automated) {
     spec.syncPolicy = {

@@ -32,6 +32,13 @@ export interface KubernetesProviderOptions extends KubeConfigSource {
   imagePullSecrets?: string[];
   /** Where Argo CD Applications go (default `argocd`). */
   argoNamespace?: string;
+  /**
+   * The Argo CD project of every Application (default `default`). Argo CD deploys with its own permissions, bounded
+   * by this project: give it one that only allows namespaced resources in the tenants' namespaces.
+   */
+  argoProject?: string;
+  /** The destination cluster of every Application (default the in-cluster `https://kubernetes.default.svc`). */
+  argoDestServer?: string;
   /** `info().region` (default `local`). */
   region?: string;
   /**

@@ -37,7 +37,8 @@ function labels(env: NodeJS.ProcessEnv, key: string): Record<string, string> {
  *
  * Also read: CP_K8S_CONTEXT, CP_K8S_NAMESPACE (default `default`; set but empty is an error),
  * CP_K8S_NAMESPACE_PER_TENANT (bool), CP_K8S_NAMESPACE_PREFIX (default `ctrlplane`), CP_K8S_LABELS (`k=v,k2=v2`),
- * CP_K8S_IMAGE_PULL_SECRETS (comma-separated), CP_K8S_ARGO_NAMESPACE (default `argocd`), CP_K8S_REGION (default
+ * CP_K8S_IMAGE_PULL_SECRETS (comma-separated), CP_K8S_ARGO_NAMESPACE (default `argocd`), CP_K8S_ARGO_PROJECT
+ * (default `default`), CP_K8S_ARGO_DEST_SERVER (default `https://kubernetes.default.svc`), CP_K8S_REGION (default
  * `local`), CP_K8S_HELM_BIN (default `helm` on PATH; `false` disables the helm source).
  */
 export function kubernetesOptionsFromEnv(
@@ -64,6 +65,8 @@ export function kubernetesOptionsFromEnv(
     labels: labels(env, 'CP_K8S_LABELS'),
     imagePullSecrets: list(env.CP_K8S_IMAGE_PULL_SECRETS),
     argoNamespace: env.CP_K8S_ARGO_NAMESPACE?.trim() || 'argocd',
+    argoProject: env.CP_K8S_ARGO_PROJECT?.trim() || 'default',
+    argoDestServer: env.CP_K8S_ARGO_DEST_SERVER?.trim() || 'https://kubernetes.default.svc',
     region: env.CP_K8S_REGION?.trim() || 'local',
     helm: helmBin === 'false' ? false : helmBin || 'helm',
   };

@@ -9,7 +9,7 @@ export { kubernetesOptionsFromEnv, kubernetesProviderFromEnv } from './from-env'
 export { KubernetesProvider } from './kubernetes-provider';
 export {
   ANNOTATION,
-  envConfigMapName,
+  envSecretName,
   LABEL,
   resourceName,
   tenantNamespace,

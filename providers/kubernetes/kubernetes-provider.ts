@@ -8,6 +8,7 @@ import {
   type V1ConfigMap,
   type V1Deployment,
   type V1Pod,
+  type V1Secret,
   type V1StatefulSet,
   VersionApi,
 } from '@kubernetes/client-node';
@@ -56,13 +57,13 @@ import {
 import { callOptions, KubeObjects } from './kube-client';
 import { streamPodLog } from './log-stream';
 import {
-  kindsDefinedBy,
-  type ManifestRef,
-  parseManifests,
-  parseRefs,
-  refKey,
-  splitApiVersion,
-} from './manifests';
+  checkKind,
+  forceTemplateLabels,
+  refuseClusterScoped,
+  refuseForeignReferences,
+  scopeSelectors,
+} from './manifest-policy';
+import { type ManifestRef, parseManifests, parseRefs, refKey, splitApiVersion } from './manifests';
 import {
   ANNOTATION,
   FIELD_MANAGER,
@@ -77,7 +78,7 @@ import {
 } from './names';
 import { cpuMillicores, memoryMiB, parseQuantity } from './quantity';
 import { deriveStatus } from './status';
-import { endpointsOf, planWorkload, resourceRequirements } from './workload';
+import { endpointsOf, hashOf, planWorkload, resourceRequirements } from './workload';
 
 type Workload = V1Deployment | V1StatefulSet;
 type WorkloadKindName = 'Deployment' | 'StatefulSet';
@@ -94,6 +95,7 @@ const HEALTH_TIMEOUT_MS = 2000;
 const CONFLICT_ATTEMPTS = 5;
 const WORKLOAD_KINDS: readonly WorkloadKindName[] = ['Deployment', 'StatefulSet'];
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const IN_CLUSTER_SERVER = 'https://kubernetes.default.svc';
 
 const noopLogger: KubernetesProviderLogger = { info: () => {}, warn: () => {} };
 
@@ -115,6 +117,10 @@ function header(apiVersion: string, kind: string, namespace: string | undefined,
   return { apiVersion, kind, metadata: namespace ? { name, namespace } : { name } };
 }
 
+function headerOf(obj: KubernetesObject): ObjectHeader {
+  return header(obj.apiVersion ?? '', obj.kind ?? '', obj.metadata?.namespace, obj.metadata?.name ?? '');
+}
+
 function secondPrecisionNow(): string {
   return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
@@ -134,8 +140,12 @@ function validateNamespaceName(name: string, what: string): void {
  * Instances on Kubernetes (reference-behaviour.md §7, with its gaps fixed). Every object is written with server-side
  * apply (field manager `ctrlplane`, force), so a provision retried after a crash converges instead of failing with
  * AlreadyExists. One instance = a Deployment or StatefulSet `<instance id with _ → ->`, its Service and one env
- * ConfigMap per service, all labelled with `ctrlplane.io/instance-id`, `ctrlplane.io/tenant-id` and
+ * Secret per service, all labelled with `ctrlplane.io/instance-id`, `ctrlplane.io/tenant-id` and
  * `ctrlplane.io/managed-by=ctrlplane`.
+ *
+ * Tenants act through this provider with the control plane's credentials, so nothing a tenant sends leaves the
+ * instance's namespace (manifests, helm and Argo CD destinations alike), no cluster-scoped object is written for a
+ * tenant, and no object of another instance (or no object ctrlplane does not manage) is taken over or deleted.
  */
 export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine, HelmEngine {
   readonly kubeConfig: KubeConfig;
@@ -149,6 +159,8 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
   private readonly labels: Record<string, string>;
   private readonly imagePullSecrets: string[];
   private readonly argoNamespace: string;
+  private readonly argoProject: string;
+  private readonly argoDestServer: string;
   private readonly region: string;
   private readonly helmCommand: string | false;
   private readonly log: KubernetesProviderLogger;
@@ -173,6 +185,8 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
     this.imagePullSecrets = [...(options.imagePullSecrets ?? [])];
     this.argoNamespace = options.argoNamespace ?? 'argocd';
     validateNamespaceName(this.argoNamespace, 'argo namespace');
+    this.argoProject = options.argoProject?.trim() || 'default';
+    this.argoDestServer = options.argoDestServer?.trim() || IN_CLUSTER_SERVER;
     this.region = options.region ?? 'local';
     this.helmCommand = options.helm ?? 'helm';
     this.log = options.logger ?? noopLogger;
@@ -215,10 +229,25 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
     });
     await this.ensureNamespace(api, namespace, req.tenant_id);
 
-    // The kind of an instance does not change in practice; if it did, the old workload and its Service go first
-    // (a Service cannot switch between ClusterIP and headless in place).
+    // Nothing of another instance is taken over (an unlabelled object, as a plain create of an earlier attempt
+    // leaves it, is adopted).
     const otherKind: WorkloadKindName = plan.kind === 'stateful_set' ? 'Deployment' : 'StatefulSet';
     const other = await ignoreNotFound(api.read(header('apps/v1', otherKind, namespace, plan.name)));
+    const planned: KubernetesObject[] = [
+      plan.workload,
+      ...plan.secrets,
+      ...(plan.service ? [plan.service] : []),
+    ];
+    for (const obj of planned) {
+      const existing = await ignoreNotFound(api.read(headerOf(obj)));
+      refuseForeignOwner(existing, obj, req.instance_id, { adoptUnlabelled: true });
+    }
+    refuseForeignOwner(other, header('apps/v1', otherKind, namespace, plan.name), req.instance_id, {
+      adoptUnlabelled: true,
+    });
+
+    // The kind of an instance does not change in practice; if it did, the old workload and its Service go first
+    // (a Service cannot switch between ClusterIP and headless in place).
     if (other) {
       await this.deleteIfPresent(api, header('apps/v1', otherKind, namespace, plan.name), 'Foreground');
       await this.deleteIfPresent(api, header('v1', 'Service', namespace, plan.name));
@@ -226,9 +255,17 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
     }
 
     try {
-      for (const cm of plan.configMaps) {
-        await this.apply(api, cm);
-        progress(`applied ConfigMap ${cm.metadata?.name}`);
+      const applied: V1Secret[] = [];
+      for (const secret of plan.secrets) {
+        applied.push(await this.apply(api, secret));
+        progress(`applied Secret ${secret.metadata?.name}`);
+      }
+      // An env change rolls the pods: the hash follows the Secrets' versions, never their values.
+      const annotations = plan.workload.spec?.template.metadata?.annotations;
+      if (annotations) {
+        annotations[ANNOTATION.configHash] = hashOf(
+          applied.map((s) => [s.metadata?.name, s.metadata?.uid, s.metadata?.resourceVersion]),
+        );
       }
       await this.apply(api, plan.workload);
       progress(`applied ${plan.workload.kind} ${plan.name}`);
@@ -244,8 +281,26 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
       throw err;
     }
 
-    // Env ConfigMaps of services that no longer have env (or no longer exist).
-    const wanted = new Set(plan.configMaps.map((cm) => cm.metadata?.name));
+    // Env Secrets of services that no longer have env (or no longer exist), and the env ConfigMaps of earlier
+    // versions (env is no longer kept in ConfigMaps).
+    const envSelector = `${instanceSelector(req.instance_id)},${LABEL.component}=env`;
+    const wanted = new Set(plan.secrets.map((secret) => secret.metadata?.name));
+    const envSecrets = await api.list<V1Secret>(
+      'v1',
+      'Secret',
+      namespace,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      envSelector,
+    );
+    for (const secret of envSecrets.items) {
+      const name = secret.metadata?.name ?? '';
+      if (wanted.has(name)) continue;
+      await this.deleteIfPresent(api, header('v1', 'Secret', namespace, name));
+      progress(`removed Secret ${name}`);
+    }
     const envMaps = await api.list<V1ConfigMap>(
       'v1',
       'ConfigMap',
@@ -254,11 +309,10 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
       undefined,
       undefined,
       undefined,
-      `${instanceSelector(req.instance_id)},${LABEL.component}=env`,
+      envSelector,
     );
     for (const cm of envMaps.items) {
       const name = cm.metadata?.name ?? '';
-      if (wanted.has(name)) continue;
       await this.deleteIfPresent(api, header('v1', 'ConfigMap', namespace, name));
       progress(`removed ConfigMap ${name}`);
     }
@@ -287,8 +341,22 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
     await this.deleteIfPresent(api, header('v1', 'Service', namespace, name));
     opts.progress?.(`deleted workload and Service ${name}`);
 
-    // Env ConfigMaps (not a manifests source's tracking record, which deleteManifests owns).
+    // Env Secrets, and env ConfigMaps of earlier versions (not a manifests source's tracking record, which
+    // deleteManifests owns).
     const selector = instanceSelector(instanceId);
+    const secrets = await api.list<V1Secret>(
+      'v1',
+      'Secret',
+      namespace,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      `${selector},${LABEL.component}=env`,
+    );
+    for (const secret of secrets.items) {
+      await this.deleteIfPresent(api, header('v1', 'Secret', namespace, secret.metadata?.name ?? ''));
+    }
     const maps = await api.list<V1ConfigMap>(
       'v1',
       'ConfigMap',
@@ -319,7 +387,9 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
         header('v1', 'PersistentVolumeClaim', namespace, pvc.metadata?.name ?? ''),
       );
     }
-    opts.progress?.(`deleted ${maps.items.length} ConfigMap(s) and ${claims.items.length} claim(s)`);
+    opts.progress?.(
+      `deleted ${secrets.items.length} Secret(s), ${maps.items.length} ConfigMap(s) and ${claims.items.length} claim(s)`,
+    );
     this.knownNamespaces.delete(instanceId);
     this.log.info({ instance_id: instanceId, namespace, name }, 'kubernetes instance deleted');
   }
@@ -558,10 +628,16 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
   // --- manifests source ------------------------------------------------------------------------------------
 
   /**
-   * Applies every object (server-side apply), labelled, into `req.namespace` or the instance namespace, records
-   * them in the ConfigMap `<name>-manifests`, and prunes what an earlier apply created and this one no longer has.
-   * The record is written before the objects (holding old and new) and after (holding the new set), so a crash at
-   * any point leaves nothing untracked.
+   * Applies every object (server-side apply), labelled, into the instance namespace, records them in the ConfigMap
+   * `<name>-manifests`, and prunes what an earlier apply created and this one no longer has. The record is written
+   * before the objects (holding old and new) and after (holding the new set), so a crash at any point leaves nothing
+   * untracked.
+   *
+   * Refused before anything is written (invalid_spec): a namespace other than the instance's (in `req.namespace` or
+   * an object's metadata), a cluster-scoped kind, an object that exists and is not this instance's (another
+   * instance's, or not managed by ctrlplane: foreign objects are never adopted), a reference to another instance's or
+   * tenant's reserved labels, and the kinds manifest-policy.ts refuses. The reserved labels win on the objects and on
+   * their pod templates; Service, NetworkPolicy and PodDisruptionBudget selectors are narrowed to the instance's pods.
    */
   async applyManifests(
     req: {
@@ -575,47 +651,63 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
   ): Promise<ProvisionResult> {
     const api = this.objects.withSignal(opts.signal);
     const instanceNamespace = this.namespaceFor(req.tenant_id);
-    const targetNamespace = req.namespace || instanceNamespace;
+    if (req.namespace && req.namespace !== instanceNamespace) {
+      throw new PermanentProviderError(
+        `a manifests source is applied in its instance's namespace ${instanceNamespace}, not in ${req.namespace}`,
+        'invalid_spec',
+      );
+    }
     const objects = parseManifests(req.docs ?? []);
     if (objects.length === 0) throw new PermanentProviderError('the manifests source has no objects');
-    await this.ensureNamespace(api, instanceNamespace, req.tenant_id);
 
-    const reserved = instanceLabels({ instanceId: req.instance_id, tenantId: req.tenant_id });
-    const defined = kindsDefinedBy(objects);
-    this.rememberDefinedKinds(api, objects);
-
+    const own = { instanceId: req.instance_id, tenantId: req.tenant_id };
+    const reserved = instanceLabels(own);
+    const trackingName = trackingConfigMapName(req.instance_id);
     const refs: ManifestRef[] = [];
     const seen = new Set<string>();
     for (const obj of objects) {
       const apiVersion = obj.apiVersion ?? '';
       const kind = obj.kind ?? '';
       const { group, version } = splitApiVersion(apiVersion);
+      checkKind(obj, !this.namespacePerTenant);
       const info = await this.resourceInfo(api, apiVersion, kind);
       if (!info) {
-        if (defined.has(`${group}/${kind}`)) {
-          throw new Error(
-            `${kind} (${apiVersion}) is not served yet; its CustomResourceDefinition was just applied`,
-          );
-        }
         throw new PermanentProviderError(
           `the cluster does not serve ${kind} in ${apiVersion}`,
           'invalid_spec',
         );
       }
+      if (!info.namespaced) refuseClusterScoped(obj);
       const metadata = obj.metadata ?? {};
-      if (info.namespaced) metadata.namespace = metadata.namespace || targetNamespace;
-      else delete metadata.namespace;
-      // The object's own labels, then the configured ones, the caller's, and the reserved ones (which win).
+      if (metadata.namespace && metadata.namespace !== instanceNamespace) {
+        throw new PermanentProviderError(
+          `${kind} ${metadata.name} names namespace ${metadata.namespace}: a manifests source may only write to its instance's namespace ${instanceNamespace}`,
+          'invalid_spec',
+        );
+      }
+      metadata.namespace = instanceNamespace;
+      delete metadata.resourceVersion;
+      if (group === '' && kind === 'ConfigMap' && metadata.name === trackingName) {
+        throw new PermanentProviderError(
+          `ConfigMap ${trackingName} is the instance's tracking record; a manifest may not write it`,
+          'invalid_spec',
+        );
+      }
+      // The object's own labels, then the configured ones, the caller's, and the reserved ones (which win), on the
+      // object and on its pod templates.
       metadata.labels = { ...metadata.labels, ...this.labels, ...req.labels, ...reserved };
       obj.metadata = metadata;
+      forceTemplateLabels(obj, reserved);
+      refuseForeignReferences(obj, own);
+      scopeSelectors(obj, req.instance_id);
       const ref: ManifestRef = {
         apiVersion,
         kind,
         group,
         version,
         resource: info.plural,
-        namespaced: info.namespaced,
-        ...(info.namespaced ? { namespace: metadata.namespace } : {}),
+        namespaced: true,
+        namespace: instanceNamespace,
         name: metadata.name ?? '',
       };
       const key = refKey(ref);
@@ -629,7 +721,15 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
       refs.push(ref);
     }
 
-    const trackingName = trackingConfigMapName(req.instance_id);
+    // Nothing is taken over: an existing object must already be this instance's (checked here for all of them,
+    // before anything is written, and again right before each apply).
+    for (const obj of objects) {
+      refuseForeignOwner(await ignoreNotFound(api.read(headerOf(obj))), obj, req.instance_id, {
+        adoptUnlabelled: false,
+      });
+    }
+
+    await this.ensureNamespace(api, instanceNamespace, req.tenant_id);
     const tracking = await ignoreNotFound(
       api.read<V1ConfigMap>(header('v1', 'ConfigMap', instanceNamespace, trackingName)),
     );
@@ -646,10 +746,9 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
 
     for (const obj of objects) {
       try {
-        await this.apply(api, obj);
+        await this.applyOwned(api, obj, req.instance_id);
       } catch (err) {
-        const { group } = splitApiVersion(obj.apiVersion ?? '');
-        if (isNotFound(err) && !defined.has(`${group}/${obj.kind}`)) {
+        if (isNotFound(err)) {
           throw new PermanentProviderError(
             `cannot apply ${obj.kind} ${obj.metadata?.name}: ${errorMessage(err)}`,
             'invalid_spec',
@@ -660,8 +759,8 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
       opts.progress?.(`applied ${obj.kind} ${obj.metadata?.name}`);
     }
     for (const ref of [...stale].reverse()) {
-      await this.deleteRef(api, ref);
-      opts.progress?.(`pruned ${ref.kind} ${ref.name}`);
+      if (await this.deleteOwnedRef(api, ref, req.instance_id))
+        opts.progress?.(`pruned ${ref.kind} ${ref.name}`);
     }
     await this.writeTracking(api, instanceNamespace, trackingName, trackingLabels, refs);
 
@@ -673,7 +772,7 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
     return {
       provider_ref: providerRef(instanceNamespace, req.instance_id),
       endpoints: [],
-      metadata: { objects: String(refs.length), namespace: targetNamespace },
+      metadata: { objects: String(refs.length), namespace: instanceNamespace },
     };
   }
 
@@ -689,8 +788,7 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
     if (!tracking) return;
     const refs = parseRefs(tracking.data);
     for (const ref of [...refs].reverse()) {
-      await this.deleteRef(api, ref);
-      opts.progress?.(`deleted ${ref.kind} ${ref.name}`);
+      if (await this.deleteOwnedRef(api, ref, instanceId)) opts.progress?.(`deleted ${ref.kind} ${ref.name}`);
     }
     await this.deleteIfPresent(api, header('v1', 'ConfigMap', namespace, trackingName));
     this.knownNamespaces.delete(instanceId);
@@ -745,9 +843,11 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
         caller: req.labels,
       }),
       app: req.app,
-      defaultDestinationNamespace: instanceNamespace,
+      project: this.argoProject,
+      destinationServer: this.argoDestServer,
+      destinationNamespace: instanceNamespace,
     });
-    if (!req.app.dest_namespace) await this.ensureNamespace(api, instanceNamespace, req.tenant_id);
+    await this.ensureNamespace(api, instanceNamespace, req.tenant_id);
     try {
       await this.apply(api, application);
     } catch (err) {
@@ -804,9 +904,18 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
     const binary = this.helmBinary();
     if (!binary) throw helmUnavailable();
     const api = this.objects.withSignal(opts.signal);
-    const instanceNamespace = this.namespaceFor(req.tenant_id);
-    const namespace = req.namespace || req.chart?.namespace || instanceNamespace;
-    if (namespace === instanceNamespace) await this.ensureNamespace(api, namespace, req.tenant_id);
+    // The release goes to the instance namespace, whatever the source asks for (a different one is refused), and
+    // helm never creates a namespace: with namespacePerTenant the provider does, otherwise the operator's exists.
+    const namespace = this.namespaceFor(req.tenant_id);
+    for (const asked of [req.namespace, req.chart?.namespace]) {
+      if (asked && asked !== namespace) {
+        throw new PermanentProviderError(
+          `a helm source is installed in its instance's namespace ${namespace}, not in ${asked}`,
+          'invalid_spec',
+        );
+      }
+    }
+    await this.ensureNamespace(api, namespace, req.tenant_id);
     const release = resourceName(req.instance_id);
     return withTempDir(async (dir) => {
       const values = req.chart.values ?? {};
@@ -814,7 +923,7 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
         Object.keys(values).length > 0
           ? await writePrivate(join(dir, 'values.json'), JSON.stringify(values))
           : undefined;
-      const args = [...installArgs(release, namespace, req.chart, valuesFile), '--create-namespace'];
+      const args = installArgs(release, namespace, req.chart, valuesFile);
       opts.progress?.(`helm upgrade --install ${release}`);
       let out: string;
       try {
@@ -974,9 +1083,38 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
     }
   }
 
-  private async deleteRef(api: KubeObjects, ref: ManifestRef): Promise<void> {
+  /**
+   * Deletes a recorded object if it is still this instance's (a record is only a list of names: an object that now
+   * carries another instance's label, or none, is left alone). True when it was deleted.
+   */
+  private async deleteOwnedRef(api: KubeObjects, ref: ManifestRef, instanceId: string): Promise<boolean> {
     api.remember(ref.apiVersion, ref.kind, { plural: ref.resource, namespaced: ref.namespaced });
-    await this.deleteIfPresent(api, header(ref.apiVersion, ref.kind, ref.namespace, ref.name));
+    const target = header(ref.apiVersion, ref.kind, ref.namespace, ref.name);
+    const live = await ignoreNotFound(api.read(target));
+    if (!live) return false;
+    if (live.metadata?.labels?.[LABEL.instanceId] !== instanceId) {
+      this.log.warn(
+        { instance_id: instanceId, kind: ref.kind, namespace: ref.namespace, name: ref.name },
+        'recorded object is not this instance’s any more; left alone',
+      );
+      return false;
+    }
+    await this.deleteIfPresent(api, target);
+    return true;
+  }
+
+  /**
+   * Server-side apply of a tenant's object that must not take over anything: re-read right before, refused when it
+   * is not this instance's, and conditional on the version read (a change in between is a 409, retried with a fresh
+   * read).
+   */
+  private async applyOwned(api: KubeObjects, obj: KubernetesObject, instanceId: string): Promise<void> {
+    await this.withConflictRetry(async () => {
+      const existing = await ignoreNotFound(api.read(headerOf(obj)));
+      refuseForeignOwner(existing, obj, instanceId, { adoptUnlabelled: false });
+      const rv = existing?.metadata?.resourceVersion;
+      await this.apply(api, rv ? { ...obj, metadata: { ...obj.metadata, resourceVersion: rv } } : obj);
+    });
   }
 
   private async writeTracking(
@@ -1002,22 +1140,6 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
       // Discovery answers 404 for a group/version the cluster does not serve.
       if (isNotFound(err)) return undefined;
       throw err;
-    }
-  }
-
-  /** Kinds whose CRD is in the same manifest set resolve from the CRD itself (discovery lags behind). */
-  private rememberDefinedKinds(api: KubeObjects, objects: readonly KubernetesObject[]): void {
-    for (const o of objects) {
-      if (o.kind !== 'CustomResourceDefinition') continue;
-      const spec = (o as CrdLike).spec;
-      if (!spec?.group || !spec.names?.kind || !spec.names.plural) continue;
-      for (const v of spec.versions ?? []) {
-        if (!v.name) continue;
-        api.remember(`${spec.group}/${v.name}`, spec.names.kind, {
-          plural: spec.names.plural,
-          namespaced: spec.scope !== 'Cluster',
-        });
-      }
     }
   }
 
@@ -1049,6 +1171,7 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
       ['apps/v1', 'Deployment'],
       ['apps/v1', 'StatefulSet'],
       ['v1', 'ConfigMap'],
+      ['v1', 'Secret'],
     ] as const) {
       const list = await api.list(
         apiVersion,
@@ -1110,15 +1233,6 @@ interface PodMetrics extends KubernetesObject {
   containers?: Array<{ name?: string; usage?: { cpu?: string; memory?: string } }>;
 }
 
-interface CrdLike {
-  spec?: {
-    group?: string;
-    scope?: string;
-    names?: { kind?: string; plural?: string };
-    versions?: Array<{ name?: string }>;
-  };
-}
-
 function time(value: Date | string | undefined): number {
   if (!value) return 0;
   return value instanceof Date ? value.getTime() : Date.parse(value) || 0;
@@ -1137,4 +1251,32 @@ function pickPod(pods: V1Pod[]): V1Pod | undefined {
       (a, b) =>
         rank(a) - rank(b) || time(b.metadata?.creationTimestamp) - time(a.metadata?.creationTimestamp),
     )[0];
+}
+
+/**
+ * Refuses (invalid_spec) to write over `existing` unless it is the instance's own: it carries another instance's
+ * `ctrlplane.io/instance-id`, or (unless `adoptUnlabelled`) no ctrlplane label at all, i.e. an object ctrlplane
+ * does not manage.
+ */
+function refuseForeignOwner(
+  existing: KubernetesObject | undefined,
+  wanted: KubernetesObject,
+  instanceId: string,
+  opts: { adoptUnlabelled: boolean },
+): void {
+  if (!existing) return;
+  const owner = existing.metadata?.labels?.[LABEL.instanceId];
+  if (owner === instanceId) return;
+  const what = `${wanted.kind} ${wanted.metadata?.namespace ? `${wanted.metadata.namespace}/` : ''}${wanted.metadata?.name}`;
+  if (owner !== undefined) {
+    throw new PermanentProviderError(
+      `${what} already exists and is owned by another instance`,
+      'invalid_spec',
+    );
+  }
+  if (opts.adoptUnlabelled) return;
+  throw new PermanentProviderError(
+    `${what} already exists and is not managed by ctrlplane (owned by another instance or by no one); it is not adopted`,
+    'invalid_spec',
+  );
 }

@@ -88,14 +88,3 @@ export function parseRefs(data: Record<string, string> | undefined): ManifestRef
     return [];
   }
 }
-
-/** The CRDs of a manifest set, as `group/kind`, so objects of a kind the same set defines are retried, not refused. */
-export function kindsDefinedBy(objects: readonly KubernetesObject[]): Set<string> {
-  const kinds = new Set<string>();
-  for (const o of objects) {
-    if (o.kind !== 'CustomResourceDefinition') continue;
-    const spec = (o as { spec?: { group?: string; names?: { kind?: string } } }).spec;
-    if (spec?.group && spec.names?.kind) kinds.add(`${spec.group}/${spec.names.kind}`);
-  }
-  return kinds;
-}

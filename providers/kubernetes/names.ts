@@ -6,9 +6,9 @@ export const LABEL = {
   instanceId: 'ctrlplane.io/instance-id',
   tenantId: 'ctrlplane.io/tenant-id',
   managedBy: 'ctrlplane.io/managed-by',
-  /** On the per-service env ConfigMaps. */
+  /** On the per-service env Secrets. */
   service: 'ctrlplane.io/service',
-  /** `env` (a service's env ConfigMap) or `manifests` (the tracking ConfigMap of a manifests source). */
+  /** `env` (a service's env Secret) or `manifests` (the tracking ConfigMap of a manifests source). */
   component: 'ctrlplane.io/component',
 } as const;
 
@@ -17,7 +17,10 @@ export const ANNOTATION = {
   replicasBeforeStop: 'ctrlplane.io/replicas-before-stop',
   /** On the pod template: set by `restart`, which rolls the pods. */
   restartedAt: 'ctrlplane.io/restartedAt',
-  /** On the pod template: a hash of the env ConfigMaps, so an env change rolls the pods. */
+  /**
+   * On the pod template: a hash of the env Secrets' names, uids and resourceVersions (never of their values), so an
+   * env change rolls the pods.
+   */
   configHash: 'ctrlplane.io/config-hash',
   /** On the workload: the main service, whose container `logs` reads by default. */
   mainService: 'ctrlplane.io/main-service',
@@ -32,7 +35,8 @@ export function resourceName(instanceId: string): string {
   return instanceId.replaceAll('_', '-').toLowerCase();
 }
 
-export function envConfigMapName(instanceId: string, serviceName: string): string {
+/** `<name>-<service>-env`: the Secret holding a service's env (it may hold resolved secret values). */
+export function envSecretName(instanceId: string, serviceName: string): string {
   return `${resourceName(instanceId)}-${serviceName}-env`;
 }
 
@@ -45,12 +49,17 @@ export function instanceSelector(instanceId: string): string {
   return `${LABEL.instanceId}=${instanceId}`;
 }
 
-/** `<prefix>-<tenant id with _ → ->`, shortened with a hash when it would exceed a DNS label's 63 characters. */
+const TENANT_HASH_LENGTH = 10;
+
+/**
+ * `<prefix>-<tenant id, lowercased, anything but [a-z0-9-] → ->-<10 hex of sha256(exact tenant id)>`, the readable
+ * part shortened so the whole stays a DNS label of at most 63 characters. The hash of the exact id keeps the mapping
+ * injective: `a_b`, `a-b` and `A.B` sanitize alike but get different namespaces.
+ */
 export function tenantNamespace(prefix: string, tenantId: string): string {
-  const name = `${prefix}-${tenantId.replaceAll('_', '-').toLowerCase()}`.replace(/[^a-z0-9-]/g, '-');
-  if (name.length <= 63) return name;
-  const hash = createHash('sha256').update(tenantId).digest('hex').slice(0, 10);
-  return `${name.slice(0, 52).replace(/-+$/, '')}-${hash}`;
+  const hash = createHash('sha256').update(tenantId, 'utf8').digest('hex').slice(0, TENANT_HASH_LENGTH);
+  const readable = `${prefix}-${tenantId.toLowerCase()}`.replace(/[^a-z0-9-]/g, '-');
+  return `${readable.slice(0, 63 - TENANT_HASH_LENGTH - 1).replace(/-+$/, '')}-${hash}`;
 }
 
 export interface LabelInput {

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import type {
-  V1ConfigMap,
   V1Container,
   V1ContainerPort,
   V1Deployment,
@@ -8,6 +7,7 @@ import type {
   V1PodSpec,
   V1Probe,
   V1ResourceRequirements,
+  V1Secret,
   V1Service,
   V1ServicePort,
   V1StatefulSet,
@@ -16,7 +16,7 @@ import type {
 import type { Endpoint, ResourceSpec, ServiceRole, ServiceSpec, WorkloadKind } from '../../domain/instance';
 import { orderByDependencies } from '../../domain/service-order';
 import { PermanentProviderError, type ProvisionRequest } from '../provider';
-import { ANNOTATION, envConfigMapName, instanceLabels, LABEL, providerRef, resourceName } from './names';
+import { ANNOTATION, envSecretName, instanceLabels, LABEL, providerRef, resourceName } from './names';
 import { cpuQuantity, memoryQuantity } from './quantity';
 
 /** What `provision` applies for a services source (reference-behaviour.md §7 "provision"). */
@@ -24,7 +24,12 @@ export interface WorkloadPlan {
   namespace: string;
   name: string;
   kind: WorkloadKind;
-  configMaps: V1ConfigMap[];
+  /**
+   * One Secret `<name>-<service>-env` per service with env (after secret resolution env may hold secret values, so
+   * it never goes into a ConfigMap). The pod template's config-hash annotation is set by the caller from the applied
+   * Secrets' resourceVersions, never from their values.
+   */
+  secrets: V1Secret[];
   workload: V1Deployment | V1StatefulSet;
   /** Absent for a Deployment none of whose services has ports. */
   service?: V1Service;
@@ -139,7 +144,7 @@ function container(instanceId: string, service: ServiceSpec): V1Container {
   if (service.command?.length) c.command = [...service.command];
   if (service.args?.length) c.args = [...service.args];
   if (Object.keys(service.env ?? {}).length > 0) {
-    c.envFrom = [{ configMapRef: { name: envConfigMapName(instanceId, service.name) } }];
+    c.envFrom = [{ secretRef: { name: envSecretName(instanceId, service.name) } }];
   }
   const ports: V1ContainerPort[] = (service.ports ?? []).map((p, i) => ({
     name: `port-${i}`,
@@ -169,8 +174,12 @@ function volumeSizes(services: readonly ServiceSpec[]): Map<string, number> {
   return sizes;
 }
 
-function hashOf(value: unknown): string {
+export function hashOf(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16);
+}
+
+function base64(value: string): string {
+  return Buffer.from(value, 'utf8').toString('base64');
 }
 
 /** The objects of a services-source instance. Pure: no I/O. */
@@ -188,17 +197,18 @@ export function planWorkload(req: ProvisionRequest, settings: PlanSettings): Wor
   const kind: WorkloadKind = req.kind === 'stateful_set' ? 'stateful_set' : 'deployment';
   const main = req.services.find((s) => roleOf(s) === 'main') as ServiceSpec;
 
-  const configMaps: V1ConfigMap[] = req.services
+  const secrets: V1Secret[] = req.services
     .filter((s) => Object.keys(s.env ?? {}).length > 0)
     .map((s) => ({
       apiVersion: 'v1',
-      kind: 'ConfigMap',
+      kind: 'Secret',
+      type: 'Opaque',
       metadata: {
-        name: envConfigMapName(req.instance_id, s.name),
+        name: envSecretName(req.instance_id, s.name),
         namespace,
         labels: { ...labels, [LABEL.service]: s.name, [LABEL.component]: 'env' },
       },
-      data: { ...s.env },
+      data: Object.fromEntries(Object.entries(s.env ?? {}).map(([k, v]) => [k, base64(String(v))])),
     }));
 
   const sizes = volumeSizes(req.services);
@@ -229,7 +239,7 @@ export function planWorkload(req: ProvisionRequest, settings: PlanSettings): Wor
       labels,
       annotations: {
         [ANNOTATION.defaultContainer]: main.name,
-        [ANNOTATION.configHash]: hashOf(configMaps.map((cm) => [cm.metadata?.name, cm.data])),
+        [ANNOTATION.configHash]: hashOf(secrets.map((secret) => secret.metadata?.name)),
       },
     },
     spec: podSpec,
@@ -317,7 +327,7 @@ export function planWorkload(req: ProvisionRequest, settings: PlanSettings): Wor
     namespace,
     name,
     kind,
-    configMaps,
+    secrets,
     workload,
     service,
     endpoints,

@@ -399,6 +399,15 @@ export class FakeKubernetes {
     }
   }
 
+  /** Breaks the followed log streams of a pod without ending them (as when the connection to the API server drops). */
+  dropLogs(namespace: string, pod: string): void {
+    for (const [key, set] of this.followers) {
+      if (!key.startsWith(`${namespace}/${pod}/`)) continue;
+      for (const res of set) res.destroy();
+      this.followers.delete(key);
+    }
+  }
+
   /** Makes metrics.k8s.io available (it answers 404 until then) with this usage for a pod. */
   seedMetrics(
     namespace: string,
