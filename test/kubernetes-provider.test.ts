@@ -864,14 +864,25 @@ spec:
     );
   });
 
-  it('an argocd source creates its Application in the argo namespace, labelled', async (t) => {
+  it('an argocd source creates its Application in the argo namespace, labelled', async () => {
     if (REAL_CLUSTER) {
       const groups = await target.kc
         .makeApiClient(ApisApi)
         .getAPIVersions()
         .catch(() => undefined);
       if (!groups?.groups.some((g) => g.name === 'argoproj.io')) {
-        t.skip('Argo CD is not installed in this cluster');
+        // Without Argo CD the source cannot run here: the provider must say so plainly, not fail obscurely.
+        await assert.rejects(
+          provider.argoApply({
+            instance_id: newInstanceId(),
+            tenant_id: TENANT,
+            app: {
+              repo_url: 'https://github.com/argoproj/argocd-example-apps.git',
+              dest_namespace: target.namespace,
+            },
+          }),
+          (err: unknown) => err instanceof PermanentProviderError && err.code === 'unsupported_source',
+        );
         return;
       }
     }
