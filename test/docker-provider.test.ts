@@ -6,6 +6,7 @@ import type { ServiceSpec } from '../domain/instance';
 import { DockerProvider } from '../providers/docker/docker-provider';
 import { orderServices } from '../providers/docker/service-order';
 import { PermanentProviderError, type ProvisionRequest } from '../providers/provider';
+import { fetchText } from './support/docker-fixtures';
 
 /** Runs against the real Docker engine, with the local image built by scripts/setup.sh (nothing is pulled). */
 const IMAGE = 'ctrlplane-test/busybox:1';
@@ -73,23 +74,6 @@ async function cleanup(): Promise<void> {
         .remove()
         .catch(() => {});
   }
-}
-
-/** GETs a published URL, retrying while the server starts. */
-async function fetchText(url: string, timeoutMs = 10_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-      if (res.ok) return await res.text();
-      lastError = new Error(`HTTP ${res.status}`);
-    } catch (err) {
-      lastError = err;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${url} did not answer: ${String(lastError)}`);
 }
 
 function publicUrl(

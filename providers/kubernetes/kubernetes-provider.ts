@@ -285,32 +285,14 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
     // versions (env is no longer kept in ConfigMaps).
     const envSelector = `${instanceSelector(req.instance_id)},${LABEL.component}=env`;
     const wanted = new Set(plan.secrets.map((secret) => secret.metadata?.name));
-    const envSecrets = await api.list<V1Secret>(
-      'v1',
-      'Secret',
-      namespace,
-      undefined,
-      undefined,
-      undefined,
-      undefined,
-      envSelector,
-    );
+    const envSecrets = await this.listLabelled<V1Secret>(api, 'Secret', namespace, envSelector);
     for (const secret of envSecrets.items) {
       const name = secret.metadata?.name ?? '';
       if (wanted.has(name)) continue;
       await this.deleteIfPresent(api, header('v1', 'Secret', namespace, name));
       progress(`removed Secret ${name}`);
     }
-    const envMaps = await api.list<V1ConfigMap>(
-      'v1',
-      'ConfigMap',
-      namespace,
-      undefined,
-      undefined,
-      undefined,
-      undefined,
-      envSelector,
-    );
+    const envMaps = await this.listLabelled<V1ConfigMap>(api, 'ConfigMap', namespace, envSelector);
     for (const cm of envMaps.items) {
       const name = cm.metadata?.name ?? '';
       await this.deleteIfPresent(api, header('v1', 'ConfigMap', namespace, name));
@@ -344,41 +326,29 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
     // Env Secrets, and env ConfigMaps of earlier versions (not a manifests source's tracking record, which
     // deleteManifests owns).
     const selector = instanceSelector(instanceId);
-    const secrets = await api.list<V1Secret>(
-      'v1',
+    const secrets = await this.listLabelled<V1Secret>(
+      api,
       'Secret',
       namespace,
-      undefined,
-      undefined,
-      undefined,
-      undefined,
       `${selector},${LABEL.component}=env`,
     );
     for (const secret of secrets.items) {
       await this.deleteIfPresent(api, header('v1', 'Secret', namespace, secret.metadata?.name ?? ''));
     }
-    const maps = await api.list<V1ConfigMap>(
-      'v1',
+    const maps = await this.listLabelled<V1ConfigMap>(
+      api,
       'ConfigMap',
       namespace,
-      undefined,
-      undefined,
-      undefined,
-      undefined,
       `${selector},${LABEL.component}!=manifests`,
     );
     for (const cm of maps.items) {
       await this.deleteIfPresent(api, header('v1', 'ConfigMap', namespace, cm.metadata?.name ?? ''));
     }
     // Claims of a StatefulSet's volumeClaimTemplates carry the selector labels.
-    const claims = await api.list(
-      'v1',
+    const claims = await this.listLabelled<KubernetesObject>(
+      api,
       'PersistentVolumeClaim',
       namespace,
-      undefined,
-      undefined,
-      undefined,
-      undefined,
       selector,
     );
     for (const pvc of claims.items) {
@@ -1214,17 +1184,18 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
     );
   }
 
+  /** The objects of a core (v1) kind in `namespace` that match a label selector. */
+  private async listLabelled<T extends KubernetesObject>(
+    api: KubeObjects,
+    kind: string,
+    namespace: string,
+    labelSelector: string,
+  ): Promise<{ items: T[] }> {
+    return api.list<T>('v1', kind, namespace, undefined, undefined, undefined, undefined, labelSelector);
+  }
+
   private async pods(api: KubeObjects, namespace: string, instanceId: string): Promise<V1Pod[]> {
-    const list = await api.list<V1Pod>(
-      'v1',
-      'Pod',
-      namespace,
-      undefined,
-      undefined,
-      undefined,
-      undefined,
-      instanceSelector(instanceId),
-    );
+    const list = await this.listLabelled<V1Pod>(api, 'Pod', namespace, instanceSelector(instanceId));
     return list.items;
   }
 }
