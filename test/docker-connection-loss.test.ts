@@ -3,8 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import { DockerConnectionClosed, dockerClient } from '../providers/docker/docker-client';
 import { DockerProvider } from '../providers/docker/docker-provider';
 import { PermanentProviderError } from '../providers/provider';
-import { DockerSocketProxy } from './support/docker-socket-proxy';
 import { docker, IMAGE, service, sleep, TestInstances, waitFor } from './support/docker-fixtures';
+import { DockerSocketProxy } from './support/docker-socket-proxy';
 
 /**
  * The real engine, reached through a unix-socket proxy that the test cuts while the engine is still answering a

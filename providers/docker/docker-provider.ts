@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import Dockerode from 'dockerode';
+import type Dockerode from 'dockerode';
 import type { Endpoint, ResourceSpec, ServiceSpec } from '../../domain/instance';
 import type { InstanceState } from '../../domain/instance-state';
 import {
