@@ -1,11 +1,15 @@
-import { loadConfig } from '../config/env';
+import { exitOnConfigError } from '../config/config-error';
+import { loadApiConfig } from '../config/env';
 import { createLogger } from '../config/logger';
 import { buildProviders } from '../providers/build-providers';
 import { startApi } from './server';
 
-const config = loadConfig();
-const logger = createLogger('ctrlplane-api', config.LOG_LEVEL);
-const api = await startApi(config, logger, buildProviders(config, logger)).catch((err) => {
+const { config, logger, providers } = exitOnConfigError(() => {
+  const config = loadApiConfig();
+  const logger = createLogger('ctrlplane-api', config.LOG_LEVEL);
+  return { config, logger, providers: buildProviders(config, logger) };
+});
+const api = await startApi(config, logger, providers).catch((err) => {
   logger.fatal({ err }, 'api failed to start');
   process.exit(1);
 });
