@@ -18,6 +18,18 @@ die() {
 have() { command -v "$1" >/dev/null 2>&1; }
 SETUP_STARTED=$SECONDS
 
+# Runs "$@" with only stdin, stdout and stderr open. Daemons started here outlive this script: any other fd they
+# inherited (the caller's lock, a CI runner's pipe) would stay open as long as they run, holding that lock or
+# keeping that pipe from ever reaching its end.
+without_inherited_fds() {
+  local fd
+  for fd in /proc/self/fd/*; do
+    fd=${fd##*/}
+    if [[ $fd =~ ^[0-9]+$ ]] && ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
+  done
+  exec "$@"
+}
+
 # Runs a long command ("$@") and says every 20 s that it is still at it, then how long it took. The command runs
 # without fd 9 (the setup lock, see below) so nothing it leaves behind holds the lock.
 with_progress() {
@@ -39,7 +51,7 @@ with_progress() {
 }
 
 # One setup at a time (npm start and npm test may both call this). Fd 9 holds the lock; every daemon started
-# below gets `9>&-` so it does not keep the lock after this script exits.
+# below is started without it (and without any other inherited fd: without_inherited_fds).
 if have flock; then
   exec 9>"$DATA/setup.lock"
   flock -w 900 9 || die "another setup.sh has held $DATA/setup.lock for 15 minutes"
@@ -139,7 +151,7 @@ start_docker() {
       say "containerd is running but not answering yet; waiting"
     else
       say "starting containerd (log: .data/logs/containerd.log)"
-      setsid nohup containerd </dev/null >>"$LOGS/containerd.log" 2>&1 9>&- &
+      (without_inherited_fds setsid nohup containerd </dev/null >>"$LOGS/containerd.log" 2>&1) &
     fi
     local i
     for ((i = 0; i < 60; i++)); do
@@ -158,7 +170,7 @@ start_docker() {
     # A pid file left by a killed daemon blocks dockerd when its pid is now some other process: drop it.
     if [[ -e $DOCKER_PIDFILE ]] && ! pidfile_alive "$DOCKER_PIDFILE" dockerd; then rm -f "$DOCKER_PIDFILE"; fi
     say "starting dockerd (log: .data/logs/dockerd.log)"
-    setsid nohup dockerd --containerd="$CONTAINERD_SOCK" </dev/null >>"$LOGS/dockerd.log" 2>&1 9>&- &
+    (without_inherited_fds setsid nohup dockerd --containerd="$CONTAINERD_SOCK" </dev/null >>"$LOGS/dockerd.log" 2>&1) &
   fi
   local deadline=$((SECONDS + 60))
   until docker_up; do
@@ -237,7 +249,7 @@ else
     fi
   fi
   say "starting PostgreSQL $pg_version/main"
-  pg_ctlcluster --skip-systemctl-redirect "$pg_version" main start 9>&- </dev/null ||
+  (without_inherited_fds pg_ctlcluster --skip-systemctl-redirect "$pg_version" main start </dev/null) ||
     say "pg_ctlcluster start returned non-zero (already running?)"
   if [[ $fresh == 1 ]]; then pg_ctlcluster --skip-systemctl-redirect "$pg_version" main reload 9>&- || true; fi
   for ((i = 0; i < 60; i++)); do
