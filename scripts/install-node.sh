@@ -6,7 +6,7 @@
 # runs `env node`) and everything it starts, `npm ci` included, run on it.
 
 CTRLPLANE_NODE_VERSION=24.22.3 # exact pin of the Node.js installed when the machine's is too old
-CTRLPLANE_NODE_MIN=22.17.0     # MikroORM 7 needs >= 22.17
+CTRLPLANE_NODE_MIN=22.19.0     # package.json engines: undici 8 (client-node 2) needs 22.19, MikroORM 7 22.17
 
 ctrlplane_node_setup() {
   local root
