@@ -1,7 +1,7 @@
-import { loadConfig } from '../config/env';
-import { createLogger } from '../config/logger';
-import { buildProviders } from '../providers/build-providers';
-import { startApi } from './server';
+import { loadConfig } from '../config/env.ts';
+import { createLogger } from '../config/logger.ts';
+import { buildProviders } from '../providers/build-providers.ts';
+import { startApi } from './server.ts';
 
 const config = loadConfig();
 const logger = createLogger('ctrlplane-api', config.LOG_LEVEL);

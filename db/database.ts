@@ -1,5 +1,5 @@
 import { MikroORM } from '@mikro-orm/postgresql';
-import { ormConfig } from './orm-config';
+import { ormConfig } from './orm-config.ts';
 
 export type Orm = MikroORM;
 

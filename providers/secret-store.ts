@@ -1,7 +1,7 @@
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, sep } from 'node:path';
-import type { SecretBinding } from '../domain/sources/variables';
-import { PermanentProviderError } from './provider';
+import type { SecretBinding } from '../domain/sources/variables.ts';
+import { PermanentProviderError } from './provider.ts';
 
 /**
  * Secret stores: where the provision activity (and nothing else) reads the values of secret variables.

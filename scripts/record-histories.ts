@@ -7,13 +7,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { containersOf, docker, httpdService, removeInstances } from '../test/support/docker';
-import { apiClient, eventually } from '../test/support/http';
-import { startStack } from '../test/support/stack';
-import { commandMessages, instanceWorkflowId } from '../workflows/messages';
-import { REPO_ROOT } from './temporal-cli';
-import { startTestEnvironment } from './test-environment';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { containersOf, docker, httpdService, removeInstances } from '../test/support/docker.ts';
+import { apiClient, eventually } from '../test/support/http.ts';
+import { startStack } from '../test/support/stack.ts';
+import { commandMessages, instanceWorkflowId } from '../workflows/messages.ts';
+import { REPO_ROOT } from './temporal-cli.ts';
+import { startTestEnvironment } from './test-environment.ts';
 
 const environment = await startTestEnvironment();
 Object.assign(process.env, environment.env, { LOG_LEVEL: 'warn' });

@@ -5,8 +5,8 @@
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { stripVTControlCharacters } from 'node:util';
-import { REPO_ROOT } from './temporal-cli';
-import { startTestEnvironment } from './test-environment';
+import { REPO_ROOT } from './temporal-cli.ts';
+import { startTestEnvironment } from './test-environment.ts';
 
 const started = Date.now();
 const files = process.argv.slice(2).length

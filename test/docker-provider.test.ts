@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import Dockerode from 'dockerode';
-import type { ServiceSpec } from '../domain/instance';
-import { DockerProvider } from '../providers/docker/docker-provider';
-import { orderServices } from '../providers/docker/service-order';
-import { PermanentProviderError, type ProvisionRequest } from '../providers/provider';
-import { fetchText } from './support/docker-fixtures';
+import type { ServiceSpec } from '../domain/instance.ts';
+import { DockerProvider } from '../providers/docker/docker-provider.ts';
+import { orderServices } from '../providers/docker/service-order.ts';
+import { PermanentProviderError, type ProvisionRequest } from '../providers/provider.ts';
+import { fetchText } from './support/docker-fixtures.ts';
 
 /** Runs against the real Docker engine, with the local image built by scripts/setup.sh (nothing is pulled). */
 const IMAGE = 'ctrlplane-test/busybox:1';

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { MikroORM } from '@mikro-orm/postgresql';
-import { loadConfig } from '../config/env';
-import { prepareDatabase } from '../db/database';
-import { InstanceRecordSchema } from '../db/entities/instance-record';
-import { recordToInstance } from '../db/instance-mapping';
-import { migrationsList } from '../db/migrations/index';
-import { ormConfig } from '../db/orm-config';
+import { loadConfig } from '../config/env.ts';
+import { prepareDatabase } from '../db/database.ts';
+import { InstanceRecordSchema } from '../db/entities/instance-record.ts';
+import { recordToInstance } from '../db/instance-mapping.ts';
+import { migrationsList } from '../db/migrations/index.ts';
+import { ormConfig } from '../db/orm-config.ts';
 
 // Databases made by an earlier release: the fixtures are pg_dumps of what MikroORM 6.6.16's migrator left (its
 // own migrations table included), taken before the upgrade to 7. The ORM now in package.json must take such a

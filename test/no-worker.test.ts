@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { containersOf, httpdService, removeInstances, removeTenantLeftovers } from './support/docker';
-import { eventsOf } from './support/events';
-import { apiClient, eventually } from './support/http';
-import { type Stack, startStack, uniqueTenant } from './support/stack';
+import { containersOf, httpdService, removeInstances, removeTenantLeftovers } from './support/docker.ts';
+import { eventsOf } from './support/events.ts';
+import { apiClient, eventually } from './support/http.ts';
+import { type Stack, startStack, uniqueTenant } from './support/stack.ts';
 
 // Real Temporal, PostgreSQL and Docker; no worker polls the task queue until the test starts one.
 describe('no worker is running', () => {

@@ -1,7 +1,7 @@
-import { loadConfig } from '../config/env';
-import { createLogger } from '../config/logger';
-import { buildProviders } from '../providers/build-providers';
-import { runWorker } from './run-worker';
+import { loadConfig } from '../config/env.ts';
+import { createLogger } from '../config/logger.ts';
+import { buildProviders } from '../providers/build-providers.ts';
+import { runWorker } from './run-worker.ts';
 
 const config = loadConfig();
 const logger = createLogger('ctrlplane-worker', config.LOG_LEVEL);

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
-import type { KubernetesProviderLogger, KubernetesProviderOptions } from './config';
-import { KubernetesProvider } from './kubernetes-provider';
+import type { KubernetesProviderLogger, KubernetesProviderOptions } from './config.ts';
+import { KubernetesProvider } from './kubernetes-provider.ts';
 
 const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 

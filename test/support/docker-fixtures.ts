@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import Dockerode from 'dockerode';
-import type { Endpoint, ServiceSpec } from '../../domain/instance';
-import type { ProvisionRequest } from '../../providers/provider';
+import type { Endpoint, ServiceSpec } from '../../domain/instance.ts';
+import type { ProvisionRequest } from '../../providers/provider.ts';
 
 /** Helpers for the Docker provider tests on the real engine, with the local image only (nothing is pulled). */
 export const IMAGE = 'ctrlplane-test/busybox:1';
