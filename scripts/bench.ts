@@ -10,7 +10,7 @@
  * scripts/record-histories.ts). It prints figures and ratios; it asserts no timing and exits non-zero only on
  * real errors. Everything it creates on the engine is removed (by instance id, or by its own bench label).
  *
- *   node --import tsx scripts/bench.ts      (after `npm run setup`)
+ *   scripts/node --import tsx scripts/bench.ts      (after `npm run setup`)
  */
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';

@@ -3,7 +3,7 @@
  * server, PostgreSQL database and the Docker engine. test/workflow-replay.test.ts replays them with the
  * current workflow code, so a change that would break running instances (non-determinism) fails the suite.
  *
- *   node --import tsx scripts/record-histories.ts      (after `npm run setup`)
+ *   scripts/node --import tsx scripts/record-histories.ts      (after `npm run setup`)
  */
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
