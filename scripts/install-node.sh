@@ -52,7 +52,10 @@ ctrlplane_node_setup() {
         printf 'node: ERROR: npm install node-linux-%s@%s failed\n' "$arch" "$CTRLPLANE_NODE_VERSION" >&2
         return 1
       fi
-      rm -rf "$dir" && mv "$staging" "$dir"
+      { rm -rf "$dir" && mv "$staging" "$dir"; } || {
+        exec 8>&-
+        return 1
+      }
     fi
     exec 8>&-
   fi
@@ -65,7 +68,12 @@ ctrlplane_node_setup() {
     *":$link_dir:"*) ;;
     *) export PATH="$link_dir:$PATH" ;;
   esac
-  printf 'node: %s (%s)\n' "$("$link_dir/node" -v)" "$chosen"
+  local running
+  running="$("$link_dir/node" -v 2>/dev/null)" || {
+    printf 'node: ERROR: %s does not run\n' "$chosen" >&2
+    return 1
+  }
+  printf 'node: %s (%s)\n' "$running" "$chosen"
 }
 
 # True when dotted version $1 >= $2.
