@@ -1,11 +1,15 @@
-import { loadConfig } from '../config/env.ts';
+import { exitOnConfigError } from '../config/config-error.ts';
+import { loadApiConfig } from '../config/env.ts';
 import { createLogger } from '../config/logger.ts';
 import { buildProviders } from '../providers/build-providers.ts';
 import { startApi } from './server.ts';
 
-const config = loadConfig();
-const logger = createLogger('ctrlplane-api', config.LOG_LEVEL);
-const api = await startApi(config, logger, buildProviders(config, logger)).catch((err) => {
+const { config, logger, providers } = exitOnConfigError(() => {
+  const config = loadApiConfig();
+  const logger = createLogger('ctrlplane-api', config.LOG_LEVEL);
+  return { config, logger, providers: buildProviders(config, logger) };
+});
+const api = await startApi(config, logger, providers).catch((err) => {
   logger.fatal({ err }, 'api failed to start');
   process.exit(1);
 });

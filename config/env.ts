@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ConfigError } from './config-error.ts';
 
 /**
  * Every setting comes from the environment, parsed once, with the defaults a local dev stack needs.
@@ -88,11 +89,32 @@ const envSchema = z.object({
 
 export type Config = z.infer<typeof envSchema>;
 
+/** The API's configuration: loadConfig's, and a way to verify tokens (the worker needs none). */
+export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const config = loadConfig(env);
+  if (!config.CTRLPLANE_JWT_SECRET && !config.CTRLPLANE_JWKS_URL) {
+    throw ConfigError.of(
+      'CTRLPLANE_JWT_SECRET',
+      'not set: the API verifies tokens with it (HS256, at least 16 characters) or with CTRLPLANE_JWKS_URL',
+    );
+  }
+  return config;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new Error(`invalid configuration: ${problems}`);
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const variable = issue.path.join('.') || '(environment)';
+        const raw = env[variable];
+        const message =
+          issue.code === 'invalid_type' && issue.expected === 'number'
+            ? `must be a number, not ${JSON.stringify(raw)}`
+            : issue.message;
+        return { variable, message };
+      }),
+    );
   }
   return parsed.data;
 }

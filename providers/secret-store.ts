@@ -1,5 +1,6 @@
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, sep } from 'node:path';
+import { ConfigError } from '../config/config-error.ts';
 import type { SecretBinding } from '../domain/sources/variables.ts';
 import { PermanentProviderError } from './provider.ts';
 
@@ -167,8 +168,9 @@ export function secretStoreFromConfig(
   const spec = (env.CTRLPLANE_SECRET_STORE ?? '').trim() || 'env';
   const perTenantRaw = (env.CTRLPLANE_SECRET_STORE_PER_TENANT ?? '').trim().toLowerCase();
   if (!['', 'true', 'false', '1', '0'].includes(perTenantRaw)) {
-    throw new Error(
-      `CTRLPLANE_SECRET_STORE_PER_TENANT must be true or false, not ${JSON.stringify(perTenantRaw)}`,
+    throw ConfigError.of(
+      'CTRLPLANE_SECRET_STORE_PER_TENANT',
+      `must be true or false, not ${JSON.stringify(perTenantRaw)}`,
     );
   }
   const perTenant = perTenantRaw === 'true' || perTenantRaw === '1';
@@ -176,17 +178,22 @@ export function secretStoreFromConfig(
   if (spec.startsWith('env:')) {
     const prefix = spec.slice('env:'.length);
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(prefix)) {
-      throw new Error(`CTRLPLANE_SECRET_STORE: ${JSON.stringify(prefix)} is not a valid env var prefix`);
+      throw ConfigError.of(
+        'CTRLPLANE_SECRET_STORE',
+        `${JSON.stringify(prefix)} is not a valid env var prefix`,
+      );
     }
     return new EnvSecretStore(env, { prefix, perTenant });
   }
   if (spec.startsWith('dir:')) {
     const dir = spec.slice('dir:'.length);
-    if (!isAbsolute(dir)) throw new Error(`CTRLPLANE_SECRET_STORE: dir:${dir} must be an absolute path`);
+    if (!isAbsolute(dir))
+      throw ConfigError.of('CTRLPLANE_SECRET_STORE', `dir:${dir} must be an absolute path`);
     return new FileSecretStore(dir, { perTenant });
   }
-  throw new Error(
-    `CTRLPLANE_SECRET_STORE must be env, env:<PREFIX> or dir:/absolute/path, not ${JSON.stringify(spec)}`,
+  throw ConfigError.of(
+    'CTRLPLANE_SECRET_STORE',
+    `must be env, env:<PREFIX> or dir:/absolute/path, not ${JSON.stringify(spec)}`,
   );
 }
 

@@ -2,13 +2,14 @@
  * `npm test`: one real Temporal dev server (with its Web UI) and one fresh PostgreSQL database for the whole
  * run, the workflow code bundled once, then node's test runner over test/*.test.ts (or the files given).
  */
-import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { stripVTControlCharacters } from 'node:util';
+import { runNodeTests, type Tally } from './node-test-run.ts';
 import { REPO_ROOT } from './temporal-cli.ts';
 import { startTestEnvironment } from './test-environment.ts';
 
 const started = Date.now();
+/** Per test; a test that never settles is cancelled then (node 22+ keeps its file waiting until this). */
+const TEST_TIMEOUT_MS = 600_000;
 const files = process.argv.slice(2).length
   ? process.argv.slice(2)
   : readdirSync(`${REPO_ROOT}test`)
@@ -22,52 +23,26 @@ console.log(
     `${files.length} files, ready in ${((Date.now() - started) / 1000).toFixed(1)}s`,
 );
 
-/** Reads the spec reporter's closing `ℹ pass N` / `ℹ fail N` lines as they stream by. */
-const tally = {
-  pass: 0,
-  fail: 0,
-  pending: '',
-  observe(text: string) {
-    const lines = (this.pending + text).split('\n');
-    this.pending = lines.pop() ?? '';
-    for (const line of lines) {
-      const match = /^\S*\s*(pass|fail) (\d+)\s*$/u.exec(stripVTControlCharacters(line));
-      if (match) this[match[1] as 'pass' | 'fail'] = Number(match[2]);
-    }
-  },
-};
-
-let exitCode = 1;
+let tally: Tally | undefined;
 try {
-  exitCode = await new Promise<number>((resolve) => {
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        '--test',
-        '--test-reporter=spec',
-        '--test-concurrency=1',
-        '--test-force-exit',
-        '--test-timeout=600000',
-        ...files,
-      ],
-      {
-        cwd: REPO_ROOT,
-        stdio: ['inherit', 'pipe', 'inherit'],
-        env: { ...process.env, ...environment.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
-      },
-    );
-    child.stdout.on('data', (chunk: Buffer) => {
-      process.stdout.write(chunk);
-      tally.observe(chunk.toString('utf8'));
-    });
-    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  tally = await runNodeTests({
+    files,
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...environment.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
+    workDir: `${REPO_ROOT}.data/test`,
+    testTimeoutMs: TEST_TIMEOUT_MS,
+    onOutput: (chunk) => process.stdout.write(chunk),
   });
 } finally {
   await environment.teardown();
 }
 console.log(`tests finished in ${((Date.now() - started) / 1000).toFixed(1)}s`);
-// The plain closing line CI reads, after the teardown output.
-console.log(`tests: ${tally.pass} passed, ${tally.fail} failed`);
-process.exit(exitCode);
+if (tally.failures.length > 0) {
+  console.log(`failed (${tally.failures.length}):`);
+  for (const failure of tally.failures) console.log(`  - ${failure}`);
+}
+// The plain closing line CI reads, after the teardown output. Cancelled tests and crashed files are failures.
+console.log(
+  `tests: ${tally.passed} passed, ${tally.failed} failed${tally.skipped ? `, ${tally.skipped} skipped` : ''}`,
+);
+process.exit(tally.failed > 0 ? 1 : tally.exitCode);

@@ -17,6 +17,27 @@ die() {
   exit 1
 }
 have() { command -v "$1" >/dev/null 2>&1; }
+SETUP_STARTED=$SECONDS
+
+# Runs a long command ("$@") and says every 20 s that it is still at it, then how long it took. The command runs
+# without fd 9 (the setup lock, see below) so nothing it leaves behind holds the lock.
+with_progress() {
+  local what=$1 t0=$SECONDS pid rc=0 next=20
+  shift
+  say "$what"
+  "$@" 9>&- &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    if ((SECONDS - t0 >= next)); then
+      say "... still $what ($((SECONDS - t0))s so far)"
+      next=$((next + 20))
+    fi
+  done
+  wait "$pid" || rc=$?
+  if ((rc == 0)); then say "$what: took $((SECONDS - t0))s"; else say "$what: FAILED (exit $rc) after $((SECONDS - t0))s"; fi
+  return "$rc"
+}
 
 # One setup at a time (npm start and npm test may both call this). Fd 9 holds the lock; every daemon started
 # below gets `9>&-` so it does not keep the lock after this script exits.
@@ -37,11 +58,9 @@ apt_install() {
   local rc=0
   {
     if [[ $APT_UPDATED == 0 ]]; then
-      say "apt-get update"
-      apt-get update -qq 9>&- && APT_UPDATED=1
+      with_progress "apt-get update" apt-get update -qq && APT_UPDATED=1
     fi
-    say "apt-get install $*"
-    apt-get install -y -qq "$@" 9>&- </dev/null
+    with_progress "apt-get install $*" apt-get install -y -qq "$@" </dev/null
   } || rc=$?
   if [[ $made_policy == 1 ]]; then rm -f "$policy"; fi
   [[ $rc == 0 ]] || die "apt-get install $* failed (exit $rc)"
@@ -50,9 +69,8 @@ apt_install() {
 # ---------------------------------------------------------------------------------------------------------------
 # a. npm packages
 if [[ ! -d node_modules || ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
-  say "npm ci"
   # npm 11 holds back the install scripts of esbuild/protobufjs/ssh2/cpu-features/@swc/core: not needed here.
-  npm ci --no-audit --no-fund </dev/null
+  with_progress "npm ci" npm ci --no-audit --no-fund </dev/null
 else
   say "node_modules up to date"
 fi
@@ -71,9 +89,9 @@ else
   if ! have go && [[ -x /usr/local/go/bin/go ]]; then export PATH="$PATH:/usr/local/go/bin"; fi
   have go || die "the Temporal CLI is missing and Go is not installed (looked in PATH and /usr/local/go/bin)"
   export HOME="${HOME:-/root}"
-  say "building the Temporal CLI $TEMPORAL_VERSION with go install (a few minutes, once)"
   mkdir -p "$ROOT/.tools/bin"
-  GOBIN="$ROOT/.tools/bin" go install "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_VERSION" 9>&- </dev/null ||
+  with_progress "building the Temporal CLI $TEMPORAL_VERSION with go install (minutes on a new machine, once)" \
+    env GOBIN="$ROOT/.tools/bin" go install "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_VERSION" </dev/null ||
     die "go install of the Temporal CLI failed"
   temporal_bin="$ROOT/.tools/bin/temporal"
 fi
@@ -156,8 +174,9 @@ start_docker() {
 if docker_up; then
   say "docker engine answering"
 else
+  docker_t0=$SECONDS
   start_docker
-  say "docker engine started"
+  say "docker engine started in $((SECONDS - docker_t0))s"
 fi
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -230,4 +249,4 @@ else
   say "postgresql answering on $pg_host:$pg_port"
 fi
 
-say "done"
+say "done in $((SECONDS - SETUP_STARTED))s"

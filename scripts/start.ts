@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { issueToken } from '../api/dev-token.ts';
+import { exitOnConfigError } from '../config/config-error.ts';
 import { loadConfig } from '../config/env.ts';
 import { prepareDatabase } from '../db/database.ts';
 import { CTRLPLANE_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.ts';
@@ -24,7 +25,7 @@ if (!process.env.CTRLPLANE_JWT_SECRET && !process.env.CTRLPLANE_JWKS_URL) {
   if (!existsSync(secretFile)) writeFileSync(secretFile, randomBytes(32).toString('hex'), { mode: 0o600 });
   process.env.CTRLPLANE_JWT_SECRET = readFileSync(secretFile, 'utf8').trim();
 }
-const config = loadConfig();
+const config = exitOnConfigError(loadConfig);
 const children: { name: string; process: ChildProcess }[] = [];
 mkdirSync(`${REPO_ROOT}.data/logs`, { recursive: true });
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import Dockerode from 'dockerode';
+import { dockerClient } from '../providers/docker/docker-client.ts';
 import { DockerProvider } from '../providers/docker/docker-provider.ts';
 import { PermanentProviderError } from '../providers/provider.ts';
 import { docker, exec, IMAGE, service, TestInstances, waitFor } from './support/docker-fixtures.ts';
@@ -67,7 +67,7 @@ describe('health_check', () => {
 });
 
 describe('with the engine down', () => {
-  const down = new DockerProvider({ docker: new Dockerode({ socketPath: '/nonexistent/docker.sock' }) });
+  const down = new DockerProvider({ docker: dockerClient('unix:///nonexistent/docker.sock') });
   const id = 'inst_enginedown';
   const retryable = (err: unknown) => {
     assert.ok(err instanceof Error);
@@ -97,7 +97,7 @@ describe('images and registry credentials', () => {
   const auth = { 'registry.example.com': { username: 'robot', password: 's3cret' } };
 
   function stubbedPull(pull: (ref: string, opts: Record<string, unknown>) => Promise<NodeJS.ReadableStream>) {
-    const engine = new Dockerode();
+    const engine = dockerClient(process.env.DOCKER_HOST);
     (engine as unknown as { pull: typeof pull }).pull = pull;
     return new DockerProvider({ docker: engine, registryAuth: auth, stopTimeoutSeconds: 1 });
   }

@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import Dockerode from 'dockerode';
+import type Dockerode from 'dockerode';
 import type { ServiceSpec } from '../domain/instance.ts';
+import { dockerClient } from '../providers/docker/docker-client.ts';
 import { DockerProvider } from '../providers/docker/docker-provider.ts';
 import { orderServices } from '../providers/docker/service-order.ts';
 import { PermanentProviderError, type ProvisionRequest } from '../providers/provider.ts';
-import { fetchText } from './support/docker-fixtures.ts';
+import { docker, fetchText } from './support/docker-fixtures.ts';
 
 /** Runs against the real Docker engine, with the local image built by scripts/setup.sh (nothing is pulled). */
 const IMAGE = 'ctrlplane-test/busybox:1';
-const docker = new Dockerode();
 const provider = new DockerProvider({ docker, stopTimeoutSeconds: 5 });
 const instanceIds: string[] = [];
 
@@ -102,7 +102,7 @@ describe('DockerProvider (real engine)', () => {
   });
 
   it('reports an unreachable daemon as unhealthy without throwing', async () => {
-    const broken = new DockerProvider({ docker: new Dockerode({ socketPath: '/nonexistent/docker.sock' }) });
+    const broken = new DockerProvider({ docker: dockerClient('unix:///nonexistent/docker.sock') });
     const health = await broken.healthCheck();
     assert.equal(health.healthy, false);
     assert.match(health.message, /^docker daemon unreachable: /);

@@ -119,7 +119,7 @@ describe('secretStoreFromConfig (CTRLPLANE_SECRET_STORE)', () => {
   it('rejects anything else at start-up', () => {
     assert.throws(
       () => secretStoreFromConfig({ CTRLPLANE_SECRET_STORE: 'vault' }),
-      /CTRLPLANE_SECRET_STORE must be/,
+      /CTRLPLANE_SECRET_STORE: must be/,
     );
     assert.throws(() => secretStoreFromConfig({ CTRLPLANE_SECRET_STORE: 'dir:relative' }), /absolute/);
     assert.throws(() => secretStoreFromConfig({ CTRLPLANE_SECRET_STORE_PER_TENANT: 'maybe' }), /PER_TENANT/);

@@ -1,15 +1,21 @@
+import { exitOnConfigError } from '../config/config-error.ts';
 import { loadConfig } from '../config/env.ts';
 import { createLogger } from '../config/logger.ts';
 import { buildProviders } from '../providers/build-providers.ts';
+import { secretStoreFromConfig } from '../providers/secret-store.ts';
 import { runWorker } from './run-worker.ts';
 
-const config = loadConfig();
-const logger = createLogger('ctrlplane-worker', config.LOG_LEVEL);
+const { config, logger, providers, secrets } = exitOnConfigError(() => {
+  const config = loadConfig();
+  const logger = createLogger('ctrlplane-worker', config.LOG_LEVEL);
+  return { config, logger, providers: buildProviders(config, logger), secrets: secretStoreFromConfig() };
+});
 try {
   await runWorker({
     config,
     logger,
-    providers: buildProviders(config, logger),
+    providers,
+    secrets,
     workflowBundlePath: process.env.CTRLPLANE_WORKFLOW_BUNDLE,
   });
 } catch (err) {

@@ -5,6 +5,7 @@ import type { Config } from '../config/env.ts';
 import type { Logger } from '../config/logger.ts';
 import { openOrm } from '../db/database.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
+import type { SecretStore } from '../providers/secret-store.ts';
 import { setUpBillingSchedule } from './billing-schedule.ts';
 import { createInstanceWorker } from './create-worker.ts';
 import { registerSearchAttributes } from './register-search-attributes.ts';
@@ -14,6 +15,8 @@ export interface RunWorkerOptions {
   config: Config;
   logger: Logger;
   providers: ProviderRegistry;
+  /** Where secret variables are resolved (default: CTRLPLANE_SECRET_STORE, else env). */
+  secrets?: SecretStore;
   workflowBundlePath?: string;
 }
 
@@ -25,6 +28,7 @@ export async function runWorker({
   config,
   logger,
   providers,
+  secrets,
   workflowBundlePath,
 }: RunWorkerOptions): Promise<void> {
   Runtime.install({
@@ -42,7 +46,7 @@ export async function runWorker({
       connection,
       namespace: config.TEMPORAL_NAMESPACE,
       taskQueue: config.CTRLPLANE_TASK_QUEUE,
-      activities: createActivities({ providers, orm, client }),
+      activities: createActivities({ providers, orm, client, ...(secrets ? { secrets } : {}) }),
       workflowBundlePath,
       shutdownGraceTimeMs: config.CTRLPLANE_WORKER_SHUTDOWN_GRACE_MS,
     });

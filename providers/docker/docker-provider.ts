@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import Dockerode from 'dockerode';
+import type Dockerode from 'dockerode';
 import type { Endpoint, ResourceSpec, ServiceSpec } from '../../domain/instance.ts';
 import type { InstanceState } from '../../domain/instance-state.ts';
 import {
@@ -45,8 +45,8 @@ export interface DockerProviderLogger {
 }
 
 export interface DockerProviderOptions {
-  /** Defaults to `new Dockerode()`, which honours DOCKER_HOST or uses /var/run/docker.sock. */
-  docker?: Dockerode;
+  /** The engine's client: build it with dockerClient(), whose calls always settle. */
+  docker: Dockerode;
   /** Seconds `stop` lets a container handle SIGTERM before it is killed. Default 10. */
   stopTimeoutSeconds?: number;
   /** How long provision waits for an init service to exit. Default 600 (10 minutes). */
@@ -82,8 +82,8 @@ export class DockerProvider implements Provider {
   private readonly registryAuth: RegistryAuth | undefined;
   private hostMemoryBytes: number | undefined;
 
-  constructor(options: DockerProviderOptions = {}) {
-    this.docker = options.docker ?? new Dockerode();
+  constructor(options: DockerProviderOptions) {
+    this.docker = options.docker;
     this.stopTimeoutSeconds = options.stopTimeoutSeconds ?? 10;
     this.initTimeoutMs = (options.initTimeoutSeconds ?? 600) * 1000;
     this.log = options.logger ?? noopLogger;

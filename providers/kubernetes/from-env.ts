@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { ConfigError } from '../../config/config-error.ts';
 import type { KubernetesProviderLogger, KubernetesProviderOptions } from './config.ts';
 import { KubernetesProvider } from './kubernetes-provider.ts';
 
@@ -9,7 +10,7 @@ function bool(env: NodeJS.ProcessEnv, key: string): boolean | undefined {
   if (raw === undefined || raw === '') return undefined;
   if (['1', 't', 'true', 'yes', 'on'].includes(raw)) return true;
   if (['0', 'f', 'false', 'no', 'off'].includes(raw)) return false;
-  throw new Error(`invalid configuration: ${key}: expected a boolean, got "${env[key]}"`);
+  throw ConfigError.of(key, `expected a boolean, got "${env[key]}"`);
 }
 
 function list(value: string | undefined): string[] {
@@ -23,7 +24,7 @@ function labels(env: NodeJS.ProcessEnv, key: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const pair of list(env[key])) {
     const eq = pair.indexOf('=');
-    if (eq <= 0) throw new Error(`invalid configuration: ${key}: "${pair}" is not key=value`);
+    if (eq <= 0) throw ConfigError.of(key, `"${pair}" is not key=value`);
     out[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
   }
   return out;
@@ -52,10 +53,10 @@ export function kubernetesOptionsFromEnv(
   if (!explicitPath && !defaultPath && !inCluster && bool(env, 'CP_K8S_ENABLED') !== true) return undefined;
 
   if (env.CP_K8S_NAMESPACE !== undefined && env.CP_K8S_NAMESPACE.trim() === '') {
-    throw new Error('invalid configuration: CP_K8S_NAMESPACE: must not be empty');
+    throw ConfigError.of('CP_K8S_NAMESPACE', 'must not be empty');
   }
   if (explicitPath && !existsSync(explicitPath)) {
-    throw new Error(`invalid configuration: CP_K8S_KUBECONFIG: no file at ${explicitPath}`);
+    throw ConfigError.of('CP_K8S_KUBECONFIG', `no file at ${explicitPath}`);
   }
   const helmBin = env.CP_K8S_HELM_BIN?.trim();
   const options: KubernetesProviderOptions = {

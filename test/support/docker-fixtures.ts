@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
-import Dockerode from 'dockerode';
+import type Dockerode from 'dockerode';
 import type { Endpoint, ServiceSpec } from '../../domain/instance.ts';
+import { dockerClient } from '../../providers/docker/docker-client.ts';
 import type { ProvisionRequest } from '../../providers/provider.ts';
 
 /** Helpers for the Docker provider tests on the real engine, with the local image only (nothing is pulled). */
 export const IMAGE = 'ctrlplane-test/busybox:1';
-export const docker = new Dockerode();
+/** The engine, through the client the provider uses (its calls always settle). */
+export const docker = dockerClient(process.env.DOCKER_HOST);
 
 /** Instance ids made by one test file, all under one tenant so leftovers of an interrupted run can be found. */
 export class TestInstances {

@@ -1,6 +1,7 @@
-import Dockerode from 'dockerode';
+import { dockerClient } from '../../providers/docker/docker-client.ts';
 
-export const docker = new Dockerode();
+/** The engine, through the client the provider uses (its calls always settle). */
+export const docker = dockerClient(process.env.DOCKER_HOST);
 export const TEST_IMAGE = 'ctrlplane-test/busybox:1';
 
 /** A single-service instance spec: busybox httpd serving `content` on container port 80, published. */

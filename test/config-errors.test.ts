@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { describe, it } from 'node:test';
+import { REPO_ROOT } from '../scripts/temporal-cli.ts';
+
+/**
+ * The real entry points (`npm run api`, `npm run worker`, and what `npm start` runs after setup) started as
+ * processes with a bad environment: one line per bad variable, naming it and saying why, exit code 2, no stack.
+ */
+const ENTRY_POINTS = {
+  api: 'api/main.ts',
+  worker: 'worker/main.ts',
+  start: 'scripts/start.ts',
+} as const;
+
+function start(entry: keyof typeof ENTRY_POINTS, env: Record<string, string>) {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', ENTRY_POINTS[entry]], {
+    cwd: REPO_ROOT,
+    // Nothing reachable: a process that got past its configuration would fail differently (and slowly).
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/root',
+      TEMPORAL_ADDRESS: '127.0.0.1:1',
+      ...env,
+    },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  const lines = result.stderr.split('\n').filter((l) => l.trim() !== '');
+  return { code: result.status, lines, output: `${result.stdout}${result.stderr}` };
+}
+
+const BAD = {
+  CTRLPLANE_JWT_SECRET: 'too-short',
+  CTRLPLANE_BILLING_SWEEP_INTERVAL: 'every now and then',
+  PORT: 'eighty',
+};
+
+describe('a bad configuration stops a process with one line per bad variable and exit code 2', () => {
+  for (const entry of Object.keys(ENTRY_POINTS) as (keyof typeof ENTRY_POINTS)[]) {
+    it(`${entry}: each bad variable named with its reason, no stack trace`, () => {
+      const { code, lines, output } = start(entry, BAD);
+      assert.equal(code, 2, output);
+      assert.deepEqual(lines.sort(), [
+        'config: CTRLPLANE_BILLING_SWEEP_INTERVAL: must be a positive duration such as 5m, 1h or 3d',
+        'config: CTRLPLANE_JWT_SECRET: must be at least 16 characters',
+        'config: PORT: must be a number, not "eighty"',
+      ]);
+      assert.doesNotMatch(output, /^\s+at /m, 'no stack trace');
+    });
+  }
+
+  it('api: no way to verify tokens is a configuration error too', () => {
+    const { code, lines } = start('api', {});
+    assert.equal(code, 2);
+    assert.equal(lines.length, 1);
+    assert.match(lines[0] ?? '', /^config: CTRLPLANE_JWT_SECRET: not set: .*CTRLPLANE_JWKS_URL/);
+  });
+
+  it('worker: a bad secret store or Kubernetes setting is named the same way', () => {
+    const store = start('worker', { CTRLPLANE_SECRET_STORE: 'vault' });
+    assert.equal(store.code, 2, store.output);
+    assert.deepEqual(store.lines, [
+      'config: CTRLPLANE_SECRET_STORE: must be env, env:<PREFIX> or dir:/absolute/path, not "vault"',
+    ]);
+    const kubernetes = start('worker', { CP_K8S_ENABLED: 'maybe' });
+    assert.equal(kubernetes.code, 2, kubernetes.output);
+    assert.deepEqual(kubernetes.lines, ['config: CP_K8S_ENABLED: expected a boolean, got "maybe"']);
+  });
+});
