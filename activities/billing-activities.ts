@@ -6,13 +6,13 @@ import {
   WorkflowUpdateRPCTimeoutOrCancelledError,
   WorkflowUpdateStage,
 } from '@temporalio/client';
-import type { Orm } from '../db/database';
+import type { Orm } from '../db/database.ts';
 import {
   type CommandRequest,
   commandMessages,
   instanceWorkflowId,
   snapshotQuery,
-} from '../workflows/messages';
+} from '../workflows/messages.ts';
 
 /** The reason the billing sweep suspends with, and the only suspension it lifts. */
 export const BILLING_REASON = 'billing';

@@ -1,11 +1,11 @@
 import type { Client } from '@temporalio/client';
-import type { Orm } from '../db/database';
-import type { ProviderRegistry } from '../providers/registry';
-import { type SecretStore, secretStoreFromConfig } from '../providers/secret-store';
-import { type BillingActivities, createBillingActivities } from './billing-activities';
-import type { InstanceActivities } from './instance-activity-types';
-import { createProviderActivities } from './provider-activities';
-import { createReadModelActivities } from './read-model-activities';
+import type { Orm } from '../db/database.ts';
+import type { ProviderRegistry } from '../providers/registry.ts';
+import { type SecretStore, secretStoreFromConfig } from '../providers/secret-store.ts';
+import { type BillingActivities, createBillingActivities } from './billing-activities.ts';
+import type { InstanceActivities } from './instance-activity-types.ts';
+import { createProviderActivities } from './provider-activities.ts';
+import { createReadModelActivities } from './read-model-activities.ts';
 
 export interface ActivityDependencies {
   providers: ProviderRegistry;

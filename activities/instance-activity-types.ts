@@ -1,7 +1,7 @@
-import type { DeploymentSource, Endpoint, Instance, ResourceSpec } from '../domain/instance';
-import type { InstanceState } from '../domain/instance-state';
-import type { Definition } from '../domain/sources/variables';
-import type { ProvisionRequest, ProvisionResult } from '../providers/provider';
+import type { DeploymentSource, Endpoint, Instance, ResourceSpec } from '../domain/instance.ts';
+import type { InstanceState } from '../domain/instance-state.ts';
+import type { Definition } from '../domain/sources/variables.ts';
+import type { ProvisionRequest, ProvisionResult } from '../providers/provider.ts';
 
 /** Input of every provider call: which provider, and which instance on it (and how it was deployed). */
 export interface ProviderCall {

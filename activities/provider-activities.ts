@@ -1,12 +1,12 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { CtrlplaneError } from '../domain/errors';
-import { SourceError } from '../domain/sources/errors';
-import { deprovisionSource, sourceStatus } from '../providers/dispatch';
-import { type CallOptions, PermanentProviderError, type Provider } from '../providers/provider';
-import type { ProviderRegistry } from '../providers/registry';
-import type { SecretStore } from '../providers/secret-store';
-import type { InstanceActivities } from './instance-activity-types';
-import { provisionFromSource } from './provision-source';
+import { CtrlplaneError } from '../domain/errors.ts';
+import { SourceError } from '../domain/sources/errors.ts';
+import { deprovisionSource, sourceStatus } from '../providers/dispatch.ts';
+import { type CallOptions, PermanentProviderError, type Provider } from '../providers/provider.ts';
+import type { ProviderRegistry } from '../providers/registry.ts';
+import type { SecretStore } from '../providers/secret-store.ts';
+import type { InstanceActivities } from './instance-activity-types.ts';
+import { provisionFromSource } from './provision-source.ts';
 
 const HEARTBEAT_INTERVAL_MS = 3_000;
 

@@ -1,10 +1,10 @@
-import { injectSecretEnv } from '../domain/sources/secret-env';
-import { resolve } from '../domain/sources/variables';
-import { provisionSource } from '../providers/dispatch';
-import { renderSource } from '../providers/dispatch-render';
-import type { CallOptions, Provider, ProvisionResult } from '../providers/provider';
-import { resolveSecretBindings, type SecretStore } from '../providers/secret-store';
-import type { ProvisionInput } from './instance-activity-types';
+import { injectSecretEnv } from '../domain/sources/secret-env.ts';
+import { resolve } from '../domain/sources/variables.ts';
+import { provisionSource } from '../providers/dispatch.ts';
+import { renderSource } from '../providers/dispatch-render.ts';
+import type { CallOptions, Provider, ProvisionResult } from '../providers/provider.ts';
+import { resolveSecretBindings, type SecretStore } from '../providers/secret-store.ts';
+import type { ProvisionInput } from './instance-activity-types.ts';
 
 /**
  * Resolves the variables, renders the source, fills secret variables from the secret store and hands the

@@ -2,11 +2,11 @@ import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { ApplicationFailure } from '@temporalio/activity';
 import { typeid } from 'typeid-js';
-import type { Orm } from '../db/database';
-import { InstanceEventRecordSchema } from '../db/entities/instance-event-record';
-import { InstanceRecordSchema } from '../db/entities/instance-record';
-import { instanceToRecord } from '../db/instance-mapping';
-import type { InstanceActivities, TransitionRecord } from './instance-activity-types';
+import type { Orm } from '../db/database.ts';
+import { InstanceEventRecordSchema } from '../db/entities/instance-event-record.ts';
+import { InstanceRecordSchema } from '../db/entities/instance-record.ts';
+import { instanceToRecord } from '../db/instance-mapping.ts';
+import type { InstanceActivities, TransitionRecord } from './instance-activity-types.ts';
 
 /** Projection of the workflow's transitions into the read model and the event outbox. */
 export function createReadModelActivities(

@@ -1,26 +1,26 @@
 import { randomUUID } from 'node:crypto';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { pinoHttp } from 'pino-http';
-import type { Logger } from '../config/logger';
-import { CtrlplaneError } from '../domain/errors';
-import type { ProviderRegistry } from '../providers/registry';
-import { type AuthOptions, authenticate } from './auth';
-import type { DatacenterStore } from './datacenter-store';
-import { docsPage } from './docs-page';
-import { errorHandler } from './error-handler';
-import type { IdempotencyStore } from './idempotency';
-import type { InstanceCommands } from './instance-commands';
-import type { InstanceStore } from './instance-store';
-import { jsonBody } from './json-body';
-import { ApiMetrics, routeLabel } from './metrics';
-import { openApiDocument } from './openapi';
-import { problem, sendProblem } from './problem';
-import { tenantRateLimit } from './rate-limit';
-import { type BillingRoutesDeps, billingRoutes } from './routes/billing';
-import { datacenterRoutes } from './routes/datacenters';
-import { instanceRoutes } from './routes/instances';
+import type { Logger } from '../config/logger.ts';
+import { CtrlplaneError } from '../domain/errors.ts';
+import type { ProviderRegistry } from '../providers/registry.ts';
+import { type AuthOptions, authenticate } from './auth.ts';
+import type { DatacenterStore } from './datacenter-store.ts';
+import { docsPage } from './docs-page.ts';
+import { errorHandler } from './error-handler.ts';
+import type { IdempotencyStore } from './idempotency.ts';
+import type { InstanceCommands } from './instance-commands.ts';
+import type { InstanceStore } from './instance-store.ts';
+import { jsonBody } from './json-body.ts';
+import { ApiMetrics, routeLabel } from './metrics.ts';
+import { openApiDocument } from './openapi.ts';
+import { problem, sendProblem } from './problem.ts';
+import { tenantRateLimit } from './rate-limit.ts';
+import { type BillingRoutesDeps, billingRoutes } from './routes/billing.ts';
+import { datacenterRoutes } from './routes/datacenters.ts';
+import { instanceRoutes } from './routes/instances.ts';
 
-export { BODY_LIMIT_BYTES } from './json-body';
+export { BODY_LIMIT_BYTES } from './json-body.ts';
 
 export interface AppDeps {
   store: InstanceStore;

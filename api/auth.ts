@@ -8,7 +8,7 @@ import {
   jwtVerify,
 } from 'jose';
 import { z } from 'zod';
-import { CtrlplaneError } from '../domain/errors';
+import { CtrlplaneError } from '../domain/errors.ts';
 
 export interface Caller {
   sub: string;

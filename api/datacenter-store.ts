@@ -1,14 +1,14 @@
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { Orm } from '../db/database';
+import type { Orm } from '../db/database.ts';
 import {
   type DatacenterRecord,
   DatacenterRecordSchema,
   type DatacenterStatus,
   newDatacenterId,
-} from '../db/entities/datacenter';
-import { CtrlplaneError } from '../domain/errors';
-import { slugify } from '../domain/instance';
+} from '../db/entities/datacenter.ts';
+import { CtrlplaneError } from '../domain/errors.ts';
+import { slugify } from '../domain/instance.ts';
 
 export interface NewDatacenter {
   tenant_id: string;

@@ -1,5 +1,5 @@
 import { SignJWT } from 'jose';
-import { JWT_ALGORITHM } from './auth';
+import { JWT_ALGORITHM } from './auth.ts';
 
 export interface TokenClaims {
   sub: string;

@@ -1,4 +1,4 @@
-import type { OpenApiDocument } from './openapi';
+import type { OpenApiDocument } from './openapi.ts';
 
 /**
  * /docs: the OpenAPI document rendered as one self-contained HTML page (no scripts, styles or fonts fetched

@@ -1,9 +1,9 @@
 import type { NextFunction, Request, Response } from 'express';
-import type { Logger } from '../config/logger';
-import { CtrlplaneError, type FieldIssue } from '../domain/errors';
-import { SourceError } from '../domain/sources/errors';
-import { MAX_JSON_DEPTH } from './json-body';
-import { type Problem, problem, RetryableError, sendProblem } from './problem';
+import type { Logger } from '../config/logger.ts';
+import { CtrlplaneError, type FieldIssue } from '../domain/errors.ts';
+import { SourceError } from '../domain/sources/errors.ts';
+import { MAX_JSON_DEPTH } from './json-body.ts';
+import { type Problem, problem, RetryableError, sendProblem } from './problem.ts';
 
 interface BodyParserError extends Error {
   type?: string;

@@ -1,5 +1,5 @@
 import type { Request } from 'express';
-import { CtrlplaneError } from '../domain/errors';
+import { CtrlplaneError } from '../domain/errors.ts';
 
 /**
  * An instance's version is the read model's `seq` (the workflow's transition counter): each transition the

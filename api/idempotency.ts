@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { Request, Response } from 'express';
-import type { Logger } from '../config/logger';
-import type { Orm } from '../db/database';
-import { CtrlplaneError } from '../domain/errors';
-import { callerOf } from './auth';
-import { problemOf } from './error-handler';
-import { RetryableError } from './problem';
-import { problemReply, type Reply, type StoredResponse, sendStored, storedFormOf } from './reply';
+import type { Logger } from '../config/logger.ts';
+import type { Orm } from '../db/database.ts';
+import { CtrlplaneError } from '../domain/errors.ts';
+import { callerOf } from './auth.ts';
+import { problemOf } from './error-handler.ts';
+import { RetryableError } from './problem.ts';
+import { problemReply, type Reply, type StoredResponse, sendStored, storedFormOf } from './reply.ts';
 
 export const IDEMPOTENCY_KEY_HEADER = 'Idempotency-Key';
 const KEY = /^[\x21-\x7e]{1,255}$/;

@@ -12,9 +12,9 @@ import {
   WorkflowUpdateStage,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { CommandName } from '../domain/commands';
-import { CtrlplaneError, isErrorCode } from '../domain/errors';
-import type { Instance } from '../domain/instance';
+import type { CommandName } from '../domain/commands.ts';
+import { CtrlplaneError, isErrorCode } from '../domain/errors.ts';
+import type { Instance } from '../domain/instance.ts';
 import {
   type CommandRequest,
   commandMessages,
@@ -23,14 +23,14 @@ import {
   type InstanceWorkflowInput,
   type InstanceWorkflowOptions,
   instanceWorkflowId,
-} from '../workflows/messages';
+} from '../workflows/messages.ts';
 import {
   ProviderAttribute,
   StateAttribute,
   SuspendedAttribute,
   TenantIdAttribute,
-} from '../workflows/search-attributes';
-import { RetryableError } from './problem';
+} from '../workflows/search-attributes.ts';
+import { RetryableError } from './problem.ts';
 
 export type CommandResult = { status: 'accepted' } | { status: 'completed'; instance: Instance };
 

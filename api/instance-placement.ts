@@ -1,17 +1,21 @@
-import type { DatacenterRecord } from '../db/entities/datacenter';
-import { isDatacenterId } from '../db/entities/datacenter';
-import { CtrlplaneError } from '../domain/errors';
-import type { ServiceSpec } from '../domain/instance';
-import { type DeploymentSource, projectSource, type SourceInput } from '../domain/sources/deployment-source';
-import { SourceError } from '../domain/sources/errors';
-import { checkSecretBindings } from '../domain/sources/secret-env';
-import { type Definition, resolve, validateDefinitions } from '../domain/sources/variables';
-import { supportsSource } from '../providers/dispatch';
-import { renderSource } from '../providers/dispatch-render';
-import type { Provider } from '../providers/provider';
-import type { ProviderRegistry } from '../providers/registry';
-import type { DatacenterStore } from './datacenter-store';
-import { RetryableError } from './problem';
+import type { DatacenterRecord } from '../db/entities/datacenter.ts';
+import { isDatacenterId } from '../db/entities/datacenter.ts';
+import { CtrlplaneError } from '../domain/errors.ts';
+import type { ServiceSpec } from '../domain/instance.ts';
+import {
+  type DeploymentSource,
+  projectSource,
+  type SourceInput,
+} from '../domain/sources/deployment-source.ts';
+import { SourceError } from '../domain/sources/errors.ts';
+import { checkSecretBindings } from '../domain/sources/secret-env.ts';
+import { type Definition, resolve, validateDefinitions } from '../domain/sources/variables.ts';
+import { supportsSource } from '../providers/dispatch.ts';
+import { renderSource } from '../providers/dispatch-render.ts';
+import type { Provider } from '../providers/provider.ts';
+import type { ProviderRegistry } from '../providers/registry.ts';
+import type { DatacenterStore } from './datacenter-store.ts';
+import { RetryableError } from './problem.ts';
 
 /**
  * The checks of a create that come before anything is written (reference-behaviour.md §3.1 steps 1–2 and 5,

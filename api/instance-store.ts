@@ -1,10 +1,10 @@
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { Orm } from '../db/database';
-import { type InstanceEventRecord, InstanceEventRecordSchema } from '../db/entities/instance-event-record';
-import { type InstanceRecord, InstanceRecordSchema } from '../db/entities/instance-record';
-import { CtrlplaneError } from '../domain/errors';
-import type { ListInstancesQuery } from './schemas/instance-requests';
+import type { Orm } from '../db/database.ts';
+import { type InstanceEventRecord, InstanceEventRecordSchema } from '../db/entities/instance-event-record.ts';
+import { type InstanceRecord, InstanceRecordSchema } from '../db/entities/instance-record.ts';
+import { CtrlplaneError } from '../domain/errors.ts';
+import type { ListInstancesQuery } from './schemas/instance-requests.ts';
 
 export interface EventPage {
   items: InstanceEventRecord[];

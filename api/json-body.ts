@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { CtrlplaneError } from '../domain/errors';
+import { CtrlplaneError } from '../domain/errors.ts';
 
 export const BODY_LIMIT_BYTES = 256 * 1024;
 

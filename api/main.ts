@@ -1,8 +1,8 @@
-import { exitOnConfigError } from '../config/config-error';
-import { loadApiConfig } from '../config/env';
-import { createLogger } from '../config/logger';
-import { buildProviders } from '../providers/build-providers';
-import { startApi } from './server';
+import { exitOnConfigError } from '../config/config-error.ts';
+import { loadApiConfig } from '../config/env.ts';
+import { createLogger } from '../config/logger.ts';
+import { buildProviders } from '../providers/build-providers.ts';
+import { startApi } from './server.ts';
 
 const { config, logger, providers } = exitOnConfigError(() => {
   const config = loadApiConfig();

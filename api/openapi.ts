@@ -6,10 +6,10 @@ import {
 } from '@asteasolutions/zod-to-openapi';
 
 import type { ZodType } from 'zod';
-import { COMMAND_NAMES } from '../domain/commands';
-import { ERROR_STATUS } from '../domain/errors';
-import { registerBillingPaths } from './schemas/billing';
-import { registerDatacenterPaths } from './schemas/datacenters';
+import { COMMAND_NAMES } from '../domain/commands.ts';
+import { ERROR_STATUS } from '../domain/errors.ts';
+import { registerBillingPaths } from './schemas/billing.ts';
+import { registerDatacenterPaths } from './schemas/datacenters.ts';
 import {
   commandQuerySchema,
   createInstanceSchema,
@@ -26,7 +26,7 @@ import {
   unsuspendInstanceSchema,
   updateInstanceSchema,
   waitForStateQuerySchema,
-} from './schemas/instance-requests';
+} from './schemas/instance-requests.ts';
 import {
   healthSchema,
   instanceEventListSchema,
@@ -35,9 +35,9 @@ import {
   logLineSchema,
   readinessSchema,
   resourceUsageSchema,
-} from './schemas/instance-responses';
-import { json, problemResponse } from './schemas/openapi-responses';
-import { z } from './schemas/zod';
+} from './schemas/instance-responses.ts';
+import { json, problemResponse } from './schemas/openapi-responses.ts';
+import { z } from './schemas/zod.ts';
 
 export const API_VERSION = '1.0.0';
 

@@ -1,5 +1,5 @@
 import type { Response } from 'express';
-import { CtrlplaneError, ERROR_STATUS, type ErrorCode, type FieldIssue } from '../domain/errors';
+import { CtrlplaneError, ERROR_STATUS, type ErrorCode, type FieldIssue } from '../domain/errors.ts';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 

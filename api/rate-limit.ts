@@ -1,7 +1,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
-import { callerOf } from './auth';
-import { problem, sendProblem } from './problem';
+import { callerOf } from './auth.ts';
+import { problem, sendProblem } from './problem.ts';
 
 /**
  * Per-tenant request budget on /v1 (after authentication, keyed by the token's tenant): over it, 429

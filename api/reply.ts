@@ -1,5 +1,5 @@
 import type { Response } from 'express';
-import { PROBLEM_CONTENT_TYPE, type Problem } from './problem';
+import { PROBLEM_CONTENT_TYPE, type Problem } from './problem.ts';
 
 /**
  * What a mutating route answers, built before it is sent, so an Idempotency-Key can store it and replay it

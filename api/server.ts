@@ -1,16 +1,16 @@
 import { setMaxListeners } from 'node:events';
 import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
-import type { Config } from '../config/env';
-import type { Logger } from '../config/logger';
-import { openOrm } from '../db/database';
-import type { ProviderRegistry } from '../providers/registry';
-import { createApp } from './app';
-import { DatacenterStore } from './datacenter-store';
-import { IdempotencyStore } from './idempotency';
-import { apiGrpcInterceptors, InstanceCommands } from './instance-commands';
-import { InstanceStore } from './instance-store';
-import { ApiMetrics } from './metrics';
+import type { Config } from '../config/env.ts';
+import type { Logger } from '../config/logger.ts';
+import { openOrm } from '../db/database.ts';
+import type { ProviderRegistry } from '../providers/registry.ts';
+import { createApp } from './app.ts';
+import { DatacenterStore } from './datacenter-store.ts';
+import { IdempotencyStore } from './idempotency.ts';
+import { apiGrpcInterceptors, InstanceCommands } from './instance-commands.ts';
+import { InstanceStore } from './instance-store.ts';
+import { ApiMetrics } from './metrics.ts';
 
 export interface RunningApi {
   server: Server;

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { CtrlplaneError, type FieldIssue } from '../domain/errors';
+import { CtrlplaneError, type FieldIssue } from '../domain/errors.ts';
 
 /** Parses input with a schema; a failure is a 400 naming every offending field. */
 export function parseInput<S extends z.ZodType>(

@@ -1,4 +1,4 @@
-import { CtrlplaneError } from '../domain/errors';
+import { CtrlplaneError } from '../domain/errors.ts';
 
 export const DEFAULT_WAIT_MS = 30_000;
 

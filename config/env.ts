@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConfigError } from './config-error';
+import { ConfigError } from './config-error.ts';
 
 /**
  * Every setting comes from the environment, parsed once, with the defaults a local dev stack needs.

@@ -1,5 +1,5 @@
 import { MikroORM } from '@mikro-orm/postgresql';
-import { ormConfig } from './orm-config';
+import { ormConfig } from './orm-config.ts';
 
 export type Orm = MikroORM;
 
@@ -9,10 +9,10 @@ export async function openOrm(databaseUrl: string, options: { poolMax?: number }
 
 /** Creates the database when it is missing and applies every pending committed migration. */
 export async function prepareDatabase(databaseUrl: string): Promise<string[]> {
-  const orm = await MikroORM.init({ ...ormConfig(databaseUrl, { poolMax: 2 }), connect: false });
+  // The connection is lazy: nothing touches the database before ensureDatabase() has created it.
+  const orm = await MikroORM.init(ormConfig(databaseUrl, { poolMax: 2 }));
   try {
     await orm.schema.ensureDatabase();
-    await orm.connect();
     const applied = await orm.migrator.up();
     return applied.map((m) => m.name);
   } finally {

@@ -1,5 +1,5 @@
-import type { Instance } from '../domain/instance';
-import type { InstanceRecord } from './entities/instance-record';
+import type { Instance } from '../domain/instance.ts';
+import type { InstanceRecord } from './entities/instance-record.ts';
 
 /** The read-model row of an instance snapshot. */
 export function instanceToRecord(instance: Instance, seq: number): InstanceRecord {

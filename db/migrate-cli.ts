@@ -1,5 +1,5 @@
-import { loadConfig } from '../config/env';
-import { prepareDatabase } from './database';
+import { loadConfig } from '../config/env.ts';
+import { prepareDatabase } from './database.ts';
 
 /** `npm run migrate`: creates the database if missing and applies pending committed migrations. */
 const { DATABASE_URL } = loadConfig();

@@ -1,10 +1,10 @@
 import { Migrator } from '@mikro-orm/migrations';
 import { defineConfig } from '@mikro-orm/postgresql';
-import { BillingAccountRecordSchema } from './entities/billing-account';
-import { DatacenterRecordSchema } from './entities/datacenter';
-import { InstanceEventRecordSchema } from './entities/instance-event-record';
-import { InstanceRecordSchema } from './entities/instance-record';
-import { migrationsList } from './migrations/index';
+import { BillingAccountRecordSchema } from './entities/billing-account.ts';
+import { DatacenterRecordSchema } from './entities/datacenter.ts';
+import { InstanceEventRecordSchema } from './entities/instance-event-record.ts';
+import { InstanceRecordSchema } from './entities/instance-record.ts';
+import { migrationsList } from './migrations/index.ts';
 
 export function ormConfig(databaseUrl: string, options: { poolMax?: number } = {}) {
   return defineConfig({

@@ -1,6 +1,6 @@
-import type { ServiceSpec } from './instance';
-import type { InstanceState } from './instance-state';
-import { canTransition, transitionError } from './state-machine';
+import type { ServiceSpec } from './instance.ts';
+import type { InstanceState } from './instance-state.ts';
+import { canTransition, transitionError } from './state-machine.ts';
 
 /** The eight lifecycle commands, their arguments, and the rules that accept or refuse them. */
 export const COMMAND_NAMES = [

@@ -1,5 +1,5 @@
-import type { InstanceState } from './instance-state';
-import type { DeploymentSource } from './sources/deployment-source';
+import type { InstanceState } from './instance-state.ts';
+import type { DeploymentSource } from './sources/deployment-source.ts';
 
 /** JSON shapes of the Go library's public surface (seed doc, reference-behaviour.md §1 and §5.4). */
 
@@ -77,7 +77,7 @@ export interface Endpoint {
   public: boolean;
 }
 
-export type { DeploymentSource } from './sources/deployment-source';
+export type { DeploymentSource } from './sources/deployment-source.ts';
 
 export interface Instance {
   id: string;

@@ -1,4 +1,4 @@
-import type { ServiceSpec } from './instance';
+import type { ServiceSpec } from './instance.ts';
 
 /**
  * Orders a group so that a service comes after the services of the same group it depends on. Stable: among the

@@ -1,4 +1,4 @@
-import type { InstanceState } from './instance-state';
+import type { InstanceState } from './instance-state.ts';
 
 /**
  * The one transition table (reference-behaviour.md §2). The workflow enforces it on every state write and the

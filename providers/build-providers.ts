@@ -1,9 +1,9 @@
-import type { Config } from '../config/env';
-import type { Logger } from '../config/logger';
-import { dockerClient } from './docker/docker-client';
-import { DockerProvider } from './docker/docker-provider';
-import { kubernetesProviderFromEnv } from './kubernetes/from-env';
-import { ProviderRegistry } from './registry';
+import type { Config } from '../config/env.ts';
+import type { Logger } from '../config/logger.ts';
+import { dockerClient } from './docker/docker-client.ts';
+import { DockerProvider } from './docker/docker-provider.ts';
+import { kubernetesProviderFromEnv } from './kubernetes/from-env.ts';
+import { ProviderRegistry } from './registry.ts';
 
 /** The provider registry from configuration. Docker is always there; it is the default unless configured. */
 export function buildProviders(

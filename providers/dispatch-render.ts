@@ -1,8 +1,8 @@
-import type { DeploymentSource, RenderedSource, SourceInput } from '../domain/sources/deployment-source';
-import { render } from '../domain/sources/render';
-import { splitManifestDocuments } from '../domain/sources/render-manifests';
-import type { TemplateScope } from '../domain/sources/variables';
-import { type KustomizeOptions, kustomizeBuilder } from './kustomize';
+import type { DeploymentSource, RenderedSource, SourceInput } from '../domain/sources/deployment-source.ts';
+import { render } from '../domain/sources/render.ts';
+import { splitManifestDocuments } from '../domain/sources/render-manifests.ts';
+import type { TemplateScope } from '../domain/sources/variables.ts';
+import { type KustomizeOptions, kustomizeBuilder } from './kustomize.ts';
 
 /**
  * render() with the Node-side parts wired: kustomize builds through the binary (providers/kustomize.ts) and

@@ -1,6 +1,6 @@
-import type { WorkloadKind } from '../domain/instance';
-import type { RenderedSource } from '../domain/sources/deployment-source';
-import { SourceError } from '../domain/sources/errors';
+import type { WorkloadKind } from '../domain/instance.ts';
+import type { RenderedSource } from '../domain/sources/deployment-source.ts';
+import { SourceError } from '../domain/sources/errors.ts';
 import type {
   ArgoEngine,
   CallOptions,
@@ -10,7 +10,7 @@ import type {
   ManifestEngine,
   Provider,
   ProvisionResult,
-} from './provider';
+} from './provider.ts';
 
 /**
  * Dispatch by source type (reference-behaviour.md §5.9): services go to the core provider methods (never gated by

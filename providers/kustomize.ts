@@ -3,10 +3,10 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { kustomizePath } from '../domain/sources/deployment-source';
-import { SourceError } from '../domain/sources/errors';
-import type { KustomizeBuilder } from '../domain/sources/render';
-import { findExecutable } from './find-executable';
+import { kustomizePath } from '../domain/sources/deployment-source.ts';
+import { SourceError } from '../domain/sources/errors.ts';
+import type { KustomizeBuilder } from '../domain/sources/render.ts';
+import { findExecutable } from './find-executable.ts';
 
 /**
  * The kustomize build of a manifests source (reference-behaviour.md §5.8): the rendered files are written to a

@@ -1,6 +1,6 @@
-import type { Endpoint, ResourceSpec, ServiceSpec, WorkloadKind } from '../domain/instance';
-import type { InstanceState } from '../domain/instance-state';
-import type { ArgoCDSource, RenderedHelm } from '../domain/sources/deployment-source';
+import type { Endpoint, ResourceSpec, ServiceSpec, WorkloadKind } from '../domain/instance.ts';
+import type { InstanceState } from '../domain/instance-state.ts';
+import type { ArgoCDSource, RenderedHelm } from '../domain/sources/deployment-source.ts';
 
 /** The provider contract (reference-behaviour.md §5.1). Every call must be idempotent: activities retry. */
 

@@ -1,5 +1,5 @@
-import { CtrlplaneError } from '../domain/errors';
-import type { Provider } from './provider';
+import { CtrlplaneError } from '../domain/errors.ts';
+import type { Provider } from './provider.ts';
 
 /** Providers by name, built from configuration at start-up. */
 export class ProviderRegistry {

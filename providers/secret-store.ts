@@ -1,8 +1,8 @@
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, sep } from 'node:path';
-import { ConfigError } from '../config/config-error';
-import type { SecretBinding } from '../domain/sources/variables';
-import { PermanentProviderError } from './provider';
+import { ConfigError } from '../config/config-error.ts';
+import type { SecretBinding } from '../domain/sources/variables.ts';
+import { PermanentProviderError } from './provider.ts';
 
 /**
  * Secret stores: where the provision activity (and nothing else) reads the values of secret variables.

@@ -10,7 +10,7 @@
  * scripts/record-histories.ts). It prints figures and ratios; it asserts no timing and exits non-zero only on
  * real errors. Everything it creates on the engine is removed (by instance id, or by its own bench label).
  *
- *   node --import tsx scripts/bench.ts      (after `npm run setup`)
+ *   scripts/node --import tsx scripts/bench.ts      (after `npm run setup`)
  */
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
@@ -18,13 +18,13 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import { newInstanceId } from '../domain/ids';
-import type { ServiceSpec } from '../domain/instance';
-import { buildContainerConfig } from '../providers/docker/container-config';
-import { dockerClient } from '../providers/docker/docker-client';
-import { httpdService, removeInstances } from '../test/support/docker';
-import { apiClient, type HttpResponse } from '../test/support/http';
-import { type Stack, startStack } from '../test/support/stack';
+import { newInstanceId } from '../domain/ids.ts';
+import type { ServiceSpec } from '../domain/instance.ts';
+import { buildContainerConfig } from '../providers/docker/container-config.ts';
+import { dockerClient } from '../providers/docker/docker-client.ts';
+import { httpdService, removeInstances } from '../test/support/docker.ts';
+import { apiClient, type HttpResponse } from '../test/support/http.ts';
+import { type Stack, startStack } from '../test/support/stack.ts';
 import {
   type Figures,
   figures,
@@ -36,10 +36,10 @@ import {
   type Ratio,
   ratioTable,
   type Sample,
-} from './bench-stats';
-import type { benchEchoWorkflow } from './bench-workflow';
-import { finishSignal, pingUpdate } from './bench-workflow';
-import { startTestEnvironment, type TestEnvironment } from './test-environment';
+} from './bench-stats.ts';
+import type { benchEchoWorkflow } from './bench-workflow.ts';
+import { finishSignal, pingUpdate } from './bench-workflow.ts';
+import { startTestEnvironment, type TestEnvironment } from './test-environment.ts';
 
 /** Timed iterations and untimed warm-ups per measurement: modest, so the run takes a few minutes on 2 cores. */
 const PLAN = {

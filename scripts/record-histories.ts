@@ -3,17 +3,17 @@
  * server, PostgreSQL database and the Docker engine. test/workflow-replay.test.ts replays them with the
  * current workflow code, so a change that would break running instances (non-determinism) fails the suite.
  *
- *   node --import tsx scripts/record-histories.ts      (after `npm run setup`)
+ *   scripts/node --import tsx scripts/record-histories.ts      (after `npm run setup`)
  */
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { containersOf, docker, httpdService, removeInstances } from '../test/support/docker';
-import { apiClient, eventually } from '../test/support/http';
-import { startStack } from '../test/support/stack';
-import { commandMessages, instanceWorkflowId } from '../workflows/messages';
-import { REPO_ROOT } from './temporal-cli';
-import { startTestEnvironment } from './test-environment';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { containersOf, docker, httpdService, removeInstances } from '../test/support/docker.ts';
+import { apiClient, eventually } from '../test/support/http.ts';
+import { startStack } from '../test/support/stack.ts';
+import { commandMessages, instanceWorkflowId } from '../workflows/messages.ts';
+import { REPO_ROOT } from './temporal-cli.ts';
+import { startTestEnvironment } from './test-environment.ts';
 
 const environment = await startTestEnvironment();
 Object.assign(process.env, environment.env, { LOG_LEVEL: 'warn' });

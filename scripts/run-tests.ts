@@ -3,9 +3,9 @@
  * run, the workflow code bundled once, then node's test runner over test/*.test.ts (or the files given).
  */
 import { readdirSync } from 'node:fs';
-import { runNodeTests, type Tally } from './node-test-run';
-import { REPO_ROOT } from './temporal-cli';
-import { startTestEnvironment } from './test-environment';
+import { runNodeTests, type Tally } from './node-test-run.ts';
+import { REPO_ROOT } from './temporal-cli.ts';
+import { startTestEnvironment } from './test-environment.ts';
 
 const started = Date.now();
 /** Per test; a test that never settles is cancelled then (node 22+ keeps its file waiting until this). */

@@ -9,6 +9,7 @@ cd "$ROOT"
 DATA="$ROOT/.data"
 LOGS="$DATA/logs"
 mkdir -p "$LOGS"
+source "$ROOT/scripts/install-node.sh" # the Node.js everything below and every npm script runs on, first on PATH
 
 say() { printf 'setup: %s\n' "$*"; }
 die() {

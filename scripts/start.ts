@@ -7,12 +7,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { issueToken } from '../api/dev-token';
-import { exitOnConfigError } from '../config/config-error';
-import { loadConfig } from '../config/env';
-import { prepareDatabase } from '../db/database';
-import { CTRLPLANE_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
-import { REPO_ROOT, searchAttributeFlags, temporalCliPath } from './temporal-cli';
+import { issueToken } from '../api/dev-token.ts';
+import { exitOnConfigError } from '../config/config-error.ts';
+import { loadConfig } from '../config/env.ts';
+import { prepareDatabase } from '../db/database.ts';
+import { CTRLPLANE_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.ts';
+import { REPO_ROOT, searchAttributeFlags, temporalCliPath } from './temporal-cli.ts';
 
 const DEV_TEMPORAL_PORT = 7233;
 const DEV_UI_PORT = 8233;

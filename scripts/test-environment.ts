@@ -1,14 +1,13 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode } from '@temporalio/worker';
-import { loadConfig } from '../config/env';
-import { prepareDatabase } from '../db/database';
-import { ormConfig } from '../db/orm-config';
-import { WORKFLOWS_PATH } from '../worker/create-worker';
-import { CTRLPLANE_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
-import { REPO_ROOT, temporalCliPath } from './temporal-cli';
+import { loadConfig } from '../config/env.ts';
+import { prepareDatabase } from '../db/database.ts';
+import { ormConfig } from '../db/orm-config.ts';
+import { writeWorkflowBundle } from '../worker/workflow-bundle.ts';
+import { CTRLPLANE_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.ts';
+import { REPO_ROOT, temporalCliPath } from './temporal-cli.ts';
 
 /** What a test run (or the history recorder) gets: the environment variables that point at it. */
 export interface TestEnvironment {
@@ -43,8 +42,7 @@ export async function startTestEnvironment(): Promise<TestEnvironment> {
 
   mkdirSync(`${REPO_ROOT}.data/test`, { recursive: true });
   const bundlePath = `${REPO_ROOT}.data/test/workflow-bundle-${process.pid}.js`;
-  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger() });
-  writeFileSync(bundlePath, code);
+  await writeWorkflowBundle(bundlePath, quietLogger());
 
   return {
     env: {

@@ -3,13 +3,13 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { type RunningApi, startApi } from '../api/server';
-import { createLogger } from '../config/logger';
-import { buildProviders } from '../providers/build-providers';
-import { FakeLogProvider } from './support/api-fake-provider';
-import { type ApiCall, checkedClient, OpenApiChecker } from './support/api-openapi';
-import { deleteTenantRows, seedRecord, seedRows } from './support/api-seed';
-import { type Stack, startStack, uniqueTenant } from './support/stack';
+import { type RunningApi, startApi } from '../api/server.ts';
+import { createLogger } from '../config/logger.ts';
+import { buildProviders } from '../providers/build-providers.ts';
+import { FakeLogProvider } from './support/api-fake-provider.ts';
+import { type ApiCall, checkedClient, OpenApiChecker } from './support/api-openapi.ts';
+import { deleteTenantRows, seedRecord, seedRows } from './support/api-seed.ts';
+import { type Stack, startStack, uniqueTenant } from './support/stack.ts';
 
 const RATE_LIMIT = 40;
 

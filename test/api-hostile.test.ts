@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
-import { createInstanceSchema } from '../api/schemas/instance-requests';
-import { type ApiCall, type CheckedResponse, checkedClient, OpenApiChecker } from './support/api-openapi';
-import { deleteTenantRows, seedRecord, seedRows } from './support/api-seed';
-import { type Stack, startStack, uniqueTenant } from './support/stack';
+import { createInstanceSchema } from '../api/schemas/instance-requests.ts';
+import { type ApiCall, type CheckedResponse, checkedClient, OpenApiChecker } from './support/api-openapi.ts';
+import { deleteTenantRows, seedRecord, seedRows } from './support/api-seed.ts';
+import { type Stack, startStack, uniqueTenant } from './support/stack.ts';
 
 interface Hostile {
   method: string;

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { IdempotencyStore, requestFingerprint } from '../api/idempotency';
-import { newInstanceId } from '../domain/ids';
-import { type ApiCall, checkedClient, OpenApiChecker } from './support/api-openapi';
-import { deleteTenantRows, seedRecord, seedRows } from './support/api-seed';
-import { type Stack, startStack, uniqueTenant } from './support/stack';
+import { IdempotencyStore, requestFingerprint } from '../api/idempotency.ts';
+import { newInstanceId } from '../domain/ids.ts';
+import { type ApiCall, checkedClient, OpenApiChecker } from './support/api-openapi.ts';
+import { deleteTenantRows, seedRecord, seedRows } from './support/api-seed.ts';
+import { type Stack, startStack, uniqueTenant } from './support/stack.ts';
 
 // Idempotency keys in PostgreSQL: claims, replays, expiry and the takeover of a claim whose request died.
 // No worker: creates here start workflows nobody runs, which is all a create's answer depends on.

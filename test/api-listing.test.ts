@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { InstanceStore } from '../api/instance-store';
-import type { InstanceRecord } from '../db/entities/instance-record';
-import { newInstanceId } from '../domain/ids';
-import type { InstanceState } from '../domain/instance-state';
-import { type ApiCall, checkedClient, OpenApiChecker } from './support/api-openapi';
-import { deleteTenantRows, seedRecord, seedRows } from './support/api-seed';
-import { type Stack, startStack, uniqueTenant } from './support/stack';
+import { InstanceStore } from '../api/instance-store.ts';
+import type { InstanceRecord } from '../db/entities/instance-record.ts';
+import { newInstanceId } from '../domain/ids.ts';
+import type { InstanceState } from '../domain/instance-state.ts';
+import { type ApiCall, checkedClient, OpenApiChecker } from './support/api-openapi.ts';
+import { deleteTenantRows, seedRecord, seedRows } from './support/api-seed.ts';
+import { type Stack, startStack, uniqueTenant } from './support/stack.ts';
 
 // The subject here is the API's listing over the read model, not a provider: rows are seeded straight into
 // PostgreSQL (no workflow, no container behind them) and the concurrent creates go through the API's own

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { type ApiCall, checkedClient, OpenApiChecker } from './support/api-openapi';
-import { seedRecord, seedRows } from './support/api-seed';
-import { removeInstances, removeTenantLeftovers, TEST_IMAGE } from './support/docker';
-import { type Stack, startStack, uniqueTenant } from './support/stack';
+import { type ApiCall, checkedClient, OpenApiChecker } from './support/api-openapi.ts';
+import { seedRecord, seedRows } from './support/api-seed.ts';
+import { removeInstances, removeTenantLeftovers, TEST_IMAGE } from './support/docker.ts';
+import { type Stack, startStack, uniqueTenant } from './support/stack.ts';
 
 /** A service that logs a line to stdout every second (and one to stderr at start), and stops at once on TERM. */
 function chattyService(name: string, role?: 'sidecar') {

@@ -3,10 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import express from 'express';
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { authenticate, callerOf } from '../api/auth';
-import { issueToken } from '../api/dev-token';
-import { errorHandler } from '../api/error-handler';
-import { createLogger } from '../config/logger';
+import { authenticate, callerOf } from '../api/auth.ts';
+import { issueToken } from '../api/dev-token.ts';
+import { errorHandler } from '../api/error-handler.ts';
+import { createLogger } from '../config/logger.ts';
 
 // The authentication middleware alone, on a loopback Express app: no other service is involved.
 describe('authentication without a well-known secret', () => {

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
-import { BILLING_SCHEDULE_NOTE } from '../worker/billing-schedule';
-import { commandMessages, instanceWorkflowId, snapshotQuery } from '../workflows/messages';
+import { BILLING_SCHEDULE_NOTE } from '../worker/billing-schedule.ts';
+import { commandMessages, instanceWorkflowId, snapshotQuery } from '../workflows/messages.ts';
 import {
   billingScheduleIdOf,
   ensureTestBillingSchedule,
@@ -11,11 +11,11 @@ import {
   startBillingApi,
   startBillingWorker,
   sweepStartedBy,
-} from './support/billing-stack';
-import { containersOf, httpdService, removeInstances, removeTenantLeftovers } from './support/docker';
-import { eventsOf } from './support/events';
-import { apiClient, eventually } from './support/http';
-import { type Stack, startStack, uniqueTenant } from './support/stack';
+} from './support/billing-stack.ts';
+import { containersOf, httpdService, removeInstances, removeTenantLeftovers } from './support/docker.ts';
+import { eventsOf } from './support/events.ts';
+import { apiClient, eventually } from './support/http.ts';
+import { type Stack, startStack, uniqueTenant } from './support/stack.ts';
 
 interface Row {
   id: string;

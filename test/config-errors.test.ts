@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { REPO_ROOT } from '../scripts/temporal-cli';
+import { REPO_ROOT } from '../scripts/temporal-cli.ts';
 
 /**
  * The real entry points (`npm run api`, `npm run worker`, and what `npm start` runs after setup) started as

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { InstanceRecordSchema } from '../db/entities/instance-record';
-import { recordToInstance } from '../db/instance-mapping';
-import { commandMessages, instanceWorkflowId, snapshotQuery } from '../workflows/messages';
-import { httpdService, removeInstances, removeTenantLeftovers } from './support/docker';
-import { conclusionsByRequest, eventsOf } from './support/events';
-import { apiClient } from './support/http';
-import { type Stack, startStack, uniqueTenant } from './support/stack';
+import { InstanceRecordSchema } from '../db/entities/instance-record.ts';
+import { recordToInstance } from '../db/instance-mapping.ts';
+import { commandMessages, instanceWorkflowId, snapshotQuery } from '../workflows/messages.ts';
+import { httpdService, removeInstances, removeTenantLeftovers } from './support/docker.ts';
+import { conclusionsByRequest, eventsOf } from './support/events.ts';
+import { apiClient } from './support/http.ts';
+import { type Stack, startStack, uniqueTenant } from './support/stack.ts';
 
 // Real Temporal, PostgreSQL and Docker. Commands go straight to the workflow (the API wraps the same updates).
 describe('continue-as-new keeps every command', () => {

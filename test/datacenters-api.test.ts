@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type ApiCall, checkedClient, OpenApiChecker } from './support/api-openapi';
-import { removeInstances, removeTenantLeftovers, TEST_IMAGE } from './support/docker';
-import { eventually } from './support/http';
-import { type Stack, startStack, uniqueTenant } from './support/stack';
-import { tenantRows, tenantWorkflowIds } from './support/tenant-footprint';
+import { type ApiCall, checkedClient, OpenApiChecker } from './support/api-openapi.ts';
+import { removeInstances, removeTenantLeftovers, TEST_IMAGE } from './support/docker.ts';
+import { eventually } from './support/http.ts';
+import { type Stack, startStack, uniqueTenant } from './support/stack.ts';
+import { tenantRows, tenantWorkflowIds } from './support/tenant-footprint.ts';
 
 const service = {
   name: 'web',

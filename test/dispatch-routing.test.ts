@@ -1,20 +1,20 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { ServiceSpec } from '../domain/instance';
-import type { DeploymentSource, RenderedSource } from '../domain/sources/deployment-source';
-import { validateSource } from '../domain/sources/deployment-source';
-import { SourceError, type SourceErrorCode } from '../domain/sources/errors';
-import { render } from '../domain/sources/render';
-import { checkSecretBindings, injectSecretEnv } from '../domain/sources/secret-env';
-import { resolve } from '../domain/sources/variables';
+import type { ServiceSpec } from '../domain/instance.ts';
+import type { DeploymentSource, RenderedSource } from '../domain/sources/deployment-source.ts';
+import { validateSource } from '../domain/sources/deployment-source.ts';
+import { SourceError, type SourceErrorCode } from '../domain/sources/errors.ts';
+import { render } from '../domain/sources/render.ts';
+import { checkSecretBindings, injectSecretEnv } from '../domain/sources/secret-env.ts';
+import { resolve } from '../domain/sources/variables.ts';
 import {
   type DispatchTarget,
   deprovisionSource,
   provisionSource,
   sourceStatus,
   supportsSource,
-} from '../providers/dispatch';
-import type { Capability, InstanceStatus, Provider, ProvisionResult } from '../providers/provider';
+} from '../providers/dispatch.ts';
+import type { Capability, InstanceStatus, Provider, ProvisionResult } from '../providers/provider.ts';
 
 /**
  * Dispatch by source type (reference-behaviour.md §5.9 and the §9 Dispatch and Source cases). The providers here

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, describe, it } from 'node:test';
-import { DockerProvider } from '../providers/docker/docker-provider';
-import { containersOf, docker, httpdService, removeInstances } from './support/docker';
+import { DockerProvider } from '../providers/docker/docker-provider.ts';
+import { containersOf, docker, httpdService, removeInstances } from './support/docker.ts';
 
 // The real Docker engine.
 describe('a provision retried after a crash between create and start', () => {

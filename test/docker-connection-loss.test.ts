@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { DockerConnectionClosed, dockerClient } from '../providers/docker/docker-client';
-import { DockerProvider } from '../providers/docker/docker-provider';
-import { PermanentProviderError } from '../providers/provider';
-import { docker, IMAGE, service, sleep, TestInstances, waitFor } from './support/docker-fixtures';
-import { DockerSocketProxy } from './support/docker-socket-proxy';
+import { DockerConnectionClosed, dockerClient } from '../providers/docker/docker-client.ts';
+import { DockerProvider } from '../providers/docker/docker-provider.ts';
+import { PermanentProviderError } from '../providers/provider.ts';
+import { docker, IMAGE, service, sleep, TestInstances, waitFor } from './support/docker-fixtures.ts';
+import { DockerSocketProxy } from './support/docker-socket-proxy.ts';
 
 /**
  * The real engine, reached through a unix-socket proxy that the test cuts while the engine is still answering a

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { dockerClient } from '../providers/docker/docker-client';
-import { DockerProvider } from '../providers/docker/docker-provider';
-import { PermanentProviderError } from '../providers/provider';
-import { docker, exec, IMAGE, service, TestInstances, waitFor } from './support/docker-fixtures';
+import { dockerClient } from '../providers/docker/docker-client.ts';
+import { DockerProvider } from '../providers/docker/docker-provider.ts';
+import { PermanentProviderError } from '../providers/provider.ts';
+import { docker, exec, IMAGE, service, TestInstances, waitFor } from './support/docker-fixtures.ts';
 
 /** Health checks and readiness, an engine that is down, and pulls with registry credentials. */
 const provider = new DockerProvider({ docker, stopTimeoutSeconds: 1 });

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { DockerProvider } from '../providers/docker/docker-provider';
-import { timestampNanos } from '../providers/docker/log-stream';
-import { type LogLine, type LogOptions, PermanentProviderError } from '../providers/provider';
-import { docker, IMAGE, service, TestInstances, waitFor } from './support/docker-fixtures';
+import { DockerProvider } from '../providers/docker/docker-provider.ts';
+import { timestampNanos } from '../providers/docker/log-stream.ts';
+import { type LogLine, type LogOptions, PermanentProviderError } from '../providers/provider.ts';
+import { docker, IMAGE, service, TestInstances, waitFor } from './support/docker-fixtures.ts';
 
 /** Logs of a multi-service instance on the real engine: per service, in order, since/tail, follow. */
 const provider = new DockerProvider({ docker, stopTimeoutSeconds: 1 });

@@ -1,12 +1,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { instanceWorkflowId } from '../workflows/messages';
-import { containersOf, docker, httpdService, removeInstances, removeTenantLeftovers } from './support/docker';
-import { DockerSocketProxy } from './support/docker-socket-proxy';
-import { eventsOf } from './support/events';
-import { apiClient, eventually } from './support/http';
-import { type Stack, startStack, uniqueTenant } from './support/stack';
-import { tenantRows, tenantWorkflowIds } from './support/tenant-footprint';
+import { instanceWorkflowId } from '../workflows/messages.ts';
+import {
+  containersOf,
+  docker,
+  httpdService,
+  removeInstances,
+  removeTenantLeftovers,
+} from './support/docker.ts';
+import { DockerSocketProxy } from './support/docker-socket-proxy.ts';
+import { eventsOf } from './support/events.ts';
+import { apiClient, eventually } from './support/http.ts';
+import { type Stack, startStack, uniqueTenant } from './support/stack.ts';
+import { tenantRows, tenantWorkflowIds } from './support/tenant-footprint.ts';
 
 // Real Temporal, PostgreSQL and Docker. The stack reaches the engine through a proxy socket the test cuts,
 // which is what a dead or restarting engine looks like to it; the engine itself keeps running.

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { ServiceSpec } from '../domain/instance';
-import { DockerProvider } from '../providers/docker/docker-provider';
-import { PermanentProviderError } from '../providers/provider';
+import type { ServiceSpec } from '../domain/instance.ts';
+import { DockerProvider } from '../providers/docker/docker-provider.ts';
+import { PermanentProviderError } from '../providers/provider.ts';
 import {
   docker,
   exec,
@@ -13,7 +13,7 @@ import {
   publicUrl,
   service,
   TestInstances,
-} from './support/docker-fixtures';
+} from './support/docker-fixtures.ts';
 
 /** A three-service instance on the real engine: init → shared volume → main httpd, plus an idle sidecar. */
 const provider = new DockerProvider({ docker, stopTimeoutSeconds: 2 });

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type Dockerode from 'dockerode';
-import type { ServiceSpec } from '../domain/instance';
-import { dockerClient } from '../providers/docker/docker-client';
-import { DockerProvider } from '../providers/docker/docker-provider';
-import { orderServices } from '../providers/docker/service-order';
-import { PermanentProviderError, type ProvisionRequest } from '../providers/provider';
-import { docker, fetchText } from './support/docker-fixtures';
+import type { ServiceSpec } from '../domain/instance.ts';
+import { dockerClient } from '../providers/docker/docker-client.ts';
+import { DockerProvider } from '../providers/docker/docker-provider.ts';
+import { orderServices } from '../providers/docker/service-order.ts';
+import { PermanentProviderError, type ProvisionRequest } from '../providers/provider.ts';
+import { docker, fetchText } from './support/docker-fixtures.ts';
 
 /** Runs against the real Docker engine, with the local image built by scripts/setup.sh (nothing is pulled). */
 const IMAGE = 'ctrlplane-test/busybox:1';

@@ -4,15 +4,15 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import type { ServiceSpec } from '../domain/instance';
-import { configFilesOf } from '../providers/docker/config-files';
-import { buildContainerConfig, limitsUpdate, resourceLimits } from '../providers/docker/container-config';
-import { dockerHealthcheck } from '../providers/docker/health-check';
-import { pullAuthFor, registryHost } from '../providers/docker/images';
-import { demuxAll, dockerSince, LogDemuxer, timestampNanos } from '../providers/docker/log-stream';
-import { tarArchive } from '../providers/docker/tar';
-import { containerUsage, sumUsage } from '../providers/docker/usage';
-import { PermanentProviderError } from '../providers/provider';
+import type { ServiceSpec } from '../domain/instance.ts';
+import { configFilesOf } from '../providers/docker/config-files.ts';
+import { buildContainerConfig, limitsUpdate, resourceLimits } from '../providers/docker/container-config.ts';
+import { dockerHealthcheck } from '../providers/docker/health-check.ts';
+import { pullAuthFor, registryHost } from '../providers/docker/images.ts';
+import { demuxAll, dockerSince, LogDemuxer, timestampNanos } from '../providers/docker/log-stream.ts';
+import { tarArchive } from '../providers/docker/tar.ts';
+import { containerUsage, sumUsage } from '../providers/docker/usage.ts';
+import { PermanentProviderError } from '../providers/provider.ts';
 
 /** Pure parts of the Docker provider, without an engine. */
 

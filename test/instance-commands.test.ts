@@ -1,12 +1,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { InstanceRecordSchema } from '../db/entities/instance-record';
-import { recordToInstance } from '../db/instance-mapping';
-import { instanceWorkflowId, snapshotQuery } from '../workflows/messages';
-import { containersOf, docker, httpdService, removeInstances, removeTenantLeftovers } from './support/docker';
-import { conclusionsByRequest, eventsOf } from './support/events';
-import { apiClient } from './support/http';
-import { type Stack, startStack, uniqueTenant } from './support/stack';
+import { InstanceRecordSchema } from '../db/entities/instance-record.ts';
+import { recordToInstance } from '../db/instance-mapping.ts';
+import { instanceWorkflowId, snapshotQuery } from '../workflows/messages.ts';
+import {
+  containersOf,
+  docker,
+  httpdService,
+  removeInstances,
+  removeTenantLeftovers,
+} from './support/docker.ts';
+import { conclusionsByRequest, eventsOf } from './support/events.ts';
+import { apiClient } from './support/http.ts';
+import { type Stack, startStack, uniqueTenant } from './support/stack.ts';
 
 // Real Temporal, PostgreSQL and Docker.
 describe('every command through the API', () => {

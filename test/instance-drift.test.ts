@@ -7,10 +7,10 @@ import {
   removeInstances,
   removeTenantLeftovers,
   TEST_IMAGE,
-} from './support/docker';
-import { eventsOf } from './support/events';
-import { apiClient, eventually } from './support/http';
-import { type Stack, startStack, uniqueTenant } from './support/stack';
+} from './support/docker.ts';
+import { eventsOf } from './support/events.ts';
+import { apiClient, eventually } from './support/http.ts';
+import { type Stack, startStack, uniqueTenant } from './support/stack.ts';
 
 // Real Temporal, PostgreSQL and Docker. The drift check runs every second here (60 s by default).
 describe('drift and failures', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { instanceWorkflowId } from '../workflows/messages';
+import { instanceWorkflowId } from '../workflows/messages.ts';
 import {
   containersOf,
   docker,
@@ -8,9 +8,9 @@ import {
   networkExists,
   removeInstances,
   removeTenantLeftovers,
-} from './support/docker';
-import { apiClient, eventually } from './support/http';
-import { type Stack, startStack, uniqueTenant } from './support/stack';
+} from './support/docker.ts';
+import { apiClient, eventually } from './support/http.ts';
+import { type Stack, startStack, uniqueTenant } from './support/stack.ts';
 
 // Real Temporal dev server, real PostgreSQL and the real Docker engine; nothing here is mocked.
 describe('an instance lives end to end through the API, Temporal, PostgreSQL and Docker', () => {

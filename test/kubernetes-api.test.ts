@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { FakeKubernetes } from './support/fake-kubernetes';
-import { apiClient } from './support/http';
-import { type Stack, startStack, uniqueTenant } from './support/stack';
+import { FakeKubernetes } from './support/fake-kubernetes/index.ts';
+import { apiClient } from './support/http.ts';
+import { type Stack, startStack, uniqueTenant } from './support/stack.ts';
 
 // Real Temporal and PostgreSQL; the Kubernetes API is the loopback FAKE under test/support/fake-kubernetes,
 // because no cluster can run on this machine. It stores objects and answers like an API server, but runs no pods.

@@ -21,8 +21,8 @@ import {
   type V1ConfigMap,
   type V1Deployment,
 } from '@kubernetes/client-node';
-import { findExecutable } from '../providers/kubernetes/helm';
-import { FakeKubernetes } from './support/fake-kubernetes';
+import { findExecutable } from '../providers/kubernetes/helm.ts';
+import { FakeKubernetes } from './support/fake-kubernetes/index.ts';
 
 const pexec = promisify(execFile);
 

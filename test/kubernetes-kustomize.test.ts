@@ -9,8 +9,8 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { SourceError } from '../domain/sources/errors';
-import { checkKustomizeTree, findKustomize, kustomizeBuild } from '../providers/kustomize';
+import { SourceError } from '../domain/sources/errors.ts';
+import { checkKustomizeTree, findKustomize, kustomizeBuild } from '../providers/kustomize.ts';
 
 const configMap = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  a: b\n';
 

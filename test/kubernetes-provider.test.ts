@@ -28,13 +28,13 @@ import {
   type V1Service,
   type V1StatefulSet,
 } from '@kubernetes/client-node';
-import type { ServiceSpec } from '../domain/instance';
-import { KubernetesProvider } from '../providers/kubernetes';
-import { kubernetesOptionsFromEnv, kubernetesProviderFromEnv } from '../providers/kubernetes/from-env';
-import { streamPodLog } from '../providers/kubernetes/log-stream';
-import { tenantNamespace } from '../providers/kubernetes/names';
-import { PermanentProviderError, type ProvisionRequest } from '../providers/provider';
-import { FakeKubernetes } from './support/fake-kubernetes';
+import type { ServiceSpec } from '../domain/instance.ts';
+import { kubernetesOptionsFromEnv, kubernetesProviderFromEnv } from '../providers/kubernetes/from-env.ts';
+import { KubernetesProvider } from '../providers/kubernetes/index.ts';
+import { streamPodLog } from '../providers/kubernetes/log-stream.ts';
+import { tenantNamespace } from '../providers/kubernetes/names.ts';
+import { PermanentProviderError, type ProvisionRequest } from '../providers/provider.ts';
+import { FakeKubernetes } from './support/fake-kubernetes/index.ts';
 
 const REAL_CLUSTER = !!process.env.KUBECONFIG;
 const IMAGE = 'registry.k8s.io/pause:3.9';

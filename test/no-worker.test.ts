@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { containersOf, httpdService, removeInstances, removeTenantLeftovers } from './support/docker';
-import { eventsOf } from './support/events';
-import { apiClient, eventually } from './support/http';
-import { type Stack, startStack, uniqueTenant } from './support/stack';
+import { containersOf, httpdService, removeInstances, removeTenantLeftovers } from './support/docker.ts';
+import { eventsOf } from './support/events.ts';
+import { apiClient, eventually } from './support/http.ts';
+import { type Stack, startStack, uniqueTenant } from './support/stack.ts';
 
 // Real Temporal, PostgreSQL and Docker; no worker polls the task queue until the test starts one.
 describe('no worker is running', () => {
@@ -42,7 +42,17 @@ describe('no worker is running', () => {
 
     // The server kept the unconfirmed stop; the client retries it with the same key once a worker is back.
     await stack.startWorker();
-    const retried = await api('POST', `/v1/instances/${id}/stop?wait=30s`, undefined, key);
+    // A worker that has just started may not poll within the 1.5 s accept deadline yet: the client keeps
+    // retrying with the same key on 503, as the answer tells it to.
+    const retried = await eventually(
+      'the retried stop to be accepted once a worker polls',
+      async () => {
+        const res = await api('POST', `/v1/instances/${id}/stop?wait=30s`, undefined, key);
+        return res.status === 503 ? undefined : res;
+      },
+      60_000,
+      1000,
+    );
     assert.ok([200, 202].includes(retried.status), JSON.stringify(retried.body));
     await eventually(
       'stopped after the provision',

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { ServiceSpec } from '../domain/instance';
-import type { DeploymentSource } from '../domain/sources/deployment-source';
-import { SourceError, type SourceErrorCode } from '../domain/sources/errors';
-import { render, renderSync } from '../domain/sources/render';
-import { splitManifestDocuments } from '../domain/sources/render-manifests';
-import type { TemplateScope } from '../domain/sources/variables';
-import { splitYamlDocuments } from '../domain/sources/yaml-split';
-import { renderSource } from '../providers/dispatch-render';
-import { findKustomize, kustomizeBuild } from '../providers/kustomize';
+import type { ServiceSpec } from '../domain/instance.ts';
+import type { DeploymentSource } from '../domain/sources/deployment-source.ts';
+import { SourceError, type SourceErrorCode } from '../domain/sources/errors.ts';
+import { render, renderSync } from '../domain/sources/render.ts';
+import { splitManifestDocuments } from '../domain/sources/render-manifests.ts';
+import type { TemplateScope } from '../domain/sources/variables.ts';
+import { splitYamlDocuments } from '../domain/sources/yaml-split.ts';
+import { renderSource } from '../providers/dispatch-render.ts';
+import { findKustomize, kustomizeBuild } from '../providers/kustomize.ts';
 
 /** Render (reference-behaviour.md §5.8 and the §9 `render/*_test` cases). */
 

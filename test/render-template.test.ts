@@ -6,7 +6,7 @@ import {
   renderTemplate,
   TemplateError,
   templatePaths,
-} from '../domain/sources/template';
+} from '../domain/sources/template.ts';
 
 /** The `{{ .path }}` template subset (reference-behaviour.md §5.7). */
 

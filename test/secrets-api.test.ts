@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { instanceWorkflowId } from '../workflows/messages';
-import { type ApiCall, type CheckedResponse, checkedClient, OpenApiChecker } from './support/api-openapi';
-import { containersOf, docker, removeInstances, removeTenantLeftovers } from './support/docker';
-import { type Stack, startStack, uniqueTenant } from './support/stack';
+import { instanceWorkflowId } from '../workflows/messages.ts';
+import { type ApiCall, type CheckedResponse, checkedClient, OpenApiChecker } from './support/api-openapi.ts';
+import { containersOf, docker, removeInstances, removeTenantLeftovers } from './support/docker.ts';
+import { type Stack, startStack, uniqueTenant } from './support/stack.ts';
 
 /**
  * The JSON of a workflow history as fetched (proto JSON: payload bytes are base64), plus the same JSON with

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { type ApiCall, checkedClient, OpenApiChecker } from './support/api-openapi';
-import { FakeKubernetes } from './support/fake-kubernetes';
-import { type Stack, startStack, uniqueTenant } from './support/stack';
+import { type ApiCall, checkedClient, OpenApiChecker } from './support/api-openapi.ts';
+import { FakeKubernetes } from './support/fake-kubernetes/index.ts';
+import { type Stack, startStack, uniqueTenant } from './support/stack.ts';
 
 // Real Temporal, PostgreSQL and worker; the Kubernetes API is the loopback FAKE under test/support/fake-kubernetes
 // (no cluster can run on this machine): it stores objects and answers like an API server, but runs no pods.

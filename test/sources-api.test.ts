@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type ApiCall, checkedClient, OpenApiChecker } from './support/api-openapi';
-import { containersOf, docker, removeInstances, removeTenantLeftovers } from './support/docker';
-import { eventually } from './support/http';
-import { type Stack, startStack, uniqueTenant } from './support/stack';
-import { tenantRows, tenantWorkflowIds } from './support/tenant-footprint';
+import { type ApiCall, checkedClient, OpenApiChecker } from './support/api-openapi.ts';
+import { containersOf, docker, removeInstances, removeTenantLeftovers } from './support/docker.ts';
+import { eventually } from './support/http.ts';
+import { type Stack, startStack, uniqueTenant } from './support/stack.ts';
+import { tenantRows, tenantWorkflowIds } from './support/tenant-footprint.ts';
 
 const IDLE = "trap 'exit 0' TERM; while true; do sleep 1; done";
 

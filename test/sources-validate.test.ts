@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { ServiceSpec } from '../domain/instance';
+import type { ServiceSpec } from '../domain/instance.ts';
 import {
   type HelmSource,
   kustomizePath,
@@ -8,8 +8,8 @@ import {
   type RenderedSource,
   sourceProblem,
   validateSource,
-} from '../domain/sources/deployment-source';
-import { SourceError } from '../domain/sources/errors';
+} from '../domain/sources/deployment-source.ts';
+import { SourceError } from '../domain/sources/errors.ts';
 
 /** Source.validate (reference-behaviour.md §5.6 and the §9 `provider/source_test` cases). */
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { instanceWorkflowId } from '../workflows/messages';
-import { httpdService, removeInstances, removeTenantLeftovers } from './support/docker';
-import { apiClient, eventually } from './support/http';
-import { type Stack, startStack, uniqueTenant } from './support/stack';
+import { instanceWorkflowId } from '../workflows/messages.ts';
+import { httpdService, removeInstances, removeTenantLeftovers } from './support/docker.ts';
+import { apiClient, eventually } from './support/http.ts';
+import { type Stack, startStack, uniqueTenant } from './support/stack.ts';
 
 // Real Temporal dev server with its Web UI (started by scripts/run-tests.ts), PostgreSQL and Docker.
 describe('operators find instances in Temporal', () => {

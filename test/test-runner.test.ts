@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { runNodeTests } from '../scripts/node-test-run';
-import { REPO_ROOT } from '../scripts/temporal-cli';
+import { runNodeTests } from '../scripts/node-test-run.ts';
+import { REPO_ROOT } from '../scripts/temporal-cli.ts';
 
 /**
  * The runner behind `npm test`, run for real (node's test runner in a child process) over small files in

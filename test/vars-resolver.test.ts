@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { SourceError, type SourceErrorCode } from '../domain/sources/errors';
+import { SourceError, type SourceErrorCode } from '../domain/sources/errors.ts';
 import {
   compilePattern,
   type Definition,
@@ -9,7 +9,7 @@ import {
   expressionVariables,
   resolve,
   validateDefinitions,
-} from '../domain/sources/variables';
+} from '../domain/sources/variables.ts';
 
 /** Variables (reference-behaviour.md §5.7 and the §9 `vars/resolver_test` cases; derived region "us-east"). */
 

@@ -3,14 +3,14 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { PermanentProviderError } from '../providers/provider';
+import { PermanentProviderError } from '../providers/provider.ts';
 import {
   EnvSecretStore,
   FileSecretStore,
   resolveSecretBindings,
   SecretNotFoundError,
   secretStoreFromConfig,
-} from '../providers/secret-store';
+} from '../providers/secret-store.ts';
 
 /** Secret stores for secret variables (env and directory), and resolving bindings with them. */
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { commandMessages, instanceWorkflowId } from '../workflows/messages';
+import { commandMessages, instanceWorkflowId } from '../workflows/messages.ts';
 import {
   containersOf,
   docker,
@@ -9,11 +9,11 @@ import {
   networkExists,
   removeInstances,
   removeTenantLeftovers,
-} from './support/docker';
-import { conclusionsByRequest, eventsOf } from './support/events';
-import { apiClient, eventually } from './support/http';
-import { type Stack, startStack, uniqueTenant } from './support/stack';
-import { spawnWorker, type WorkerProcess } from './support/worker-process';
+} from './support/docker.ts';
+import { conclusionsByRequest, eventsOf } from './support/events.ts';
+import { apiClient, eventually } from './support/http.ts';
+import { type Stack, startStack, uniqueTenant } from './support/stack.ts';
+import { spawnWorker, type WorkerProcess } from './support/worker-process.ts';
 
 // Real Temporal, PostgreSQL and Docker; the worker is a real separate process that is SIGKILLed.
 describe('a worker killed in the middle of a provider call', () => {

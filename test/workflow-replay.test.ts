@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
 import { Worker } from '@temporalio/worker';
-import { REPO_ROOT } from '../scripts/temporal-cli';
-import { WORKFLOWS_PATH } from '../worker/create-worker';
+import { REPO_ROOT } from '../scripts/temporal-cli.ts';
+import { WORKFLOWS_PATH } from '../worker/create-worker.ts';
 
 // Replays real recorded histories (scripts/record-histories.ts) with the current workflow code: a change that
 // would make running instances non-deterministic fails here. No server is needed for a replay.

@@ -6,10 +6,10 @@ import {
   ScheduleOverlapPolicy,
   type Workflow,
 } from '@temporalio/client';
-import type { Config } from '../config/env';
-import type { Logger } from '../config/logger';
-import { durationSeconds } from '../workflows/billing-duration';
-import { BILLING_SWEEP_WORKFLOW_TYPE, type BillingSweepInput } from '../workflows/billing-sweep-types';
+import type { Config } from '../config/env.ts';
+import type { Logger } from '../config/logger.ts';
+import { durationSeconds } from '../workflows/billing-duration.ts';
+import { BILLING_SWEEP_WORKFLOW_TYPE, type BillingSweepInput } from '../workflows/billing-sweep-types.ts';
 
 /** Production schedule id; tests use their own (CTRLPLANE_BILLING_SCHEDULE_ID) so files never share one. */
 export const BILLING_SCHEDULE_ID = 'billing-sweep';

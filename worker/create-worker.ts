@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import type { InstanceActivities } from '../activities/instance-activity-types';
+import type { InstanceActivities } from '../activities/instance-activity-types.ts';
 
 export interface InstanceWorkerOptions {
   connection: NativeConnection;
@@ -13,7 +13,10 @@ export interface InstanceWorkerOptions {
   identity?: string;
 }
 
-export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+/** The workflow code the bundler starts from: the sources under tsx, their compiled JS when run from dist/. */
+export const WORKFLOWS_PATH = fileURLToPath(
+  new URL(`../workflows/index${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url),
+);
 
 export async function createInstanceWorker(options: InstanceWorkerOptions): Promise<Worker> {
   const workflows: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> = options.workflowBundlePath

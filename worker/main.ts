@@ -1,9 +1,9 @@
-import { exitOnConfigError } from '../config/config-error';
-import { loadConfig } from '../config/env';
-import { createLogger } from '../config/logger';
-import { buildProviders } from '../providers/build-providers';
-import { secretStoreFromConfig } from '../providers/secret-store';
-import { runWorker } from './run-worker';
+import { exitOnConfigError } from '../config/config-error.ts';
+import { loadConfig } from '../config/env.ts';
+import { createLogger } from '../config/logger.ts';
+import { buildProviders } from '../providers/build-providers.ts';
+import { secretStoreFromConfig } from '../providers/secret-store.ts';
+import { runWorker } from './run-worker.ts';
 
 const { config, logger, providers, secrets } = exitOnConfigError(() => {
   const config = loadConfig();

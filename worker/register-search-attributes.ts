@@ -1,6 +1,6 @@
 import proto from '@temporalio/proto';
 import type { NativeConnection } from '@temporalio/worker';
-import { CTRLPLANE_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+import { CTRLPLANE_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.ts';
 
 const INDEXED_VALUE_TYPE = {
   KEYWORD: proto.temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,

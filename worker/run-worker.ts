@@ -1,15 +1,15 @@
 import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
-import { createActivities } from '../activities/index';
-import type { Config } from '../config/env';
-import type { Logger } from '../config/logger';
-import { openOrm } from '../db/database';
-import type { ProviderRegistry } from '../providers/registry';
-import type { SecretStore } from '../providers/secret-store';
-import { setUpBillingSchedule } from './billing-schedule';
-import { createInstanceWorker } from './create-worker';
-import { registerSearchAttributes } from './register-search-attributes';
-import { PinoTemporalLogger } from './temporal-logger';
+import { createActivities } from '../activities/index.ts';
+import type { Config } from '../config/env.ts';
+import type { Logger } from '../config/logger.ts';
+import { openOrm } from '../db/database.ts';
+import type { ProviderRegistry } from '../providers/registry.ts';
+import type { SecretStore } from '../providers/secret-store.ts';
+import { setUpBillingSchedule } from './billing-schedule.ts';
+import { createInstanceWorker } from './create-worker.ts';
+import { registerSearchAttributes } from './register-search-attributes.ts';
+import { PinoTemporalLogger } from './temporal-logger.ts';
 
 export interface RunWorkerOptions {
   config: Config;

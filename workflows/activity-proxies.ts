@@ -1,5 +1,5 @@
 import { proxyActivities } from '@temporalio/workflow';
-import type { InstanceActivities } from '../activities/instance-activity-types';
+import type { InstanceActivities } from '../activities/instance-activity-types.ts';
 
 /**
  * Provider calls: Docker and Kubernetes hiccups (daemon restarting, API server 5xx, a network blip) are worth

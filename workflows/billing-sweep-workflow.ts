@@ -1,6 +1,6 @@
 import { ActivityFailure, continueAsNew, log, proxyActivities } from '@temporalio/workflow';
-import type { BillingActivities, BillingSweepPhase, SweepTarget } from '../activities/billing-activities';
-import type { BillingSweepCounts, BillingSweepInput } from './billing-sweep-types';
+import type { BillingActivities, BillingSweepPhase, SweepTarget } from '../activities/billing-activities.ts';
+import type { BillingSweepCounts, BillingSweepInput } from './billing-sweep-types.ts';
 
 const DEFAULT_MAX_INSTANCES_PER_RUN = 200;
 const DEFAULT_PAGE_SIZE = 20;

@@ -1,2 +1,2 @@
-export { billingSweepWorkflow } from './billing-sweep-workflow';
-export { instanceWorkflow } from './instance-workflow';
+export { billingSweepWorkflow } from './billing-sweep-workflow.ts';
+export { instanceWorkflow } from './instance-workflow.ts';

@@ -6,20 +6,31 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { InstanceActivities } from '../activities/instance-activity-types';
+import type { InstanceActivities } from '../activities/instance-activity-types.ts';
 import {
   type CommandName,
   commandRefusal,
   type InstanceView,
   type Refusal,
   viewAfter,
-} from '../domain/commands';
-import { type Instance, mainService, type ResourceSpec, type ServiceSpec, slugify } from '../domain/instance';
-import type { InstanceState } from '../domain/instance-state';
-import { transitionError } from '../domain/state-machine';
-import { COMMAND_FAILED_EVENT, COMMAND_REJECTED_EVENT, DRIFT_EVENT, eventTypeFor } from './lifecycle-events';
-import type { CommandRequest, InstanceSnapshot, InstanceWorkflowInput, QueuedCommand } from './messages';
-import { StateAttribute, SuspendedAttribute } from './search-attributes';
+} from '../domain/commands.ts';
+import {
+  type Instance,
+  mainService,
+  type ResourceSpec,
+  type ServiceSpec,
+  slugify,
+} from '../domain/instance.ts';
+import type { InstanceState } from '../domain/instance-state.ts';
+import { transitionError } from '../domain/state-machine.ts';
+import {
+  COMMAND_FAILED_EVENT,
+  COMMAND_REJECTED_EVENT,
+  DRIFT_EVENT,
+  eventTypeFor,
+} from './lifecycle-events.ts';
+import type { CommandRequest, InstanceSnapshot, InstanceWorkflowInput, QueuedCommand } from './messages.ts';
+import { StateAttribute, SuspendedAttribute } from './search-attributes.ts';
 
 const DEFAULT_MAX_COMMANDS_PER_RUN = 500;
 const RECENT_REQUEST_IDS_KEPT = 1000;

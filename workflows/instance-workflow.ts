@@ -1,9 +1,14 @@
 import { allHandlersFinished, condition, continueAsNew, setHandler } from '@temporalio/workflow';
-import { COMMAND_NAMES } from '../domain/commands';
-import type { Instance } from '../domain/instance';
-import { instanceActivities } from './activity-proxies';
-import { InstanceLifecycle } from './instance-lifecycle';
-import { commandMessages, type InstanceWorkflowInput, pendingCommandsQuery, snapshotQuery } from './messages';
+import { COMMAND_NAMES } from '../domain/commands.ts';
+import type { Instance } from '../domain/instance.ts';
+import { instanceActivities } from './activity-proxies.ts';
+import { InstanceLifecycle } from './instance-lifecycle.ts';
+import {
+  commandMessages,
+  type InstanceWorkflowInput,
+  pendingCommandsQuery,
+  snapshotQuery,
+} from './messages.ts';
 
 const DEFAULT_DRIFT_CHECK_INTERVAL_MS = 60_000;
 

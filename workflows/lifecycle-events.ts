@@ -1,4 +1,4 @@
-import type { InstanceState } from '../domain/instance-state';
+import type { InstanceState } from '../domain/instance-state.ts';
 
 /** Lifecycle event type recorded when an instance enters a state (reference-behaviour.md §3.12, extended). */
 export function eventTypeFor(to: InstanceState, command: string): string {

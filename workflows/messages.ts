@@ -1,7 +1,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { CommandArgs, CommandName } from '../domain/commands';
-import type { Instance } from '../domain/instance';
-import type { Definition } from '../domain/sources/variables';
+import type { CommandArgs, CommandName } from '../domain/commands.ts';
+import type { Instance } from '../domain/instance.ts';
+import type { Definition } from '../domain/sources/variables.ts';
 
 /**
  * The instance workflow's public surface, shared by the API (client side) and the workflow.

@@ -6,21 +6,21 @@ import {
   ScheduleOverlapPolicy,
 } from '@temporalio/client';
 import { type Request, type RequestHandler, type Response, Router } from 'express';
-import type { Orm } from '../../db/database';
-import { type BillingAccountRecord, BillingAccountRecordSchema } from '../../db/entities/billing-account';
-import { CtrlplaneError } from '../../domain/errors';
-import { durationSeconds, formatDuration } from '../../workflows/billing-duration';
-import { requireRole } from '../auth';
-import { routeLabel } from '../metrics';
-import { RetryableError } from '../problem';
+import type { Orm } from '../../db/database.ts';
+import { type BillingAccountRecord, BillingAccountRecordSchema } from '../../db/entities/billing-account.ts';
+import { CtrlplaneError } from '../../domain/errors.ts';
+import { durationSeconds, formatDuration } from '../../workflows/billing-duration.ts';
+import { requireRole } from '../auth.ts';
+import { routeLabel } from '../metrics.ts';
+import { RetryableError } from '../problem.ts';
 import {
   gracePeriodSeconds,
   MAX_GRACE_PERIOD_SECONDS,
   putBillingAccountSchema,
   tenantIdParamsSchema,
-} from '../schemas/billing';
-import { z } from '../schemas/zod';
-import { parseInput } from '../validate';
+} from '../schemas/billing.ts';
+import { z } from '../schemas/zod.ts';
+import { parseInput } from '../validate.ts';
 
 export interface BillingRoutesDeps {
   orm: Orm;

@@ -1,16 +1,16 @@
 import { type Request, type RequestHandler, type Response, Router } from 'express';
-import { type DatacenterRecord, isDatacenterId } from '../../db/entities/datacenter';
-import { CtrlplaneError } from '../../domain/errors';
-import type { ProviderRegistry } from '../../providers/registry';
-import { requireRole } from '../auth';
-import type { DatacenterStore } from '../datacenter-store';
-import { routeLabel } from '../metrics';
+import { type DatacenterRecord, isDatacenterId } from '../../db/entities/datacenter.ts';
+import { CtrlplaneError } from '../../domain/errors.ts';
+import type { ProviderRegistry } from '../../providers/registry.ts';
+import { requireRole } from '../auth.ts';
+import type { DatacenterStore } from '../datacenter-store.ts';
+import { routeLabel } from '../metrics.ts';
 import {
   createDatacenterSchema,
   listDatacentersQuerySchema,
   updateDatacenterSchema,
-} from '../schemas/datacenters';
-import { parseInput } from '../validate';
+} from '../schemas/datacenters.ts';
+import { parseInput } from '../validate.ts';
 
 export interface DatacenterRoutesDeps {
   store: DatacenterStore;

@@ -1,27 +1,27 @@
 import type { Request, Response } from 'express';
-import type { InstanceRecord } from '../../db/entities/instance-record';
-import { recordToInstance } from '../../db/instance-mapping';
-import { CtrlplaneError } from '../../domain/errors';
+import type { InstanceRecord } from '../../db/entities/instance-record.ts';
+import { recordToInstance } from '../../db/instance-mapping.ts';
+import { CtrlplaneError } from '../../domain/errors.ts';
 import {
   type LogLine,
   type LogOptions,
   PermanentProviderError,
   type Provider,
-} from '../../providers/provider';
-import { callerOf } from '../auth';
-import { etagOf } from '../etag';
-import { RetryableError } from '../problem';
+} from '../../providers/provider.ts';
+import { callerOf } from '../auth.ts';
+import { etagOf } from '../etag.ts';
+import { RetryableError } from '../problem.ts';
 import {
   eventsQuerySchema,
   type LogsQuery,
   logStreamQuerySchema,
   logsQuerySchema,
   waitForStateQuerySchema,
-} from '../schemas/instance-requests';
-import { parseInput } from '../validate';
-import { DEFAULT_WAIT_MS, durationMs } from '../wait-duration';
-import type { RouteRegistrar } from './instances';
-import { type InstanceRoutesDeps, loadOwned, pause, requestSignal } from './route-context';
+} from '../schemas/instance-requests.ts';
+import { parseInput } from '../validate.ts';
+import { DEFAULT_WAIT_MS, durationMs } from '../wait-duration.ts';
+import type { RouteRegistrar } from './instances.ts';
+import { type InstanceRoutesDeps, loadOwned, pause, requestSignal } from './route-context.ts';
 
 const STATE_POLL_MS = 200;
 const RESOURCES_TIMEOUT_MS = 15_000;

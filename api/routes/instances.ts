@@ -1,18 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { type Request, type RequestHandler, type Response, Router } from 'express';
-import type { InstanceRecord } from '../../db/entities/instance-record';
-import { instanceToRecord, recordToInstance } from '../../db/instance-mapping';
-import type { CommandArgs, CommandName } from '../../domain/commands';
-import { CtrlplaneError } from '../../domain/errors';
-import { newInstanceId } from '../../domain/ids';
-import { type Instance, slugify } from '../../domain/instance';
-import type { DeploymentVariables } from '../../workflows/messages';
-import { callerOf, requireRole } from '../auth';
-import { checkIfMatch, etagOf } from '../etag';
-import { replayCompleted, runIdempotent } from '../idempotency';
-import { checkRender, prepareDeployment, requireHealthy, resolvePlacement } from '../instance-placement';
-import { routeLabel } from '../metrics';
-import { jsonReply, type Reply } from '../reply';
+import type { InstanceRecord } from '../../db/entities/instance-record.ts';
+import { instanceToRecord, recordToInstance } from '../../db/instance-mapping.ts';
+import type { CommandArgs, CommandName } from '../../domain/commands.ts';
+import { CtrlplaneError } from '../../domain/errors.ts';
+import { newInstanceId } from '../../domain/ids.ts';
+import { type Instance, slugify } from '../../domain/instance.ts';
+import type { DeploymentVariables } from '../../workflows/messages.ts';
+import { callerOf, requireRole } from '../auth.ts';
+import { checkIfMatch, etagOf } from '../etag.ts';
+import { replayCompleted, runIdempotent } from '../idempotency.ts';
+import { checkRender, prepareDeployment, requireHealthy, resolvePlacement } from '../instance-placement.ts';
+import { routeLabel } from '../metrics.ts';
+import { jsonReply, type Reply } from '../reply.ts';
 import {
   commandQuerySchema,
   createInstanceSchema,
@@ -22,13 +22,13 @@ import {
   suspendInstanceSchema,
   unsuspendInstanceSchema,
   updateInstanceSchema,
-} from '../schemas/instance-requests';
-import { parseInput } from '../validate';
-import { DEFAULT_WAIT_MS, parseWait } from '../wait-duration';
-import { observationRoutes } from './instance-observation';
-import { type InstanceRoutesDeps, instanceIdOf, loadOwned, pause } from './route-context';
+} from '../schemas/instance-requests.ts';
+import { parseInput } from '../validate.ts';
+import { DEFAULT_WAIT_MS, parseWait } from '../wait-duration.ts';
+import { observationRoutes } from './instance-observation.ts';
+import { type InstanceRoutesDeps, instanceIdOf, loadOwned, pause } from './route-context.ts';
 
-export type { InstanceRoutesDeps } from './route-context';
+export type { InstanceRoutesDeps } from './route-context.ts';
 
 const SETTLED_POLL_MS = 200;
 /** After a command is accepted, how long the 202 answer waits for the workflow's first transition. */

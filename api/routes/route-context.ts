@@ -1,15 +1,15 @@
 import type { Request, Response } from 'express';
-import type { Logger } from '../../config/logger';
-import type { InstanceRecord } from '../../db/entities/instance-record';
-import { CtrlplaneError } from '../../domain/errors';
-import { isInstanceId } from '../../domain/ids';
-import type { ProviderRegistry } from '../../providers/registry';
-import { callerOf } from '../auth';
-import type { DatacenterStore } from '../datacenter-store';
-import type { IdempotencyStore } from '../idempotency';
-import type { InstanceCommands } from '../instance-commands';
-import type { InstanceStore } from '../instance-store';
-import type { ApiMetrics } from '../metrics';
+import type { Logger } from '../../config/logger.ts';
+import type { InstanceRecord } from '../../db/entities/instance-record.ts';
+import { CtrlplaneError } from '../../domain/errors.ts';
+import { isInstanceId } from '../../domain/ids.ts';
+import type { ProviderRegistry } from '../../providers/registry.ts';
+import { callerOf } from '../auth.ts';
+import type { DatacenterStore } from '../datacenter-store.ts';
+import type { IdempotencyStore } from '../idempotency.ts';
+import type { InstanceCommands } from '../instance-commands.ts';
+import type { InstanceStore } from '../instance-store.ts';
+import type { ApiMetrics } from '../metrics.ts';
 
 /** What the instance routes are built from. */
 export interface InstanceRoutesDeps {

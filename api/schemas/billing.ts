@@ -1,8 +1,8 @@
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
-import { BILLING_STATUSES } from '../../db/entities/billing-account';
-import { DURATION_PATTERN, durationSeconds } from '../../workflows/billing-duration';
-import { adminProblems, json } from './openapi-responses';
-import { z } from './zod';
+import { BILLING_STATUSES } from '../../db/entities/billing-account.ts';
+import { DURATION_PATTERN, durationSeconds } from '../../workflows/billing-duration.ts';
+import { adminProblems, json } from './openapi-responses.ts';
+import { z } from './zod.ts';
 
 /** Longest grace period an account may have (ten years; the column is a 32-bit integer of seconds). */
 export const MAX_GRACE_PERIOD_SECONDS = 3650 * 86_400;

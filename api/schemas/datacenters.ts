@@ -1,7 +1,7 @@
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
-import { DATACENTER_STATUSES } from '../../db/entities/datacenter';
-import { adminProblems, json } from './openapi-responses';
-import { z } from './zod';
+import { DATACENTER_STATUSES } from '../../db/entities/datacenter.ts';
+import { adminProblems, json } from './openapi-responses.ts';
+import { z } from './zod.ts';
 
 /** Requests and answers of the datacenter admin routes (/v1/datacenters), and their OpenAPI paths. */
 

@@ -1,6 +1,6 @@
-import { SECRET_TYPES, VARIABLE_TYPES } from '../../domain/sources/variables';
-import { servicesSchema } from './service-spec';
-import { z } from './zod';
+import { SECRET_TYPES, VARIABLE_TYPES } from '../../domain/sources/variables.ts';
+import { servicesSchema } from './service-spec.ts';
+import { z } from './zod.ts';
 
 /**
  * Request (and response) schemas of a deployment source (reference-behaviour.md §5.5) and of variables (§5.7).

@@ -1,7 +1,7 @@
-import { INSTANCE_STATES } from '../../domain/instance-state';
-import { deploymentSourceSchema, variablesSchema, variableValuesSchema } from './deployment-source';
-import { servicesSchema } from './service-spec';
-import { z } from './zod';
+import { INSTANCE_STATES } from '../../domain/instance-state.ts';
+import { deploymentSourceSchema, variablesSchema, variableValuesSchema } from './deployment-source.ts';
+import { servicesSchema } from './service-spec.ts';
+import { z } from './zod.ts';
 
 /**
  * One schema per request: each validates its input in the route and documents it in /openapi.json.

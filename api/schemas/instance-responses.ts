@@ -1,9 +1,9 @@
-import { ERROR_STATUS } from '../../domain/errors';
-import { INSTANCE_STATES } from '../../domain/instance-state';
-import { deploymentSourceSchema } from './deployment-source';
-import { labelsSchema } from './instance-requests';
-import { serviceSpecSchema } from './service-spec';
-import { z } from './zod';
+import { ERROR_STATUS } from '../../domain/errors.ts';
+import { INSTANCE_STATES } from '../../domain/instance-state.ts';
+import { deploymentSourceSchema } from './deployment-source.ts';
+import { labelsSchema } from './instance-requests.ts';
+import { serviceSpecSchema } from './service-spec.ts';
+import { z } from './zod.ts';
 
 /**
  * One schema per response. They document /openapi.json; the test suite validates every answer of the API

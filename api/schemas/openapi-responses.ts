@@ -1,6 +1,6 @@
 import type { ResponseConfig } from '@asteasolutions/zod-to-openapi';
 import type { ZodType } from 'zod';
-import { problemSchema } from './instance-responses';
+import { problemSchema } from './instance-responses.ts';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 

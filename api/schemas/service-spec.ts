@@ -1,4 +1,4 @@
-import { z } from './zod';
+import { z } from './zod.ts';
 
 /** Request schemas for the seed doc's ServiceSpec family. Objects are strict: an unknown field is a 400. */
 

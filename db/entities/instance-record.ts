@@ -1,6 +1,6 @@
 import { EntitySchema } from '@mikro-orm/core';
-import type { DeploymentSource, Endpoint, ServiceSpec, WorkloadKind } from '../../domain/instance';
-import type { InstanceState } from '../../domain/instance-state';
+import type { DeploymentSource, Endpoint, ServiceSpec, WorkloadKind } from '../../domain/instance.ts';
+import type { InstanceState } from '../../domain/instance-state.ts';
 
 /**
  * The read model of one instance: what the API serves. Only the instance workflow writes it (through the

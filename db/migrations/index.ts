@@ -1,8 +1,8 @@
 import type { MigrationObject } from '@mikro-orm/core';
-import { Migration20261126000000_initial } from './Migration20261126000000_initial';
-import { Migration20261126010000_idempotency } from './Migration20261126010000_idempotency';
-import { Migration20261126020000_billing } from './Migration20261126020000_billing';
-import { Migration20261126030000_datacenters } from './Migration20261126030000_datacenters';
+import { Migration20261126000000_initial } from './Migration20261126000000_initial.ts';
+import { Migration20261126010000_idempotency } from './Migration20261126010000_idempotency.ts';
+import { Migration20261126020000_billing } from './Migration20261126020000_billing.ts';
+import { Migration20261126030000_datacenters } from './Migration20261126030000_datacenters.ts';
 
 /** Committed migrations, in order. Listed explicitly so they load the same under tsx, tsc output and bundlers. */
 export const migrationsList: MigrationObject[] = [

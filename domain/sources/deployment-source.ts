@@ -1,5 +1,5 @@
-import type { ServiceSpec } from '../instance';
-import { SourceError } from './errors';
+import type { ServiceSpec } from '../instance.ts';
+import { SourceError } from './errors.ts';
 
 /**
  * DeploymentSource (reference-behaviour.md §5.5): a tagged union whose `type` names the payload that is used.

@@ -1,7 +1,7 @@
 import { isMap, parseDocument } from 'yaml';
-import { SourceError } from './errors';
-import type { DocumentSplitter } from './render';
-import { splitYamlDocuments } from './yaml-split';
+import { SourceError } from './errors.ts';
+import type { DocumentSplitter } from './render.ts';
+import { splitYamlDocuments } from './yaml-split.ts';
 
 /**
  * The YAML-aware document splitter (uses the `yaml` package, so it is kept out of workflow imports): splits like

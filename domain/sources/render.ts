@@ -1,4 +1,4 @@
-import type { ServiceSpec } from '../instance';
+import type { ServiceSpec } from '../instance.ts';
 import type {
   ArgoCDSource,
   DeploymentSource,
@@ -7,12 +7,12 @@ import type {
   RenderedHelm,
   RenderedSource,
   SourceInput,
-} from './deployment-source';
-import { isSourceType, kustomizePath } from './deployment-source';
-import { SourceError } from './errors';
-import { renderTemplate, TemplateError } from './template';
-import type { TemplateScope } from './variables';
-import { splitYamlDocuments } from './yaml-split';
+} from './deployment-source.ts';
+import { isSourceType, kustomizePath } from './deployment-source.ts';
+import { SourceError } from './errors.ts';
+import { renderTemplate, TemplateError } from './template.ts';
+import type { TemplateScope } from './variables.ts';
+import { splitYamlDocuments } from './yaml-split.ts';
 
 /**
  * Render(source, scope) (reference-behaviour.md §5.8): the templated fields of a source, executed against the

@@ -1,6 +1,6 @@
-import type { RenderedSource } from './deployment-source';
-import { SourceError } from './errors';
-import type { SecretBinding } from './variables';
+import type { RenderedSource } from './deployment-source.ts';
+import { SourceError } from './errors.ts';
+import type { SecretBinding } from './variables.ts';
 
 /**
  * Where secret variables go (the reference drops them, §3.1 step 5 GAP): each binding becomes the env var

@@ -1,5 +1,5 @@
-import { SourceError } from './errors';
-import { parseTemplate, renderTemplate, TemplateError, templatePaths } from './template';
+import { SourceError } from './errors.ts';
+import { parseTemplate, renderTemplate, TemplateError, templatePaths } from './template.ts';
 
 /**
  * Variables (reference-behaviour.md §5.7): definitions, their structural validation and their resolution into

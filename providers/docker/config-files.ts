@@ -5,11 +5,11 @@ import { stringify as toYaml } from 'yaml';
  * `ServiceSpec.config_files[]` (reference-behaviour.md §5.4): `{name, path, format: json|yaml|env|text,
  * content}`. Read defensively: a spec arriving by signal or from an old history has not been through the API.
  */
-import type { ConfigFileFormat, ServiceSpec } from '../../domain/instance';
-import { PermanentProviderError } from '../provider';
-import { type TarFile, tarArchive } from './tar';
+import type { ConfigFileFormat, ServiceSpec } from '../../domain/instance.ts';
+import { PermanentProviderError } from '../provider.ts';
+import { type TarFile, tarArchive } from './tar.ts';
 
-export type { ConfigFileFormat, ConfigFileSpec } from '../../domain/instance';
+export type { ConfigFileFormat, ConfigFileSpec } from '../../domain/instance.ts';
 
 export interface RenderedConfigFile {
   /** Absolute, normalised path. */

@@ -1,12 +1,12 @@
 import type Dockerode from 'dockerode';
-import type { PortSpec, ResourceSpec, ServiceSpec } from '../../domain/instance';
-import { PermanentProviderError } from '../provider';
-import { configFilesDigest, configFilesOf, type RenderedConfigFile } from './config-files';
-import { dockerHealthcheck } from './health-check';
-import { LABEL, roleOf } from './labels';
-import { isValidServiceName } from './naming';
-import { specHash } from './spec-hash';
-import { validateVolumes, volumeMounts } from './volumes';
+import type { PortSpec, ResourceSpec, ServiceSpec } from '../../domain/instance.ts';
+import { PermanentProviderError } from '../provider.ts';
+import { configFilesDigest, configFilesOf, type RenderedConfigFile } from './config-files.ts';
+import { dockerHealthcheck } from './health-check.ts';
+import { LABEL, roleOf } from './labels.ts';
+import { isValidServiceName } from './naming.ts';
+import { specHash } from './spec-hash.ts';
+import { validateVolumes, volumeMounts } from './volumes.ts';
 
 const PROTOCOLS = new Set(['tcp', 'udp', 'sctp']);
 const MIB = 1024 * 1024;

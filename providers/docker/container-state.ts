@@ -1,5 +1,5 @@
 import type Dockerode from 'dockerode';
-import type { InstanceState } from '../../domain/instance-state';
+import type { InstanceState } from '../../domain/instance-state.ts';
 
 /** Exit codes of a process ended by SIGKILL / SIGTERM, i.e. by `docker stop` (docker-init reports 128+signal). */
 const STOP_EXIT_CODES = new Set([137, 143]);

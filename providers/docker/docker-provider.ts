@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type Dockerode from 'dockerode';
-import type { Endpoint, ResourceSpec, ServiceSpec } from '../../domain/instance';
-import type { InstanceState } from '../../domain/instance-state';
+import type { Endpoint, ResourceSpec, ServiceSpec } from '../../domain/instance.ts';
+import type { InstanceState } from '../../domain/instance-state.ts';
 import {
   type CallOptions,
   type Capability,
@@ -16,8 +16,8 @@ import {
   type ProvisionResult,
   type ResourceUsage,
   type ServiceStatus,
-} from '../provider';
-import { configFilesArchive } from './config-files';
+} from '../provider.ts';
+import { configFilesArchive } from './config-files.ts';
 import {
   buildContainerConfig,
   type ContainerPlan,
@@ -25,17 +25,17 @@ import {
   resourceLimits,
   resourceProblem,
   validateService,
-} from './container-config';
-import { containerCondition, containerReadiness, worstState } from './container-state';
-import { errorMessage, hasStatus, ignoreStatus, statusCodeOf } from './docker-errors';
-import { endpointsFromInspect } from './endpoints';
-import { pullAuthFor, type RegistryAuth } from './images';
-import { LABEL, type LabelContext, projectFilter, projectLabels, roleOf, serviceLabels } from './labels';
-import { demuxAll, dockerSince, LogDemuxer } from './log-stream';
-import { containerName, networkName, projectName, providerRef } from './naming';
-import { orderServices } from './service-order';
-import { type ContainerUsage, containerUsage, type StatsSample, sumUsage, zeroUsage } from './usage';
-import { distinctVolumes, volumeLabels, volumeName } from './volumes';
+} from './container-config.ts';
+import { containerCondition, containerReadiness, worstState } from './container-state.ts';
+import { errorMessage, hasStatus, ignoreStatus, statusCodeOf } from './docker-errors.ts';
+import { endpointsFromInspect } from './endpoints.ts';
+import { pullAuthFor, type RegistryAuth } from './images.ts';
+import { LABEL, type LabelContext, projectFilter, projectLabels, roleOf, serviceLabels } from './labels.ts';
+import { demuxAll, dockerSince, LogDemuxer } from './log-stream.ts';
+import { containerName, networkName, projectName, providerRef } from './naming.ts';
+import { orderServices } from './service-order.ts';
+import { type ContainerUsage, containerUsage, type StatsSample, sumUsage, zeroUsage } from './usage.ts';
+import { distinctVolumes, volumeLabels, volumeName } from './volumes.ts';
 
 type LogFn = (obj: Record<string, unknown>, msg: string) => void;
 

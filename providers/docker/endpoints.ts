@@ -1,5 +1,5 @@
 import type Dockerode from 'dockerode';
-import type { Endpoint } from '../../domain/instance';
+import type { Endpoint } from '../../domain/instance.ts';
 
 type PortMap = Record<string, Array<{ HostIp?: string; HostPort?: string }> | null | undefined>;
 

@@ -1,6 +1,6 @@
 import type Dockerode from 'dockerode';
-import type { HealthCheckSpec, ServiceSpec } from '../../domain/instance';
-import { PermanentProviderError } from '../provider';
+import type { HealthCheckSpec, ServiceSpec } from '../../domain/instance.ts';
+import { PermanentProviderError } from '../provider.ts';
 
 /** Defaults when the spec leaves a field 0 or absent (Docker's own, 30s, would make `ready` slow to come). */
 export const DEFAULT_HEALTH_INTERVAL_NS = 10_000_000_000;

@@ -1,6 +1,6 @@
-export type { ConfigFileFormat, ConfigFileSpec } from './config-files';
-export { DockerProvider, type DockerProviderLogger, type DockerProviderOptions } from './docker-provider';
-export type { RegistryAuth } from './images';
-export { LABEL } from './labels';
-export { containerName, networkName, projectName, providerRef } from './naming';
-export { volumeName } from './volumes';
+export type { ConfigFileFormat, ConfigFileSpec } from './config-files.ts';
+export { DockerProvider, type DockerProviderLogger, type DockerProviderOptions } from './docker-provider.ts';
+export type { RegistryAuth } from './images.ts';
+export { LABEL } from './labels.ts';
+export { containerName, networkName, projectName, providerRef } from './naming.ts';
+export { volumeName } from './volumes.ts';

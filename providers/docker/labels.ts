@@ -1,5 +1,5 @@
-import type { ServiceRole, ServiceSpec } from '../../domain/instance';
-import { projectName } from './naming';
+import type { ServiceRole, ServiceSpec } from '../../domain/instance.ts';
+import { projectName } from './naming.ts';
 
 /** The `ctrlplane.*` labels the Docker provider puts on its networks and containers. */
 export const LABEL = {

@@ -1,4 +1,4 @@
-import type { LogLine } from '../provider';
+import type { LogLine } from '../provider.ts';
 
 type Stream = LogLine['stream'];
 

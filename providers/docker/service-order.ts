@@ -1,6 +1,6 @@
-import type { ServiceSpec } from '../../domain/instance';
-import { orderByDependencies } from '../../domain/service-order';
-import { roleOf } from './labels';
+import type { ServiceSpec } from '../../domain/instance.ts';
+import { orderByDependencies } from '../../domain/service-order.ts';
+import { roleOf } from './labels.ts';
 
 export interface OrderedServices {
   inits: ServiceSpec[];

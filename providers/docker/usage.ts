@@ -1,4 +1,4 @@
-import type { ResourceUsage } from '../provider';
+import type { ResourceUsage } from '../provider.ts';
 
 const MIB = 1024 * 1024;
 

@@ -1,8 +1,8 @@
 import type Dockerode from 'dockerode';
-import type { ServiceSpec, VolumeSpec } from '../../domain/instance';
-import { PermanentProviderError } from '../provider';
-import { LABEL, type LabelContext, projectLabels } from './labels';
-import { isValidServiceName, projectName } from './naming';
+import type { ServiceSpec, VolumeSpec } from '../../domain/instance.ts';
+import { PermanentProviderError } from '../provider.ts';
+import { LABEL, type LabelContext, projectLabels } from './labels.ts';
+import { isValidServiceName, projectName } from './naming.ts';
 
 /** `cp-<instanceId>-<volume>`: services of one instance that name the same volume share it. */
 export function volumeName(instanceId: string, volume: string): string {

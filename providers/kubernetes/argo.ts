@@ -1,7 +1,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
-import type { InstanceState } from '../../domain/instance-state';
-import { type ArgoApplicationSpec, type InstanceStatus, PermanentProviderError } from '../provider';
-import { resourceName } from './names';
+import type { InstanceState } from '../../domain/instance-state.ts';
+import { type ArgoApplicationSpec, type InstanceStatus, PermanentProviderError } from '../provider.ts';
+import { resourceName } from './names.ts';
 
 export const ARGO_API_VERSION = 'argoproj.io/v1alpha1';
 /** Argo CD deletes the application's resources before it lets the Application go. */

@@ -1,5 +1,5 @@
 import { ApiException } from '@kubernetes/client-node';
-import { PermanentProviderError } from '../provider';
+import { PermanentProviderError } from '../provider.ts';
 
 /** What the API server said, from an ApiException (client-node keeps the raw body text) or anything else. */
 export interface KubeErrorInfo {

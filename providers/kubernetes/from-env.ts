@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
-import { ConfigError } from '../../config/config-error';
-import type { KubernetesProviderLogger, KubernetesProviderOptions } from './config';
-import { KubernetesProvider } from './kubernetes-provider';
+import { ConfigError } from '../../config/config-error.ts';
+import type { KubernetesProviderLogger, KubernetesProviderOptions } from './config.ts';
+import { KubernetesProvider } from './kubernetes-provider.ts';
 
 const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 

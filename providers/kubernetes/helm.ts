@@ -2,10 +2,10 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { InstanceState } from '../../domain/instance-state';
-import { PermanentProviderError, type RenderedHelm } from '../provider';
+import type { InstanceState } from '../../domain/instance-state.ts';
+import { PermanentProviderError, type RenderedHelm } from '../provider.ts';
 
-export { findExecutable } from '../find-executable';
+export { findExecutable } from '../find-executable.ts';
 
 export function helmUnavailable(): PermanentProviderError {
   return new PermanentProviderError(

@@ -1,12 +1,12 @@
-export { ARGO_API_VERSION, ARGO_RESOURCES_FINALIZER } from './argo';
+export { ARGO_API_VERSION, ARGO_RESOURCES_FINALIZER } from './argo.ts';
 export {
   buildKubeConfig,
   type KubeConfigSource,
   type KubernetesProviderLogger,
   type KubernetesProviderOptions,
-} from './config';
-export { kubernetesOptionsFromEnv, kubernetesProviderFromEnv } from './from-env';
-export { KubernetesProvider } from './kubernetes-provider';
+} from './config.ts';
+export { kubernetesOptionsFromEnv, kubernetesProviderFromEnv } from './from-env.ts';
+export { KubernetesProvider } from './kubernetes-provider.ts';
 export {
   ANNOTATION,
   envSecretName,
@@ -14,4 +14,4 @@ export {
   resourceName,
   tenantNamespace,
   trackingConfigMapName,
-} from './names';
+} from './names.ts';

@@ -12,7 +12,7 @@ import {
   type V1StatefulSet,
   VersionApi,
 } from '@kubernetes/client-node';
-import type { ResourceSpec } from '../../domain/instance';
+import type { ResourceSpec } from '../../domain/instance.ts';
 import {
   type ArgoApplicationSpec,
   type ArgoEngine,
@@ -31,9 +31,9 @@ import {
   type ProvisionResult,
   type RenderedHelm,
   type ResourceUsage,
-} from '../provider';
-import { type ArgoApplication, argoApplication, argoStatusOf } from './argo';
-import { buildKubeConfig, type KubernetesProviderLogger, type KubernetesProviderOptions } from './config';
+} from '../provider.ts';
+import { type ArgoApplication, argoApplication, argoStatusOf } from './argo.ts';
+import { buildKubeConfig, type KubernetesProviderLogger, type KubernetesProviderOptions } from './config.ts';
 import {
   errorMessage,
   ignoreNotFound,
@@ -42,7 +42,7 @@ import {
   kubeError,
   statusCode,
   translateError,
-} from './errors';
+} from './errors.ts';
 import {
   findExecutable,
   helmState,
@@ -53,17 +53,17 @@ import {
   runHelm,
   withTempDir,
   writePrivate,
-} from './helm';
-import { callOptions, KubeObjects } from './kube-client';
-import { streamPodLog } from './log-stream';
+} from './helm.ts';
+import { callOptions, KubeObjects } from './kube-client.ts';
+import { streamPodLog } from './log-stream.ts';
 import {
   checkKind,
   forceTemplateLabels,
   refuseClusterScoped,
   refuseForeignReferences,
   scopeSelectors,
-} from './manifest-policy';
-import { type ManifestRef, parseManifests, parseRefs, refKey, splitApiVersion } from './manifests';
+} from './manifest-policy.ts';
+import { type ManifestRef, parseManifests, parseRefs, refKey, splitApiVersion } from './manifests.ts';
 import {
   ANNOTATION,
   FIELD_MANAGER,
@@ -75,10 +75,10 @@ import {
   resourceName,
   tenantNamespace,
   trackingConfigMapName,
-} from './names';
-import { cpuMillicores, memoryMiB, parseQuantity } from './quantity';
-import { deriveStatus } from './status';
-import { endpointsOf, hashOf, planWorkload, resourceRequirements } from './workload';
+} from './names.ts';
+import { cpuMillicores, memoryMiB, parseQuantity } from './quantity.ts';
+import { deriveStatus } from './status.ts';
+import { endpointsOf, hashOf, planWorkload, resourceRequirements } from './workload.ts';
 
 type Workload = V1Deployment | V1StatefulSet;
 type WorkloadKindName = 'Deployment' | 'StatefulSet';

@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline';
 import { PassThrough } from 'node:stream';
 import { type KubeConfig, type LogOptions as KubeLogOptions, Log } from '@kubernetes/client-node';
-import type { LogLine } from '../provider';
+import type { LogLine } from '../provider.ts';
 
 const TIMESTAMP = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2}))\s?(.*)$/;
 

@@ -1,6 +1,6 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { PermanentProviderError } from '../provider';
-import { LABEL } from './names';
+import { PermanentProviderError } from '../provider.ts';
+import { LABEL } from './names.ts';
 
 /**
  * What a tenant's manifests may contain. The objects are written with the control plane's credentials, so anything

@@ -1,6 +1,6 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
-import { PermanentProviderError } from '../provider';
+import { PermanentProviderError } from '../provider.ts';
 
 /** One object the manifests engine applied, as recorded in the tracking ConfigMap (`data.refs`). */
 export interface ManifestRef {

@@ -1,7 +1,7 @@
 import type { V1ContainerStatus, V1Deployment, V1Pod, V1StatefulSet } from '@kubernetes/client-node';
-import type { Endpoint } from '../../domain/instance';
-import type { InstanceState } from '../../domain/instance-state';
-import type { InstanceStatus, ServiceStatus } from '../provider';
+import type { Endpoint } from '../../domain/instance.ts';
+import type { InstanceState } from '../../domain/instance-state.ts';
+import type { InstanceStatus, ServiceStatus } from '../provider.ts';
 
 /** Waiting reasons no amount of waiting fixes: the instance is `failed`, and the reason is named. */
 export const FAILURE_REASONS = new Set([

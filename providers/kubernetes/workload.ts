@@ -13,11 +13,17 @@ import type {
   V1StatefulSet,
   V1Volume,
 } from '@kubernetes/client-node';
-import type { Endpoint, ResourceSpec, ServiceRole, ServiceSpec, WorkloadKind } from '../../domain/instance';
-import { orderByDependencies } from '../../domain/service-order';
-import { PermanentProviderError, type ProvisionRequest } from '../provider';
-import { ANNOTATION, envSecretName, instanceLabels, LABEL, providerRef, resourceName } from './names';
-import { cpuQuantity, memoryQuantity } from './quantity';
+import type {
+  Endpoint,
+  ResourceSpec,
+  ServiceRole,
+  ServiceSpec,
+  WorkloadKind,
+} from '../../domain/instance.ts';
+import { orderByDependencies } from '../../domain/service-order.ts';
+import { PermanentProviderError, type ProvisionRequest } from '../provider.ts';
+import { ANNOTATION, envSecretName, instanceLabels, LABEL, providerRef, resourceName } from './names.ts';
+import { cpuQuantity, memoryQuantity } from './quantity.ts';
 
 /** What `provision` applies for a services source (reference-behaviour.md §7 "provision"). */
 export interface WorkloadPlan {

@@ -9,8 +9,8 @@ import type {
   ProviderInfo,
   ProvisionResult,
   ResourceUsage,
-} from '../../providers/provider';
-import { PermanentProviderError } from '../../providers/provider';
+} from '../../providers/provider.ts';
+import { PermanentProviderError } from '../../providers/provider.ts';
 
 /**
  * A test-only provider registered inside the test process, for API tests whose subject is not a provider

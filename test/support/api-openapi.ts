@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import type { ErrorObject, ValidateFunction } from 'ajv';
-import Ajv2020 from 'ajv/dist/2020';
-import addFormats from 'ajv-formats';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import ajvFormats from 'ajv-formats';
+
+// A CommonJS module: its default import is module.exports, which carries the plugin as `default`.
+const addFormats = ajvFormats.default;
 
 /**
  * Checks the API's answers against its own OpenAPI 3.1 document (GET /openapi.json) with ajv: the status

@@ -1,8 +1,8 @@
-import type { Orm } from '../../db/database';
-import { type InstanceRecord, InstanceRecordSchema } from '../../db/entities/instance-record';
-import { instanceToRecord } from '../../db/instance-mapping';
-import { newInstanceId } from '../../domain/ids';
-import { type Instance, slugify } from '../../domain/instance';
+import type { Orm } from '../../db/database.ts';
+import { type InstanceRecord, InstanceRecordSchema } from '../../db/entities/instance-record.ts';
+import { instanceToRecord } from '../../db/instance-mapping.ts';
+import { newInstanceId } from '../../domain/ids.ts';
+import { type Instance, slugify } from '../../domain/instance.ts';
 
 /**
  * Read-model rows written straight into PostgreSQL, for tests whose subject is the API's reads (listing,

@@ -2,23 +2,23 @@ import type { Server } from 'node:http';
 import type { ScheduleDescription } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import express from 'express';
-import { createActivities } from '../../activities/index';
-import { authenticate } from '../../api/auth';
-import { errorHandler } from '../../api/error-handler';
-import { jsonBody } from '../../api/json-body';
-import { problem, sendProblem } from '../../api/problem';
-import { billingRoutes } from '../../api/routes/billing';
-import { loadConfig } from '../../config/env';
-import { createLogger } from '../../config/logger';
+import { createActivities } from '../../activities/index.ts';
+import { authenticate } from '../../api/auth.ts';
+import { errorHandler } from '../../api/error-handler.ts';
+import { jsonBody } from '../../api/json-body.ts';
+import { problem, sendProblem } from '../../api/problem.ts';
+import { billingRoutes } from '../../api/routes/billing.ts';
+import { loadConfig } from '../../config/env.ts';
+import { createLogger } from '../../config/logger.ts';
 import {
   billingScheduleSettings,
   type EnsureScheduleResult,
   ensureBillingSchedule,
-} from '../../worker/billing-schedule';
-import { createInstanceWorker } from '../../worker/create-worker';
-import type { BillingSweepCounts } from '../../workflows/billing-sweep-types';
-import { eventually } from './http';
-import type { Stack } from './stack';
+} from '../../worker/billing-schedule.ts';
+import { createInstanceWorker } from '../../worker/create-worker.ts';
+import type { BillingSweepCounts } from '../../workflows/billing-sweep-types.ts';
+import { eventually } from './http.ts';
+import type { Stack } from './stack.ts';
 
 /** The schedule id of one test file: schedules are global per namespace, so each stack has its own. */
 export function billingScheduleIdOf(stack: Stack): string {

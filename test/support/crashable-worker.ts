@@ -3,11 +3,11 @@
  * With CTRLPLANE_TEST_PAUSE_AFTER=<provider method>, that call does its real work on the engine, prints
  * `PAUSED <method> <instance id>` and then never returns, so the test can SIGKILL the worker at a known point.
  */
-import { loadConfig } from '../../config/env';
-import { createLogger } from '../../config/logger';
-import { buildProviders } from '../../providers/build-providers';
-import type { Provider } from '../../providers/provider';
-import { runWorker } from '../../worker/run-worker';
+import { loadConfig } from '../../config/env.ts';
+import { createLogger } from '../../config/logger.ts';
+import { buildProviders } from '../../providers/build-providers.ts';
+import type { Provider } from '../../providers/provider.ts';
+import { runWorker } from '../../worker/run-worker.ts';
 
 const config = loadConfig();
 const logger = createLogger('crashable-worker', config.LOG_LEVEL);

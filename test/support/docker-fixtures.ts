@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
-import type { Endpoint, ServiceSpec } from '../../domain/instance';
-import { dockerClient } from '../../providers/docker/docker-client';
-import type { ProvisionRequest } from '../../providers/provider';
+import type { Endpoint, ServiceSpec } from '../../domain/instance.ts';
+import { dockerClient } from '../../providers/docker/docker-client.ts';
+import type { ProvisionRequest } from '../../providers/provider.ts';
 
 /** Helpers for the Docker provider tests on the real engine, with the local image only (nothing is pulled). */
 export const IMAGE = 'ctrlplane-test/busybox:1';

@@ -1,4 +1,4 @@
-import { dockerClient } from '../../providers/docker/docker-client';
+import { dockerClient } from '../../providers/docker/docker-client.ts';
 
 /** The engine, through the client the provider uses (its calls always settle). */
 export const docker = dockerClient(process.env.DOCKER_HOST);

@@ -1,4 +1,4 @@
-import type { Orm } from '../../db/database';
+import type { Orm } from '../../db/database.ts';
 
 export interface StoredEvent {
   seq: number;

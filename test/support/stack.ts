@@ -1,16 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
-import { createActivities } from '../../activities/index';
-import { issueToken } from '../../api/dev-token';
-import { type RunningApi, startApi } from '../../api/server';
-import { type Config, loadConfig } from '../../config/env';
-import { createLogger } from '../../config/logger';
-import { type Orm, openOrm } from '../../db/database';
-import { buildProviders } from '../../providers/build-providers';
-import type { ProviderRegistry } from '../../providers/registry';
-import { secretStoreFromConfig } from '../../providers/secret-store';
-import { createInstanceWorker } from '../../worker/create-worker';
+import { createActivities } from '../../activities/index.ts';
+import { issueToken } from '../../api/dev-token.ts';
+import { type RunningApi, startApi } from '../../api/server.ts';
+import { type Config, loadConfig } from '../../config/env.ts';
+import { createLogger } from '../../config/logger.ts';
+import { type Orm, openOrm } from '../../db/database.ts';
+import { buildProviders } from '../../providers/build-providers.ts';
+import type { ProviderRegistry } from '../../providers/registry.ts';
+import { secretStoreFromConfig } from '../../providers/secret-store.ts';
+import { createInstanceWorker } from '../../worker/create-worker.ts';
 
 let runtimeInstalled = false;
 

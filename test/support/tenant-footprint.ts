@@ -1,5 +1,5 @@
 import type { Client } from '@temporalio/client';
-import type { Orm } from '../../db/database';
+import type { Orm } from '../../db/database.ts';
 
 /** What a tenant has written: rows of the read model, the event outbox and idempotency keys. */
 export async function tenantRows(

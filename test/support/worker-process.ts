@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { REPO_ROOT } from '../../scripts/temporal-cli';
+import { REPO_ROOT } from '../../scripts/temporal-cli.ts';
 
 export interface WorkerProcess {
   process: ChildProcess;

@@ -1,8 +1,8 @@
-export type { ResourceDef } from './resources';
+export type { ResourceDef } from './resources.ts';
 export {
   FakeKubernetes,
   type FakeKubernetesOptions,
   type Fault,
   type RecordedRequest,
   type SimulatedPods,
-} from './server';
+} from './server.ts';

@@ -1,4 +1,4 @@
-import type { JsonObject } from './merge';
+import type { JsonObject } from './merge.ts';
 
 /**
  * The resource table of the fake Kubernetes API (see server.ts): which group/version/kind lives at which plural path,

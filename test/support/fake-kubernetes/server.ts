@@ -18,7 +18,15 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
-import { clone, deepEqual, isObject, type Json, type JsonObject, mergePatch, serverSideApply } from './merge';
+import {
+  clone,
+  deepEqual,
+  isObject,
+  type Json,
+  type JsonObject,
+  mergePatch,
+  serverSideApply,
+} from './merge.ts';
 import {
   ARGO_APPLICATION,
   apiVersionOf,
@@ -26,9 +34,9 @@ import {
   qualifiedName,
   type ResourceDef,
   ResourceTable,
-} from './resources';
-import { matches, matchesFields, parseSelector, SelectorError } from './selectors';
-import { validate } from './validation';
+} from './resources.ts';
+import { matches, matchesFields, parseSelector, SelectorError } from './selectors.ts';
+import { validate } from './validation.ts';
 
 export interface FakeKubernetesOptions {
   /** Namespaces that exist from the start (default: default, kube-system, kube-public, and argocd with Argo CD). */

@@ -1,4 +1,4 @@
-import { deepEqual, isObject, type Json, type JsonObject } from './merge';
+import { deepEqual, isObject, type Json, type JsonObject } from './merge.ts';
 
 /**
  * The part of the API server's validation the fake reproduces, so "422 Invalid" is exercised for real: object

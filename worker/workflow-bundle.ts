@@ -1,0 +1,13 @@
+import { writeFileSync } from 'node:fs';
+import type { Logger as TemporalLogger } from '@temporalio/common';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { WORKFLOWS_PATH } from './create-worker.ts';
+
+/**
+ * Bundles the workflow code into one file a worker loads with CTRLPLANE_WORKFLOW_BUNDLE, so workers start
+ * without running webpack (the production image builds it once, the test runner once per run).
+ */
+export async function writeWorkflowBundle(outPath: string, logger?: TemporalLogger): Promise<void> {
+  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, ...(logger ? { logger } : {}) });
+  writeFileSync(outPath, code);
+}
