@@ -3,6 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Orm } from '../db/database';
 import { type InstanceEventRecord, InstanceEventRecordSchema } from '../db/entities/instance-event-record';
 import { type InstanceRecord, InstanceRecordSchema } from '../db/entities/instance-record';
+import { admittedInstanceIds, lockHostAdmission } from '../db/host-admission';
 import { CtrlplaneError } from '../domain/errors';
 import type { ListInstancesQuery } from './schemas/instance-requests';
 
@@ -25,9 +26,22 @@ export class InstanceStore {
     return this.orm.em.fork();
   }
 
-  async insertNew(record: InstanceRecord): Promise<void> {
+  /**
+   * Inserts the instance row once `admit` accepted it, with the provider's host admission locked: `admit` gets
+   * the instances already admitted there (see db/host-admission.ts) and throws to refuse, and then nothing is
+   * written.
+   */
+  async insertNew(record: InstanceRecord, admit?: (admitted: string[]) => Promise<void>): Promise<void> {
     try {
-      await this.em().insert(InstanceRecordSchema, record);
+      if (!admit) {
+        await this.em().insert(InstanceRecordSchema, record);
+        return;
+      }
+      await this.em().transactional(async (tx) => {
+        await lockHostAdmission(tx, record.provider_name);
+        await admit(await admittedInstanceIds(tx, record.provider_name));
+        await tx.insert(InstanceRecordSchema, record);
+      });
     } catch (err) {
       if (err instanceof UniqueConstraintViolationException) {
         throw new CtrlplaneError('already_exists', `an instance with slug ${record.slug} already exists`, [
@@ -41,6 +55,11 @@ export class InstanceStore {
   /** Undoes insertNew when the workflow could not be started, so a failed create leaves nothing behind. */
   async removeUnstarted(id: string): Promise<void> {
     await this.em().createQueryBuilder(InstanceRecordSchema).delete({ id, seq: 0 }).execute();
+  }
+
+  /** The instances admitted to a provider's host so far (no lock: a first look before anything is claimed). */
+  async admittedTo(providerName: string): Promise<string[]> {
+    return admittedInstanceIds(this.em(), providerName);
   }
 
   async get(tenantId: string, id: string): Promise<InstanceRecord | null> {

@@ -98,6 +98,22 @@ export interface ResourceUsage {
   network_out_mb: number;
 }
 
+/** How much more a host can take, counted before anything is written (admission, /readyz, /metrics). */
+export interface HostCapacity {
+  /** The host, as configured (e.g. `unix:///var/run/docker.sock`). */
+  host: string;
+  /** Per-instance networks: the subnets of the operator's pool. */
+  networks: CapacityCount;
+  /** Instances: at most one per network, and at most the host's configured maximum. */
+  instances: CapacityCount;
+}
+
+export interface CapacityCount {
+  total: number;
+  used: number;
+  free: number;
+}
+
 export interface Provider {
   info(): ProviderInfo;
   capabilities(): Capability[];
@@ -115,6 +131,11 @@ export interface Provider {
   /** A one-shot usage sample; zero usage (never an error) when the instance has no running parts. */
   resources(instanceId: string, opts?: CallOptions): Promise<ResourceUsage>;
   healthCheck(): Promise<HealthStatus>;
+  /**
+   * What the host can still take. `pending` are instances already admitted whose objects may not exist yet
+   * (their creates are in flight): those the host does not hold yet count as taken. Absent: no known limit.
+   */
+  capacity?(pending: readonly string[], opts?: CallOptions): Promise<HostCapacity>;
 }
 
 /** Source engines (reference-behaviour.md §5.1): a provider that advertises the capability implements them. */
@@ -173,7 +194,8 @@ export class PermanentProviderError extends Error {
       | 'invalid_spec'
       | 'image_not_found'
       | 'unsupported_source'
-      | 'invalid_request' = 'invalid_spec',
+      | 'invalid_request'
+      | 'capacity_exhausted' = 'invalid_spec',
   ) {
     super(message);
   }

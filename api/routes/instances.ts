@@ -9,6 +9,7 @@ import { type Instance, slugify } from '../../domain/instance';
 import type { DeploymentVariables } from '../../workflows/messages';
 import { callerOf, requireRole } from '../auth';
 import { checkIfMatch, etagOf } from '../etag';
+import { requireCapacity } from '../host-capacity';
 import { replayCompleted, runIdempotent } from '../idempotency';
 import { checkRender, prepareDeployment, requireHealthy, resolvePlacement } from '../instance-placement';
 import { routeLabel } from '../metrics';
@@ -86,10 +87,11 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
     const body = parseInput(createInstanceSchema, req.body, 'body');
     if (await replayCompleted(req, res, deps.idempotency, req.body)) return;
     // Everything that can refuse the request runs before anything is written: where the instance goes (400,
-    // 409), whether its provider is up (503), whether the provider runs its source (400), and whether its
-    // variables resolve and its templates render (400).
+    // 409), whether its provider is up (503) and has room (503), whether the provider runs its source (400),
+    // and whether its variables resolve and its templates render (400).
     const placement = await resolvePlacement(deps, caller.tenant_id, body);
     await requireHealthy(placement, deps.providerHealthTimeoutMs);
+    await requireCapacity(placement, await store.admittedTo(placement.provider_name));
     const deployment = prepareDeployment(placement, body);
     const renderContext = { name: body.name, tenant_id: caller.tenant_id, region: placement.region };
     const provisionalId = newInstanceId();
@@ -144,7 +146,11 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
           ...(body.labels ? { labels: body.labels } : {}),
         };
         const record = instanceToRecord(instance, 0);
-        await store.insertNew(record);
+        // Counted again with the host's admission locked, so racing creates cannot overfill it.
+        await store.insertNew(
+          record,
+          placement.provider.capacity ? (admitted) => requireCapacity(placement, admitted) : undefined,
+        );
         try {
           await commands.startWorkflow(instance, variables);
         } catch (err) {
