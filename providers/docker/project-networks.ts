@@ -109,5 +109,5 @@ export class ProjectNetworks {
 
 /** The engine's answer to a subnet that overlaps one of its networks (403 "Pool overlaps with other one…"). */
 function isPoolOverlap(err: unknown): boolean {
-  return /overlap/i.test(errorMessage(err)) && (hasStatus(err, 400, 403) || !hasStatus(err, 404));
+  return hasStatus(err, 403) && /overlap/i.test(errorMessage(err));
 }
