@@ -10,12 +10,13 @@ export async function lockHostAdmission(tx: EntityManager, providerName: string)
 }
 
 /**
- * Instances admitted to the provider that may hold, or still be about to make, objects on its host: every
- * row that is not destroyed or failed. The provider counts those whose objects it does not see yet as taken.
+ * Instances admitted to the provider whose objects may not exist on its host yet: the rows still
+ * `provisioning`. The provider counts those whose network it does not see as taken. Read before the host's
+ * networks are listed, so an instance that leaves `provisioning` in between is seen there instead.
  */
 export async function admittedInstanceIds(em: EntityManager, providerName: string): Promise<string[]> {
   const rows: { id: string }[] = await em.execute(
-    `select id from instances where provider_name = ? and state not in ('destroyed', 'failed')`,
+    `select id from instances where provider_name = ? and state = 'provisioning'`,
     [providerName],
   );
   return rows.map((r) => r.id);
