@@ -106,8 +106,8 @@ describe('a Docker host that is full says so before anything is written', () => 
 
   it('frees a subnet on delete: the next create succeeds, on the freed subnet of the pool', async () => {
     const [first] = created;
-    const freedSubnet = (await docker.getNetwork(networkName(first as string)).inspect()).IPAM.Config[0]
-      .Subnet;
+    const freedSubnet = (await docker.getNetwork(networkName(first as string)).inspect()).IPAM?.Config?.[0]
+      ?.Subnet;
     assert.equal((await api('DELETE', `/v1/instances/${first}?wait=30s`)).status, 204);
     assert.deepEqual((await dockerCapacity()).networks, { total: 2, used: 1, free: 1 });
     assert.equal(await gauge('instances'), 1);
