@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { loadConfig } from '../config/env';
+import { parseNetworkPool } from '../config/network-pool';
 import { DockerProvider } from '../providers/docker/docker-provider';
 import { networkName } from '../providers/docker/naming';
+import { SubnetPool } from '../providers/docker/subnet-pool';
 import { PermanentProviderError, type ProvisionRequest } from '../providers/provider';
 import { containersOf, docker, httpdService, removeInstances } from './support/docker';
 import { testNetworkPool } from './support/network-pool';
@@ -136,5 +138,37 @@ describe('instance networks from the operator pool', () => {
       CTRLPLANE_DOCKER_NETWORK_PREFIX: '24',
     });
     assert.equal(good.CTRLPLANE_DOCKER_NETWORK_POOL, '172.20.0.0/14');
+  });
+});
+
+describe('the subnet arithmetic of the pool', () => {
+  const parsed = parseNetworkPool('10.210.0.0/16', 27);
+  assert.ok('pool' in parsed);
+  const pool = new SubnetPool(parsed.pool);
+
+  it('numbers the /27s of a /16 and gives each its first address as gateway', () => {
+    assert.equal(pool.size, 2048);
+    assert.deepEqual(pool.subnet(0), { index: 0, subnet: '10.210.0.0/27', gateway: '10.210.0.1' });
+    assert.deepEqual(pool.subnet(2047), {
+      index: 2047,
+      subnet: '10.210.255.224/27',
+      gateway: '10.210.255.225',
+    });
+  });
+
+  it('finds the pool subnets any engine network overlaps, smaller, larger or outside', () => {
+    assert.deepEqual(pool.overlapping('10.210.0.16/28'), [0]);
+    assert.deepEqual(pool.overlapping('10.210.1.0/24'), [8, 9, 10, 11, 12, 13, 14, 15]);
+    assert.equal(pool.overlapping('10.0.0.0/8').length, 2048);
+    assert.deepEqual(pool.overlapping('172.17.0.0/16'), []);
+    assert.deepEqual(pool.overlapping('10.211.0.0/27'), []);
+    assert.deepEqual(pool.overlapping('fd00::/64'), []);
+  });
+
+  it('picks only free subnets, and none when all are used', () => {
+    const used = new Set(Array.from({ length: 2047 }, (_, i) => (i >= 1000 ? i + 1 : i)));
+    assert.equal(pool.pickFree(used)?.index, 1000);
+    used.add(1000);
+    assert.equal(pool.pickFree(used), undefined);
   });
 });
