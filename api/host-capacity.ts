@@ -1,4 +1,4 @@
-import type { HostCapacity } from '../providers/provider';
+import type { CapacitySnapshot, HostCapacity } from '../providers/provider';
 import type { ProviderRegistry } from '../providers/registry';
 import type { Placement } from './instance-placement';
 import type { InstanceStore } from './instance-store';
@@ -19,12 +19,13 @@ export async function capacityReport(
   providers: ProviderRegistry,
   store: InstanceStore,
 ): Promise<ProviderCapacity[]> {
-  const reporting = providers.names().filter((name) => providers.get(name).capacity !== undefined);
+  const reporting = providers.names().filter((name) => providers.get(name).capacitySnapshot !== undefined);
   return Promise.all(
     reporting.map(async (provider): Promise<ProviderCapacity> => {
       try {
-        const capacity = await providers.get(provider).capacity?.(await store.admittedTo(provider));
-        return capacity ? { provider, capacity } : { provider };
+        const snapshot = await providers.get(provider).capacitySnapshot?.();
+        if (!snapshot) return { provider };
+        return { provider, capacity: snapshot.count(await store.admittedTo(provider, snapshot.taken_at)) };
       } catch (err) {
         return { provider, error: err instanceof Error ? err.message : String(err) };
       }
@@ -33,16 +34,14 @@ export async function capacityReport(
 }
 
 /**
- * Refuses a create the placement's host cannot take: 503 capacity_exhausted naming what is used up, with
- * Retry-After. `admitted` are the instances admitted to that provider so far (their networks may not exist
- * yet). A host that cannot be counted is 503 provider_unavailable.
+ * One look at the placement's host (shared with the creates asking at the same moment); undefined when its
+ * provider has no known limit. A host that cannot be looked at is 503 provider_unavailable.
  */
-export async function requireCapacity(placement: Placement, admitted: string[]): Promise<void> {
+export async function lookAtHost(placement: Placement): Promise<CapacitySnapshot | undefined> {
   const { provider, provider_name: name } = placement;
-  if (!provider.capacity) return;
-  let capacity: HostCapacity;
+  if (!provider.capacitySnapshot) return undefined;
   try {
-    capacity = await provider.capacity(admitted);
+    return await provider.capacitySnapshot();
   } catch (err) {
     throw new RetryableError(
       'provider_unavailable',
@@ -50,6 +49,14 @@ export async function requireCapacity(placement: Placement, admitted: string[]):
       5,
     );
   }
+}
+
+/**
+ * Refuses a create the placement's host cannot take: 503 capacity_exhausted naming what is used up, with
+ * Retry-After. `admitted` are the instances admitted to that provider that the snapshot may not show.
+ */
+export function requireRoom(placement: Placement, snapshot: CapacitySnapshot, admitted: string[]): void {
+  const capacity = snapshot.count(admitted);
   if (capacity.instances.free > 0) return;
   const { networks, instances } = capacity;
   const why =
@@ -58,7 +65,7 @@ export async function requireCapacity(placement: Placement, admitted: string[]):
       : `it runs ${instances.used} instances, its maximum is ${instances.total}`;
   throw new RetryableError(
     'capacity_exhausted',
-    `provider ${name} (host ${capacity.host}) cannot take another instance: ${why}; ` +
+    `provider ${placement.provider_name} (host ${capacity.host}) cannot take another instance: ${why}; ` +
       'delete an instance or ask the operator for more room',
     FULL_RETRY_AFTER_SECONDS,
   );

@@ -27,19 +27,22 @@ export class InstanceStore {
   }
 
   /**
-   * Inserts the instance row once `admit` accepted it, with the provider's host admission locked: `admit` gets
-   * the instances already admitted there (see db/host-admission.ts) and throws to refuse, and then nothing is
-   * written.
+   * Inserts the instance row once `admission.admit` accepted it, with the provider's host admission locked:
+   * it gets the instances admitted there that a look at the host taken at `admission.snapshotAt` may not show
+   * (db/host-admission.ts) and throws to refuse; then nothing is written.
    */
-  async insertNew(record: InstanceRecord, admit?: (admitted: string[]) => Promise<void>): Promise<void> {
+  async insertNew(
+    record: InstanceRecord,
+    admission?: { snapshotAt: Date; admit: (admitted: string[]) => void },
+  ): Promise<void> {
     try {
-      if (!admit) {
+      if (!admission) {
         await this.em().insert(InstanceRecordSchema, record);
         return;
       }
       await this.em().transactional(async (tx) => {
         await lockHostAdmission(tx, record.provider_name);
-        await admit(await admittedInstanceIds(tx, record.provider_name));
+        admission.admit(await admittedInstanceIds(tx, record.provider_name, admission.snapshotAt));
         await tx.insert(InstanceRecordSchema, record);
       });
     } catch (err) {
@@ -57,9 +60,9 @@ export class InstanceStore {
     await this.em().createQueryBuilder(InstanceRecordSchema).delete({ id, seq: 0 }).execute();
   }
 
-  /** The instances admitted to a provider's host so far (no lock: a first look before anything is claimed). */
-  async admittedTo(providerName: string): Promise<string[]> {
-    return admittedInstanceIds(this.em(), providerName);
+  /** Instances admitted to a provider's host that a look taken at `snapshotAt` may not show (no lock). */
+  async admittedTo(providerName: string, snapshotAt: Date): Promise<string[]> {
+    return admittedInstanceIds(this.em(), providerName, snapshotAt);
   }
 
   async get(tenantId: string, id: string): Promise<InstanceRecord | null> {

@@ -2,22 +2,35 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 
 /**
  * Admission of new instances to one provider host, serialised across API processes: a transaction-scoped
- * advisory lock per provider, held while the host's capacity is counted and the instance row is inserted, so
- * two creates racing for the last free slot cannot both be admitted. The lock ends with the transaction.
+ * advisory lock per provider, held while the instances already admitted are counted and the new row is
+ * inserted, so two creates racing for the last free slot cannot both be admitted. The lock ends with the
+ * transaction.
  */
 export async function lockHostAdmission(tx: EntityManager, providerName: string): Promise<void> {
   await tx.execute('select pg_advisory_xact_lock(hashtext(?))', [`ctrlplane.host-admission:${providerName}`]);
 }
 
 /**
- * Instances admitted to the provider whose objects may not exist on its host yet: the rows still
- * `provisioning`. The provider counts those whose network it does not see as taken. Read before the host's
- * networks are listed, so an instance that leaves `provisioning` in between is seen there instead.
+ * Clocks of the API, the workflows (which stamp `updated_at`) and the engine may disagree by this much; an
+ * instance changed this long before the snapshot is still counted (which only makes the count cautious).
  */
-export async function admittedInstanceIds(em: EntityManager, providerName: string): Promise<string[]> {
+const CLOCK_SLACK_MS = 30_000;
+
+/**
+ * Instances admitted to the provider whose objects a look at its host taken at `snapshotAt` may not show:
+ * those still `provisioning`, and those that changed since (their objects may have been made after the look).
+ * Read after the look, so nothing admitted slips between the two. Destroyed and failed ones hold nothing new.
+ */
+export async function admittedInstanceIds(
+  em: EntityManager,
+  providerName: string,
+  snapshotAt: Date,
+): Promise<string[]> {
   const rows: { id: string }[] = await em.execute(
-    `select id from instances where provider_name = ? and state = 'provisioning'`,
-    [providerName],
+    `select id from instances
+      where provider_name = ? and state not in ('destroyed', 'failed')
+        and (state = 'provisioning' or updated_at >= ?)`,
+    [providerName, new Date(snapshotAt.getTime() - CLOCK_SLACK_MS)],
   );
   return rows.map((r) => r.id);
 }

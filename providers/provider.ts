@@ -108,6 +108,16 @@ export interface HostCapacity {
   instances: CapacityCount;
 }
 
+/** One look at a host, taken at `taken_at`. */
+export interface CapacitySnapshot {
+  taken_at: Date;
+  /**
+   * The capacity left, given the instances admitted to the host that may have made their objects only after
+   * the snapshot was taken (`pending`): those the snapshot does not show count as taken.
+   */
+  count(pending: readonly string[]): HostCapacity;
+}
+
 export interface CapacityCount {
   total: number;
   used: number;
@@ -131,11 +141,8 @@ export interface Provider {
   /** A one-shot usage sample; zero usage (never an error) when the instance has no running parts. */
   resources(instanceId: string, opts?: CallOptions): Promise<ResourceUsage>;
   healthCheck(): Promise<HealthStatus>;
-  /**
-   * What the host can still take. `pending` are instances already admitted whose objects may not exist yet
-   * (their creates are in flight): those the host does not hold yet count as taken. Absent: no known limit.
-   */
-  capacity?(pending: readonly string[], opts?: CallOptions): Promise<HostCapacity>;
+  /** What the host holds now, to count its capacity from. Absent: no known limit. */
+  capacitySnapshot?(opts?: CallOptions): Promise<CapacitySnapshot>;
 }
 
 /** Source engines (reference-behaviour.md §5.1): a provider that advertises the capability implements them. */

@@ -9,7 +9,7 @@ import { type Instance, slugify } from '../../domain/instance';
 import type { DeploymentVariables } from '../../workflows/messages';
 import { callerOf, requireRole } from '../auth';
 import { checkIfMatch, etagOf } from '../etag';
-import { requireCapacity } from '../host-capacity';
+import { lookAtHost, requireRoom } from '../host-capacity';
 import { replayCompleted, runIdempotent } from '../idempotency';
 import { checkRender, prepareDeployment, requireHealthy, resolvePlacement } from '../instance-placement';
 import { routeLabel } from '../metrics';
@@ -91,7 +91,8 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
     // and whether its variables resolve and its templates render (400).
     const placement = await resolvePlacement(deps, caller.tenant_id, body);
     await requireHealthy(placement, deps.providerHealthTimeoutMs);
-    await requireCapacity(placement, await store.admittedTo(placement.provider_name));
+    const host = await lookAtHost(placement);
+    if (host) requireRoom(placement, host, await store.admittedTo(placement.provider_name, host.taken_at));
     const deployment = prepareDeployment(placement, body);
     const renderContext = { name: body.name, tenant_id: caller.tenant_id, region: placement.region };
     const provisionalId = newInstanceId();
@@ -146,10 +147,13 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
           ...(body.labels ? { labels: body.labels } : {}),
         };
         const record = instanceToRecord(instance, 0);
-        // Counted again with the host's admission locked, so racing creates cannot overfill it.
+        // Counted again with the host's admission locked, so racing creates cannot overfill it. The same look
+        // at the host serves: what was admitted after it is counted from the read model.
         await store.insertNew(
           record,
-          placement.provider.capacity ? (admitted) => requireCapacity(placement, admitted) : undefined,
+          host
+            ? { snapshotAt: host.taken_at, admit: (admitted) => requireRoom(placement, host, admitted) }
+            : undefined,
         );
         try {
           await commands.startWorkflow(instance, variables);

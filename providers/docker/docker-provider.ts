@@ -6,6 +6,7 @@ import type { InstanceState } from '../../domain/instance-state';
 import {
   type CallOptions,
   type Capability,
+  type CapacitySnapshot,
   type HealthStatus,
   type HostCapacity,
   type InstanceStatus,
@@ -35,7 +36,7 @@ import { pullAuthFor, type RegistryAuth } from './images';
 import { LABEL, type LabelContext, projectFilter, roleOf, serviceLabels } from './labels';
 import { demuxAll, dockerSince, LogDemuxer } from './log-stream';
 import { containerName, networkName, projectName, providerRef } from './naming';
-import { ProjectNetworks } from './project-networks';
+import { type NetworkUsage, ProjectNetworks } from './project-networks';
 import { orderServices } from './service-order';
 import { SubnetPool } from './subnet-pool';
 import { type ContainerUsage, containerUsage, type StatsSample, sumUsage, zeroUsage } from './usage';
@@ -101,6 +102,7 @@ export class DockerProvider implements Provider {
   private readonly maxInstances: number;
   private readonly hostName: string;
   private hostMemoryBytes: number | undefined;
+  private snapshotInFlight: Promise<CapacitySnapshot> | undefined;
 
   constructor(options: DockerProviderOptions = {}) {
     this.docker = options.docker ?? new Dockerode();
@@ -429,11 +431,27 @@ export class DockerProvider implements Provider {
   }
 
   /**
-   * Free subnets of the pool and free instance slots, from one listing of the engine's networks. A pending
-   * instance without its network yet holds a slot of each.
+   * One listing of the engine's networks, shared by the callers that ask while it is under way (a burst of
+   * creates makes one listing, not one each). Counted from it: the free subnets of the pool and the free
+   * instance slots; a pending instance whose network the listing does not show holds one of each.
    */
+  capacitySnapshot(opts: CallOptions = {}): Promise<CapacitySnapshot> {
+    this.snapshotInFlight ??= (async () => {
+      const takenAt = new Date();
+      const usage = await this.networks.usage(opts.signal);
+      return { taken_at: takenAt, count: (pending: readonly string[]) => this.countCapacity(usage, pending) };
+    })().finally(() => {
+      this.snapshotInFlight = undefined;
+    });
+    return this.snapshotInFlight;
+  }
+
+  /** The capacity left now, counting `pending` instances without a network as taken. */
   async capacity(pending: readonly string[], opts: CallOptions = {}): Promise<HostCapacity> {
-    const usage = await this.networks.usage(opts.signal);
+    return (await this.capacitySnapshot(opts)).count(pending);
+  }
+
+  private countCapacity(usage: NetworkUsage, pending: readonly string[]): HostCapacity {
     const reserved = pending.filter((id) => !usage.instanceNetworks.has(networkName(id))).length;
     const networksTotal = this.networks.poolSize;
     const networksUsed = Math.min(networksTotal, usage.usedSubnets.size + reserved);
