@@ -7,103 +7,103 @@ import { parseNetworkPool } from './network-pool';
  */
 const registryAuthSchema = z.record(z.string(), z.object({ username: z.string(), password: z.string() }));
 
-const envSchema = z
-  .object({
-    PORT: z.coerce.number().int().min(0).max(65535).default(8080),
-    HOST: z.string().default('0.0.0.0'),
-    DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/ctrlplane'),
-    TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
-    TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
-    CTRLPLANE_TASK_QUEUE: z.string().min(1).default('ctrlplane-instances'),
-    /**
-     * HS256 secret for Bearer tokens. No default: a well-known secret would let anyone mint tokens. The API
-     * needs it or CTRLPLANE_JWKS_URL; `npm start` generates one for the dev stack under .data/.
-     */
-    CTRLPLANE_JWT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
-    /**
-     * A JWKS URL (e.g. an identity provider's `/.well-known/jwks.json`): tokens signed with an asymmetric key
-     * (RS*, PS*, ES*, EdDSA) are verified against it. HS256 tokens are accepted only when CTRLPLANE_JWT_SECRET is set.
-     */
-    CTRLPLANE_JWKS_URL: z.string().url().optional(),
-    /** When set, tokens must carry this `iss`. */
-    CTRLPLANE_JWT_ISSUER: z.string().min(1).optional(),
-    /** When set, tokens must carry this `aud`. */
-    CTRLPLANE_JWT_AUDIENCE: z.string().min(1).optional(),
-    /** Requests per minute per tenant on /v1 (per API process); 0 turns the limit off. */
-    CTRLPLANE_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(600),
-    /** How long an Idempotency-Key and its stored response are kept. */
-    CTRLPLANE_IDEMPOTENCY_TTL_HOURS: z.coerce.number().positive().default(24),
-    /** How long a repeat waits for the first request with its Idempotency-Key to finish before a 409. */
-    CTRLPLANE_IDEMPOTENCY_WAIT_MS: z.coerce.number().int().min(0).default(30_000),
-    /** Interval of the `: ping` comments on SSE streams. */
-    CTRLPLANE_SSE_PING_INTERVAL_MS: z.coerce.number().int().positive().default(15_000),
-    /** On shutdown, how long in-flight requests get to finish before their connections are closed. */
-    CTRLPLANE_API_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
-    CTRLPLANE_DEFAULT_PROVIDER: z.string().min(1).default('docker'),
-    DOCKER_HOST: z.string().optional(),
-    /** JSON: registry host → {username, password}, e.g. {"ghcr.io":{"username":"u","password":"t"}}. */
-    CTRLPLANE_DOCKER_REGISTRY_AUTH: z
-      .string()
-      .optional()
-      .transform((raw, ctx) => {
-        if (!raw) return undefined;
-        try {
-          return registryAuthSchema.parse(JSON.parse(raw));
-        } catch {
-          ctx.addIssue({
-            code: 'custom',
-            message: 'must be JSON: {"<registry>": {"username": "…", "password": "…"}}',
-          });
-          return z.NEVER;
-        }
-      }),
-    /** Seconds Docker waits after SIGTERM before it kills a container on stop. */
-    CTRLPLANE_DOCKER_STOP_TIMEOUT: z.coerce.number().int().min(0).default(10),
-    /**
-     * The private range each Docker instance's network gets its own subnet from (given explicitly to the engine,
-     * so the engine's default address pools, ~30 networks, are never used up). See config/network-pool.ts.
-     */
-    CTRLPLANE_DOCKER_NETWORK_POOL: z.string().default('10.210.0.0/16'),
-    /** Prefix length of each instance's subnet within the pool (a /27 holds 30 addresses). */
-    CTRLPLANE_DOCKER_NETWORK_PREFIX: z.coerce.number().int().default(27),
-    /** Most instances one Docker host runs at once (its memory is the usual bound); creates beyond it are 503. */
-    CTRLPLANE_DOCKER_MAX_INSTANCES: z.coerce.number().int().min(1).default(1000),
-    /** How long the API waits for Temporal to accept a command before answering 503. */
-    CTRLPLANE_COMMAND_ACCEPT_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
-    /** Longest `?wait=` a caller may ask for. */
-    CTRLPLANE_MAX_WAIT_MS: z.coerce.number().int().positive().default(120_000),
-    /** Time in-flight activities get to finish when the worker shuts down. */
-    CTRLPLANE_WORKER_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
-    /** Instance workflows continue-as-new after this many commands in one run. */
-    CTRLPLANE_MAX_COMMANDS_PER_RUN: z.coerce.number().int().min(1).default(500),
-    /** How often each instance workflow compares the provider's view with its own; 0 disables it. */
-    CTRLPLANE_DRIFT_CHECK_INTERVAL_MS: z.coerce.number().int().min(0).default(60_000),
-    /** Id of the Temporal Schedule that runs the billing sweep (tests give each file its own). */
-    CTRLPLANE_BILLING_SCHEDULE_ID: z.string().min(1).max(200).default('billing-sweep'),
-    /** How often the billing sweep runs: a duration such as 5m, 30s, 1h. Applied to the schedule at worker start. */
-    CTRLPLANE_BILLING_SWEEP_INTERVAL: z
-      .string()
-      .regex(/^(?!0+[smhd]$)\d{1,9}[smhd]$/, 'must be a positive duration such as 5m, 1h or 3d')
-      .default('5m'),
-    /** Grace period of a billing account that does not set its own: how long past due before suspension. */
-    CTRLPLANE_BILLING_GRACE_PERIOD: z
-      .string()
-      .regex(/^\d{1,9}[smhd]$/, 'must be a duration such as 72h, 30m or 0s')
-      .default('72h'),
-    /** Instances one billing sweep run handles before it continues as new. */
-    CTRLPLANE_BILLING_SWEEP_MAX_INSTANCES_PER_RUN: z.coerce.number().int().min(1).default(200),
-    /** How long a create waits for the provider's health check before it answers 503 provider_unavailable. */
-    CTRLPLANE_PROVIDER_HEALTH_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  })
-  .superRefine((env, ctx) => {
-    const parsed = parseNetworkPool(env.CTRLPLANE_DOCKER_NETWORK_POOL, env.CTRLPLANE_DOCKER_NETWORK_PREFIX);
-    if ('problem' in parsed) {
-      const key =
-        parsed.field === 'pool' ? 'CTRLPLANE_DOCKER_NETWORK_POOL' : 'CTRLPLANE_DOCKER_NETWORK_PREFIX';
-      ctx.addIssue({ code: 'custom', path: [key], message: parsed.problem });
-    }
-  });
+const envFields = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HOST: z.string().default('0.0.0.0'),
+  DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/ctrlplane'),
+  TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  CTRLPLANE_TASK_QUEUE: z.string().min(1).default('ctrlplane-instances'),
+  /**
+   * HS256 secret for Bearer tokens. No default: a well-known secret would let anyone mint tokens. The API
+   * needs it or CTRLPLANE_JWKS_URL; `npm start` generates one for the dev stack under .data/.
+   */
+  CTRLPLANE_JWT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  /**
+   * A JWKS URL (e.g. an identity provider's `/.well-known/jwks.json`): tokens signed with an asymmetric key
+   * (RS*, PS*, ES*, EdDSA) are verified against it. HS256 tokens are accepted only when CTRLPLANE_JWT_SECRET is set.
+   */
+  CTRLPLANE_JWKS_URL: z.string().url().optional(),
+  /** When set, tokens must carry this `iss`. */
+  CTRLPLANE_JWT_ISSUER: z.string().min(1).optional(),
+  /** When set, tokens must carry this `aud`. */
+  CTRLPLANE_JWT_AUDIENCE: z.string().min(1).optional(),
+  /** Requests per minute per tenant on /v1 (per API process); 0 turns the limit off. */
+  CTRLPLANE_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(600),
+  /** How long an Idempotency-Key and its stored response are kept. */
+  CTRLPLANE_IDEMPOTENCY_TTL_HOURS: z.coerce.number().positive().default(24),
+  /** How long a repeat waits for the first request with its Idempotency-Key to finish before a 409. */
+  CTRLPLANE_IDEMPOTENCY_WAIT_MS: z.coerce.number().int().min(0).default(30_000),
+  /** Interval of the `: ping` comments on SSE streams. */
+  CTRLPLANE_SSE_PING_INTERVAL_MS: z.coerce.number().int().positive().default(15_000),
+  /** On shutdown, how long in-flight requests get to finish before their connections are closed. */
+  CTRLPLANE_API_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+  CTRLPLANE_DEFAULT_PROVIDER: z.string().min(1).default('docker'),
+  DOCKER_HOST: z.string().optional(),
+  /** JSON: registry host → {username, password}, e.g. {"ghcr.io":{"username":"u","password":"t"}}. */
+  CTRLPLANE_DOCKER_REGISTRY_AUTH: z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (!raw) return undefined;
+      try {
+        return registryAuthSchema.parse(JSON.parse(raw));
+      } catch {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'must be JSON: {"<registry>": {"username": "…", "password": "…"}}',
+        });
+        return z.NEVER;
+      }
+    }),
+  /** Seconds Docker waits after SIGTERM before it kills a container on stop. */
+  CTRLPLANE_DOCKER_STOP_TIMEOUT: z.coerce.number().int().min(0).default(10),
+  /**
+   * The private range each Docker instance's network gets its own subnet from (given explicitly to the engine,
+   * so the engine's default address pools, ~30 networks, are never used up). See config/network-pool.ts.
+   */
+  CTRLPLANE_DOCKER_NETWORK_POOL: z.string().default('10.210.0.0/16'),
+  /** Prefix length of each instance's subnet within the pool (a /27 holds 30 addresses). */
+  CTRLPLANE_DOCKER_NETWORK_PREFIX: z.coerce.number().int().default(27),
+  /** Most instances one Docker host runs at once (its memory is the usual bound); creates beyond it are 503. */
+  CTRLPLANE_DOCKER_MAX_INSTANCES: z.coerce.number().int().min(1).default(1000),
+  /** How long the API waits for Temporal to accept a command before answering 503. */
+  CTRLPLANE_COMMAND_ACCEPT_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  /** Longest `?wait=` a caller may ask for. */
+  CTRLPLANE_MAX_WAIT_MS: z.coerce.number().int().positive().default(120_000),
+  /** Time in-flight activities get to finish when the worker shuts down. */
+  CTRLPLANE_WORKER_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
+  /** Instance workflows continue-as-new after this many commands in one run. */
+  CTRLPLANE_MAX_COMMANDS_PER_RUN: z.coerce.number().int().min(1).default(500),
+  /** How often each instance workflow compares the provider's view with its own; 0 disables it. */
+  CTRLPLANE_DRIFT_CHECK_INTERVAL_MS: z.coerce.number().int().min(0).default(60_000),
+  /** Id of the Temporal Schedule that runs the billing sweep (tests give each file its own). */
+  CTRLPLANE_BILLING_SCHEDULE_ID: z.string().min(1).max(200).default('billing-sweep'),
+  /** How often the billing sweep runs: a duration such as 5m, 30s, 1h. Applied to the schedule at worker start. */
+  CTRLPLANE_BILLING_SWEEP_INTERVAL: z
+    .string()
+    .regex(/^(?!0+[smhd]$)\d{1,9}[smhd]$/, 'must be a positive duration such as 5m, 1h or 3d')
+    .default('5m'),
+  /** Grace period of a billing account that does not set its own: how long past due before suspension. */
+  CTRLPLANE_BILLING_GRACE_PERIOD: z
+    .string()
+    .regex(/^\d{1,9}[smhd]$/, 'must be a duration such as 72h, 30m or 0s')
+    .default('72h'),
+  /** Instances one billing sweep run handles before it continues as new. */
+  CTRLPLANE_BILLING_SWEEP_MAX_INSTANCES_PER_RUN: z.coerce.number().int().min(1).default(200),
+  /** How long a create waits for the provider's health check before it answers 503 provider_unavailable. */
+  CTRLPLANE_PROVIDER_HEALTH_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+/** Settings checked together: the network pool and its subnet prefix. */
+const envSchema = envFields.superRefine((env, ctx) => {
+  const parsed = parseNetworkPool(env.CTRLPLANE_DOCKER_NETWORK_POOL, env.CTRLPLANE_DOCKER_NETWORK_PREFIX);
+  if ('problem' in parsed) {
+    const key = parsed.field === 'pool' ? 'CTRLPLANE_DOCKER_NETWORK_POOL' : 'CTRLPLANE_DOCKER_NETWORK_PREFIX';
+    ctx.addIssue({ code: 'custom', path: [key], message: parsed.problem });
+  }
+});
 
 export type Config = z.infer<typeof envSchema>;
 
