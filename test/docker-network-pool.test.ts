@@ -92,11 +92,15 @@ describe('instance networks from the operator pool', () => {
 
   it('adopts an instance network that already exists by name (made before the pool), and keeps it', async () => {
     const id = newId();
-    // What an earlier version made: the network on the engine's default address pools, no explicit subnet.
+    // What an earlier version made: a network outside the pool (it took one of the engine's default pools;
+    // here a subnet of another test range, so the test does not depend on a default pool being free).
+    let outside = testNetworkPool(2).settings;
+    while (outside.cidr === pool.settings.cidr) outside = testNetworkPool(2).settings;
     const legacy = await docker.createNetwork({
       Name: networkName(id),
       Driver: 'bridge',
       Labels: { 'ctrlplane.managed': 'true', 'ctrlplane.instance': id, 'ctrlplane.project': `cp-${id}` },
+      IPAM: { Driver: 'default', Config: [{ Subnet: outside.cidr.replace(/\/\d+$/, '/27') }] },
     });
     const legacySubnet = await subnetOf(id);
     await workerA.provision(request(id));
