@@ -248,7 +248,7 @@ try {
   console.log(`fleet: all ${count} answered on 127.0.0.1 in ${seconds(reachMs)}`);
 
   console.log(`fleet: deleting ${count} instances at once`);
-  const deleteMs = await deleteFleet(api, fleet.ids, { timeoutMs, signal: interrupted.signal });
+  const deleted = await deleteFleet(api, fleet.ids, { timeoutMs, signal: interrupted.signal });
   clearInterval(sampler);
   const leftovers = await tenantLeftovers(tenant);
   const peak = peakOf(samples);
@@ -261,7 +261,8 @@ try {
     ['all creates answered 201', seconds(fleet.acceptedMs)],
     ['create all until all running', seconds(fleet.runningMs)],
     ['fetch every endpoint on 127.0.0.1', seconds(reachMs)],
-    ['delete all until all destroyed', seconds(deleteMs)],
+    ['delete all until all destroyed', seconds(deleted.ms)],
+    ['requests sent again after a 503 (creates, deletes)', `${fleet.retries}, ${deleted.retries}`],
     [
       'left on the engine',
       `${leftovers.containers} containers, ${leftovers.networks} networks, ${leftovers.volumes} volumes`,
