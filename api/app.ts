@@ -8,6 +8,7 @@ import { type AuthOptions, authenticate } from './auth.ts';
 import type { DatacenterStore } from './datacenter-store.ts';
 import { docsPage } from './docs-page.ts';
 import { errorHandler } from './error-handler.ts';
+import { capacityReport } from './host-capacity.ts';
 import type { IdempotencyStore } from './idempotency.ts';
 import type { InstanceCommands } from './instance-commands.ts';
 import type { InstanceStore } from './instance-store.ts';
@@ -70,6 +71,7 @@ function methodNotAllowed(allow: string) {
 
 export function createApp(deps: AppDeps): Express {
   const metrics = deps.metrics ?? new ApiMetrics();
+  metrics.observeCapacity(() => capacityReport(deps.providers, deps.store));
   const app = express();
   app.disable('x-powered-by');
   // ETags are set only where they mean something: the instance's version.
@@ -103,9 +105,23 @@ export function createApp(deps: AppDeps): Express {
     res.json({ status: 'ok' });
   });
   app.get('/readyz', routeLabel('/readyz'), async (_req: Request, res: Response) => {
-    const checks = await readinessChecks(deps);
+    const [checks, capacity] = await Promise.all([
+      readinessChecks(deps),
+      capacityReport(deps.providers, deps.store),
+    ]);
     const ready = Object.values(checks).every((c) => c.ok);
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks });
+    // A full host does not make the API unready (reads and deletes still work): it is reported, and creates
+    // for it are refused.
+    res.status(ready ? 200 : 503).json({
+      status: ready ? 'ready' : 'not_ready',
+      checks,
+      capacity: Object.fromEntries(
+        capacity.map(({ provider, capacity: c, error }) => [
+          provider,
+          c ?? { error: error ?? 'not counted' },
+        ]),
+      ),
+    });
   });
   app.get('/metrics', routeLabel('/metrics'), async (_req, res) => {
     const { contentType, body } = await metrics.render();

@@ -3,6 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Orm } from '../db/database.ts';
 import { type InstanceEventRecord, InstanceEventRecordSchema } from '../db/entities/instance-event-record.ts';
 import { type InstanceRecord, InstanceRecordSchema } from '../db/entities/instance-record.ts';
+import { admittedInstanceIds, lockHostAdmission } from '../db/host-admission.ts';
 import { CtrlplaneError } from '../domain/errors.ts';
 import type { ListInstancesQuery } from './schemas/instance-requests.ts';
 
@@ -25,9 +26,25 @@ export class InstanceStore {
     return this.orm.em.fork();
   }
 
-  async insertNew(record: InstanceRecord): Promise<void> {
+  /**
+   * Inserts the instance row once `admission.admit` accepted it, with the provider's host admission locked:
+   * it gets the instances admitted there that a look at the host taken at `admission.snapshotAt` may not show
+   * (db/host-admission.ts) and throws to refuse; then nothing is written.
+   */
+  async insertNew(
+    record: InstanceRecord,
+    admission?: { snapshotAt: Date; admit: (admitted: string[]) => void },
+  ): Promise<void> {
     try {
-      await this.em().insert(InstanceRecordSchema, record);
+      if (!admission) {
+        await this.em().insert(InstanceRecordSchema, record);
+        return;
+      }
+      await this.em().transactional(async (tx) => {
+        await lockHostAdmission(tx, record.provider_name);
+        admission.admit(await admittedInstanceIds(tx, record.provider_name, admission.snapshotAt));
+        await tx.insert(InstanceRecordSchema, record);
+      });
     } catch (err) {
       if (err instanceof UniqueConstraintViolationException) {
         throw new CtrlplaneError('already_exists', `an instance with slug ${record.slug} already exists`, [
@@ -41,6 +58,11 @@ export class InstanceStore {
   /** Undoes insertNew when the workflow could not be started, so a failed create leaves nothing behind. */
   async removeUnstarted(id: string): Promise<void> {
     await this.em().createQueryBuilder(InstanceRecordSchema).delete({ id, seq: 0 }).execute();
+  }
+
+  /** Instances admitted to a provider's host that a look taken at `snapshotAt` may not show (no lock). */
+  async admittedTo(providerName: string, snapshotAt: Date): Promise<string[]> {
+    return admittedInstanceIds(this.em(), providerName, snapshotAt);
   }
 
   async get(tenantId: string, id: string): Promise<InstanceRecord | null> {

@@ -1,5 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { ProviderCapacity } from './host-capacity.ts';
 
 /** Prometheus metrics of one API process, on a registry of its own (several apps can share a process). */
 export class ApiMetrics {
@@ -22,6 +23,48 @@ export class ApiMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'ctrlplane_api_' });
+  }
+
+  /**
+   * `ctrlplane_host_capacity_free` and `_total` {provider, host, resource: networks|instances}, counted at each
+   * scrape from `report` (a host that cannot be counted is left out of that scrape).
+   */
+  observeCapacity(report: () => Promise<ProviderCapacity[]>): void {
+    let latest: Promise<ProviderCapacity[]> | undefined;
+    // Both gauges are collected in one scrape: count once for the pair.
+    const once = () => {
+      latest ??= report().finally(() => {
+        setImmediate(() => {
+          latest = undefined;
+        });
+      });
+      return latest;
+    };
+    const gauge = (name: string, help: string, pick: (c: { total: number; free: number }) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['provider', 'host', 'resource'] as const,
+        registers: [this.registry],
+        async collect() {
+          this.reset();
+          for (const { provider, capacity } of await once()) {
+            if (!capacity) continue;
+            this.set({ provider, host: capacity.host, resource: 'networks' }, pick(capacity.networks));
+            this.set({ provider, host: capacity.host, resource: 'instances' }, pick(capacity.instances));
+          }
+        },
+      });
+    gauge(
+      'ctrlplane_host_capacity_free',
+      'How many more instance networks and instances each provider host can take now',
+      (c) => c.free,
+    );
+    gauge(
+      'ctrlplane_host_capacity_total',
+      'Instance networks and instances each provider host holds at most',
+      (c) => c.total,
+    );
   }
 
   /** Times every request; the label is the route template (set by the router), never the raw path. */

@@ -151,7 +151,8 @@ function buildRegistry(): OpenAPIRegistry {
           'request with the same Idempotency-Key is still running',
       ),
       503: problemResponse(
-        'The provider is unavailable (provider_unavailable) or Temporal is; see Retry-After',
+        'The provider is unavailable (provider_unavailable) or Temporal is, or the provider host is full ' +
+          '(capacity_exhausted: nothing was written); see Retry-After',
       ),
     },
   });
@@ -313,7 +314,7 @@ function buildRegistry(): OpenAPIRegistry {
     method: 'get',
     path: '/readyz',
     operationId: 'readiness',
-    summary: 'Readiness: PostgreSQL, Temporal and every provider',
+    summary: 'Readiness: PostgreSQL, Temporal and every provider; what each Docker host can still take',
     tags: ['operations'],
     security: [],
     responses: { 200: json(readinessSchema, 'Ready'), 503: json(readinessSchema, 'Not ready') },

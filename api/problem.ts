@@ -33,6 +33,7 @@ const TITLES: Record<ErrorCode, string> = {
   rate_limited: 'Too many requests',
   internal: 'Internal error',
   provider_unavailable: 'Provider unavailable',
+  capacity_exhausted: 'Host full',
   temporal_unavailable: 'Workflow service unavailable',
   provider_failed: 'Provider call failed',
 };

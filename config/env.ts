@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigError } from './config-error.ts';
+import { parseNetworkPool } from './network-pool.ts';
 
 /**
  * Every setting comes from the environment, parsed once, with the defaults a local dev stack needs.
@@ -7,7 +8,7 @@ import { ConfigError } from './config-error.ts';
  */
 const registryAuthSchema = z.record(z.string(), z.object({ username: z.string(), password: z.string() }));
 
-const envSchema = z.object({
+const envFields = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().default('0.0.0.0'),
   DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/ctrlplane'),
@@ -58,6 +59,15 @@ const envSchema = z.object({
     }),
   /** Seconds Docker waits after SIGTERM before it kills a container on stop. */
   CTRLPLANE_DOCKER_STOP_TIMEOUT: z.coerce.number().int().min(0).default(10),
+  /**
+   * The private range each Docker instance's network gets its own subnet from (given explicitly to the engine,
+   * so the engine's default address pools, ~30 networks, are never used up). See config/network-pool.ts.
+   */
+  CTRLPLANE_DOCKER_NETWORK_POOL: z.string().default('10.210.0.0/16'),
+  /** Prefix length of each instance's subnet within the pool (a /27 holds 30 addresses). */
+  CTRLPLANE_DOCKER_NETWORK_PREFIX: z.coerce.number().int().default(27),
+  /** Most instances one Docker host runs at once (its memory is the usual bound); creates beyond it are 503. */
+  CTRLPLANE_DOCKER_MAX_INSTANCES: z.coerce.number().int().min(1).default(1000),
   /** How long the API waits for Temporal to accept a command before answering 503. */
   CTRLPLANE_COMMAND_ACCEPT_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   /** Longest `?wait=` a caller may ask for. */
@@ -85,6 +95,15 @@ const envSchema = z.object({
   /** How long a create waits for the provider's health check before it answers 503 provider_unavailable. */
   CTRLPLANE_PROVIDER_HEALTH_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+/** Settings checked together: the network pool and its subnet prefix. */
+const envSchema = envFields.superRefine((env, ctx) => {
+  const parsed = parseNetworkPool(env.CTRLPLANE_DOCKER_NETWORK_POOL, env.CTRLPLANE_DOCKER_NETWORK_PREFIX);
+  if ('problem' in parsed) {
+    const key = parsed.field === 'pool' ? 'CTRLPLANE_DOCKER_NETWORK_POOL' : 'CTRLPLANE_DOCKER_NETWORK_PREFIX';
+    ctx.addIssue({ code: 'custom', path: [key], message: parsed.problem });
+  }
 });
 
 export type Config = z.infer<typeof envSchema>;

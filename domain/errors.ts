@@ -37,6 +37,8 @@ export const ERROR_STATUS = {
   rate_limited: 429,
   internal: 500,
   provider_unavailable: 503,
+  /** The provider's host cannot take another instance (its network pool or its instance limit is used up). */
+  capacity_exhausted: 503,
   temporal_unavailable: 503,
   provider_failed: 502,
 } as const;

@@ -98,6 +98,32 @@ export interface ResourceUsage {
   network_out_mb: number;
 }
 
+/** How much more a host can take, counted before anything is written (admission, /readyz, /metrics). */
+export interface HostCapacity {
+  /** The host, as configured (e.g. `unix:///var/run/docker.sock`). */
+  host: string;
+  /** Per-instance networks: the subnets of the operator's pool. */
+  networks: CapacityCount;
+  /** Instances: at most one per network, and at most the host's configured maximum. */
+  instances: CapacityCount;
+}
+
+/** One look at a host, taken at `taken_at`. */
+export interface CapacitySnapshot {
+  taken_at: Date;
+  /**
+   * The capacity left, given the instances admitted to the host that may have made their objects only after
+   * the snapshot was taken (`pending`): those the snapshot does not show count as taken.
+   */
+  count(pending: readonly string[]): HostCapacity;
+}
+
+export interface CapacityCount {
+  total: number;
+  used: number;
+  free: number;
+}
+
 export interface Provider {
   info(): ProviderInfo;
   capabilities(): Capability[];
@@ -115,6 +141,8 @@ export interface Provider {
   /** A one-shot usage sample; zero usage (never an error) when the instance has no running parts. */
   resources(instanceId: string, opts?: CallOptions): Promise<ResourceUsage>;
   healthCheck(): Promise<HealthStatus>;
+  /** What the host holds now, to count its capacity from. Absent: no known limit. */
+  capacitySnapshot?(opts?: CallOptions): Promise<CapacitySnapshot>;
 }
 
 /** Source engines (reference-behaviour.md §5.1): a provider that advertises the capability implements them. */
@@ -173,7 +201,8 @@ export class PermanentProviderError extends Error {
       | 'invalid_spec'
       | 'image_not_found'
       | 'unsupported_source'
-      | 'invalid_request' = 'invalid_spec',
+      | 'invalid_request'
+      | 'capacity_exhausted' = 'invalid_spec',
   ) {
     super(message);
   }

@@ -9,6 +9,7 @@ import { type Instance, slugify } from '../../domain/instance.ts';
 import type { DeploymentVariables } from '../../workflows/messages.ts';
 import { callerOf, requireRole } from '../auth.ts';
 import { checkIfMatch, etagOf } from '../etag.ts';
+import { lookAtHost, requireRoom } from '../host-capacity.ts';
 import { replayCompleted, runIdempotent } from '../idempotency.ts';
 import { checkRender, prepareDeployment, requireHealthy, resolvePlacement } from '../instance-placement.ts';
 import { routeLabel } from '../metrics.ts';
@@ -86,10 +87,12 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
     const body = parseInput(createInstanceSchema, req.body, 'body');
     if (await replayCompleted(req, res, deps.idempotency, req.body)) return;
     // Everything that can refuse the request runs before anything is written: where the instance goes (400,
-    // 409), whether its provider is up (503), whether the provider runs its source (400), and whether its
-    // variables resolve and its templates render (400).
+    // 409), whether its provider is up (503) and has room (503), whether the provider runs its source (400),
+    // and whether its variables resolve and its templates render (400).
     const placement = await resolvePlacement(deps, caller.tenant_id, body);
     await requireHealthy(placement, deps.providerHealthTimeoutMs);
+    const host = await lookAtHost(placement);
+    if (host) requireRoom(placement, host, await store.admittedTo(placement.provider_name, host.taken_at));
     const deployment = prepareDeployment(placement, body);
     const renderContext = { name: body.name, tenant_id: caller.tenant_id, region: placement.region };
     const provisionalId = newInstanceId();
@@ -144,7 +147,14 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
           ...(body.labels ? { labels: body.labels } : {}),
         };
         const record = instanceToRecord(instance, 0);
-        await store.insertNew(record);
+        // Counted again with the host's admission locked, so racing creates cannot overfill it. The same look
+        // at the host serves: what was admitted after it is counted from the read model.
+        await store.insertNew(
+          record,
+          host
+            ? { snapshotAt: host.taken_at, admit: (admitted) => requireRoom(placement, host, admitted) }
+            : undefined,
+        );
         try {
           await commands.startWorkflow(instance, variables);
         } catch (err) {

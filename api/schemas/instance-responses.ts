@@ -115,9 +115,31 @@ export const problemSchema = z
 
 export const healthSchema = z.strictObject({ status: z.literal('ok') }).meta({ id: 'Health' });
 
+const capacityCountSchema = z.strictObject({
+  total: z.number().int(),
+  used: z.number().int(),
+  free: z.number().int(),
+});
+
+export const hostCapacitySchema = z
+  .union([
+    z.strictObject({
+      host: z.string().openapi({ description: 'The provider host, as configured (DOCKER_HOST)' }),
+      networks: capacityCountSchema.openapi({ description: 'Subnets of the instance network pool' }),
+      instances: capacityCountSchema.openapi({
+        description: 'Instances: `free` is how many more creates this host takes now',
+      }),
+    }),
+    z.strictObject({ error: z.string().openapi({ description: 'Why the capacity could not be counted' }) }),
+  ])
+  .meta({ id: 'HostCapacity' });
+
 export const readinessSchema = z
   .strictObject({
     status: z.enum(['ready', 'not_ready']),
     checks: z.record(z.string(), z.strictObject({ ok: z.boolean(), message: z.string().optional() })),
+    capacity: z.record(z.string(), hostCapacitySchema).openapi({
+      description: 'Per provider that has a known limit (each Docker host): what it can still take',
+    }),
   })
   .meta({ id: 'Readiness' });

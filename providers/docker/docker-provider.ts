@@ -1,11 +1,14 @@
 import type { IncomingMessage } from 'node:http';
 import type Dockerode from 'dockerode';
+import { type NetworkPoolSettings, parseNetworkPool } from '../../config/network-pool.ts';
 import type { Endpoint, ResourceSpec, ServiceSpec } from '../../domain/instance.ts';
 import type { InstanceState } from '../../domain/instance-state.ts';
 import {
   type CallOptions,
   type Capability,
+  type CapacitySnapshot,
   type HealthStatus,
+  type HostCapacity,
   type InstanceStatus,
   type LogLine,
   type LogOptions,
@@ -30,10 +33,12 @@ import { containerCondition, containerReadiness, worstState } from './container-
 import { errorMessage, hasStatus, ignoreStatus, statusCodeOf } from './docker-errors.ts';
 import { endpointsFromInspect } from './endpoints.ts';
 import { pullAuthFor, type RegistryAuth } from './images.ts';
-import { LABEL, type LabelContext, projectFilter, projectLabels, roleOf, serviceLabels } from './labels.ts';
+import { LABEL, type LabelContext, projectFilter, roleOf, serviceLabels } from './labels.ts';
 import { demuxAll, dockerSince, LogDemuxer } from './log-stream.ts';
 import { containerName, networkName, projectName, providerRef } from './naming.ts';
+import { type NetworkUsage, ProjectNetworks } from './project-networks.ts';
 import { orderServices } from './service-order.ts';
+import { SubnetPool } from './subnet-pool.ts';
 import { type ContainerUsage, containerUsage, type StatsSample, sumUsage, zeroUsage } from './usage.ts';
 import { distinctVolumes, volumeLabels, volumeName } from './volumes.ts';
 
@@ -54,6 +59,18 @@ export interface DockerProviderOptions {
   logger?: DockerProviderLogger;
   /** Credentials for pulls, by registry host (`docker.io` for Docker Hub), e.g. from configuration. */
   registryAuth?: RegistryAuth;
+  /** Where instance networks get their subnets. Default 10.210.0.0/16 in /27s (config/env.ts). */
+  networkPool?: NetworkPoolSettings;
+  /** Most instances this host runs at once. Default 1000. */
+  maxInstances?: number;
+  /** How the host is named in capacity reports (DOCKER_HOST). Default `unix:///var/run/docker.sock`. */
+  hostName?: string;
+}
+
+function defaultNetworkPool(): NetworkPoolSettings {
+  const parsed = parseNetworkPool('10.210.0.0/16', 27);
+  if (!('pool' in parsed)) throw new Error(parsed.problem);
+  return parsed.pool;
 }
 
 const HEALTH_TIMEOUT_MS = 2000;
@@ -72,7 +89,8 @@ function abortable(signal: AbortSignal | undefined): { abortSignal?: AbortSignal
 
 /**
  * One instance = one compose-like project of plain Docker objects (reference-behaviour.md §6): a bridge network
- * `cp-<id>-net` and one container `cp-<id>-<service>` per service, all labelled `ctrlplane.*`.
+ * `cp-<id>-net` on its own subnet of the operator's pool (project-networks.ts) and one container
+ * `cp-<id>-<service>` per service, all labelled `ctrlplane.*`.
  */
 export class DockerProvider implements Provider {
   private readonly docker: Dockerode;
@@ -80,7 +98,11 @@ export class DockerProvider implements Provider {
   private readonly initTimeoutMs: number;
   private readonly log: DockerProviderLogger;
   private readonly registryAuth: RegistryAuth | undefined;
+  private readonly networks: ProjectNetworks;
+  private readonly maxInstances: number;
+  private readonly hostName: string;
   private hostMemoryBytes: number | undefined;
+  private snapshotInFlight: Promise<CapacitySnapshot> | undefined;
 
   constructor(options: DockerProviderOptions) {
     this.docker = options.docker;
@@ -88,6 +110,13 @@ export class DockerProvider implements Provider {
     this.initTimeoutMs = (options.initTimeoutSeconds ?? 600) * 1000;
     this.log = options.logger ?? noopLogger;
     this.registryAuth = options.registryAuth;
+    this.networks = new ProjectNetworks(
+      this.docker,
+      new SubnetPool(options.networkPool ?? defaultNetworkPool()),
+      this.log,
+    );
+    this.maxInstances = options.maxInstances ?? 1000;
+    this.hostName = options.hostName ?? 'unix:///var/run/docker.sock';
   }
 
   info(): ProviderInfo {
@@ -104,7 +133,7 @@ export class DockerProvider implements Provider {
     const progress = (detail: string) => opts.progress?.(detail);
     const ctx: LabelContext = { instanceId: req.instance_id, tenantId: req.tenant_id, labels: req.labels };
 
-    await this.ensureNetwork(ctx, signal);
+    await this.networks.ensure(ctx, signal);
     progress(`network ${networkName(req.instance_id)} ready`);
     await this.ensureVolumes(ctx, distinctVolumes(req.services), signal);
 
@@ -401,29 +430,45 @@ export class DockerProvider implements Provider {
     }
   }
 
-  // --- provision steps ---------------------------------------------------------------------------------------
-
-  private async ensureNetwork(ctx: LabelContext, signal: AbortSignal | undefined): Promise<string> {
-    const name = networkName(ctx.instanceId);
-    const existing = await ignoreStatus(this.docker.getNetwork(name).inspect(), 404);
-    if (existing) return existing.Id;
-    try {
-      const network = await this.docker.createNetwork({
-        Name: name,
-        Driver: 'bridge',
-        CheckDuplicate: true,
-        Labels: projectLabels(ctx),
-        ...abortable(signal),
-      });
-      this.log.info({ instance_id: ctx.instanceId, network: name }, 'docker network created');
-      return network.id;
-    } catch (err) {
-      // A concurrent attempt created it first.
-      if (!hasStatus(err, 409)) throw err;
-      const raced = await this.docker.getNetwork(name).inspect();
-      return raced.Id;
-    }
+  /**
+   * One listing of the engine's networks, shared by the callers that ask while it is under way (a burst of
+   * creates makes one listing, not one each). Counted from it: the free subnets of the pool and the free
+   * instance slots; a pending instance whose network the listing does not show holds one of each.
+   */
+  capacitySnapshot(opts: CallOptions = {}): Promise<CapacitySnapshot> {
+    this.snapshotInFlight ??= (async () => {
+      const takenAt = new Date();
+      const usage = await this.networks.usage(opts.signal);
+      return { taken_at: takenAt, count: (pending: readonly string[]) => this.countCapacity(usage, pending) };
+    })().finally(() => {
+      this.snapshotInFlight = undefined;
+    });
+    return this.snapshotInFlight;
   }
+
+  /** The capacity left now, counting `pending` instances without a network as taken. */
+  async capacity(pending: readonly string[], opts: CallOptions = {}): Promise<HostCapacity> {
+    return (await this.capacitySnapshot(opts)).count(pending);
+  }
+
+  private countCapacity(usage: NetworkUsage, pending: readonly string[]): HostCapacity {
+    const reserved = pending.filter((id) => !usage.instanceNetworks.has(networkName(id))).length;
+    const networksTotal = this.networks.poolSize;
+    const networksUsed = Math.min(networksTotal, usage.usedSubnets.size + reserved);
+    const networksFree = networksTotal - networksUsed;
+    const instancesUsed = usage.instanceNetworks.size + reserved;
+    return {
+      host: this.hostName,
+      networks: { total: networksTotal, used: networksUsed, free: networksFree },
+      instances: {
+        total: this.maxInstances,
+        used: instancesUsed,
+        free: Math.max(0, Math.min(this.maxInstances - instancesUsed, networksFree)),
+      },
+    };
+  }
+
+  // --- provision steps ---------------------------------------------------------------------------------------
 
   /**
    * Creates the project's named volumes `cp-<id>-<volume>` (labelled like the project, plus `ctrlplane.volume`).
