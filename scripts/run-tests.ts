@@ -1,9 +1,11 @@
 /**
  * `npm test`: one real Temporal dev server (with its Web UI) and one fresh PostgreSQL database for the whole
- * run, the workflow code bundled once, then node's test runner over test/*.test.ts (or the files given).
+ * run, the workflow code bundled once, then node's test runner over test/*.test.ts (or the files given). When
+ * one of those files uses test/support/kubernetes.ts, a Kubernetes control plane too (startTestKubernetes).
  */
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
 import { REPO_ROOT } from './temporal-cli';
 import { startTestEnvironment } from './test-environment';
@@ -16,9 +18,24 @@ const files = process.argv.slice(2).length
       .sort()
       .map((f) => `test/${f}`);
 
-const environment = await startTestEnvironment();
+const kubernetes = files.some((f) =>
+  /support\/kubernetes'/.test(readFileSync(resolve(REPO_ROOT, f), 'utf8')),
+);
+const environment = await startTestEnvironment({ kubernetes });
+let tearingDown: Promise<void> | undefined;
+const teardown = () => {
+  tearingDown ??= environment.teardown();
+  return tearingDown;
+};
+// The Kubernetes control plane runs in its own session: an interrupted run still stops it.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void teardown().finally(() => process.exit(130));
+  });
+}
 console.log(
   `test setup: temporal ${environment.env.TEMPORAL_ADDRESS} (ui ${environment.env.TEMPORAL_UI_URL}), ` +
+    (kubernetes ? `kubernetes ${environment.env.CTRLPLANE_TEST_KUBERNETES}, ` : '') +
     `${files.length} files, ready in ${((Date.now() - started) / 1000).toFixed(1)}s`,
 );
 
@@ -65,7 +82,7 @@ try {
     child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
   });
 } finally {
-  await environment.teardown();
+  await teardown();
 }
 console.log(`tests finished in ${((Date.now() - started) / 1000).toFixed(1)}s`);
 // The plain closing line CI reads, after the teardown output.

@@ -1,8 +1,0 @@
-export type { ResourceDef } from './resources';
-export {
-  FakeKubernetes,
-  type FakeKubernetesOptions,
-  type Fault,
-  type RecordedRequest,
-  type SimulatedPods,
-} from './server';
