@@ -121,7 +121,17 @@ function crd(group: string, kind: string, plural: string, scope: 'Namespaced' | 
           name: version,
           served: true,
           storage: true,
-          schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+          // Server-side apply needs the top-level fields declared (as Argo CD's own CRD does). client-node
+          // serializes a CRD through its model: the field names are the model's (x_kubernetes_preserve_unknown_fields).
+          schema: {
+            openAPIV3Schema: {
+              type: 'object',
+              properties: {
+                spec: { type: 'object', x_kubernetes_preserve_unknown_fields: true },
+                status: { type: 'object', x_kubernetes_preserve_unknown_fields: true },
+              },
+            },
+          },
         },
       ],
     },

@@ -365,7 +365,8 @@ describe('Kubernetes provider — services source (real control plane)', () => {
     assert.equal(deployment.metadata?.annotations?.['ctrlplane.io/replicas-before-stop'], '3');
     // The ReplicaSet controller deletes the pods; the status follows them down.
     await eventually(async () => (await provider.status(id)).state === 'stopped', 'state stopped');
-    assert.deepEqual(await admin.pods(target.namespace, id), []);
+    // kwok finishes the deletion of the terminating pods.
+    await eventually(async () => (await admin.pods(target.namespace, id)).length === 0, 'no pods');
 
     await provider.stop(id); // again: still 0, and the recorded count is not overwritten with 0
     deployment = await cluster.must<V1Deployment>('apps/v1', 'Deployment', name);
@@ -690,7 +691,8 @@ describe('Kubernetes provider — services source (real control plane)', () => {
           t.spec?.accessModes,
           t.spec?.resources?.requests,
         ]),
-        [['data', ['ReadWriteOnce'], { storage: '1024Mi' }]],
+        // The provider asks for 1024Mi; the API server stores the canonical form.
+        [['data', ['ReadWriteOnce'], { storage: '1Gi' }]],
       );
       assert.deepEqual(
         sts.spec?.template.spec?.volumes?.map((v) => v.name),

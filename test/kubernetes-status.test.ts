@@ -393,7 +393,19 @@ describe('Kubernetes provider — resources', () => {
               name: 'v1beta1',
               served: true,
               storage: true,
-              schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+              schema: {
+                openAPIV3Schema: {
+                  type: 'object',
+                  properties: {
+                    timestamp: { type: 'string' },
+                    window: { type: 'string' },
+                    containers: {
+                      type: 'array',
+                      items: { type: 'object', x_kubernetes_preserve_unknown_fields: true },
+                    },
+                  },
+                },
+              },
             },
           ],
         },

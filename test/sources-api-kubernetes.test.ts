@@ -259,7 +259,16 @@ describe('a manifests source on Kubernetes, through the API (reference §9 Sourc
               name: 'v1alpha1',
               served: true,
               storage: true,
-              schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+              // Server-side apply needs the top-level fields declared (as Argo CD's own CRD does).
+              schema: {
+                openAPIV3Schema: {
+                  type: 'object',
+                  properties: {
+                    spec: { type: 'object', x_kubernetes_preserve_unknown_fields: true },
+                    status: { type: 'object', x_kubernetes_preserve_unknown_fields: true },
+                  },
+                },
+              },
             },
           ],
         },
