@@ -401,7 +401,8 @@ describe('Kubernetes provider — resources', () => {
                     window: { type: 'string' },
                     containers: {
                       type: 'array',
-                      items: { type: 'object', x_kubernetes_preserve_unknown_fields: true },
+                      // `items` is untyped in client-node's model: here the wire name is the one that arrives.
+                      items: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
                     },
                   },
                 },
@@ -434,8 +435,16 @@ describe('Kubernetes provider — resources', () => {
           proxy: { cpu: '50000000n', memory: '16Mi' },
         });
         await usage(pods[1] ?? '', { web: { cpu: '0.5', memory: '32Mi' }, proxy: { cpu: '0', memory: '0' } });
-        const summed = await provider.resources(id);
-        assert.equal(summed.cpu_percent, 80); // 250m + 50m + 500m = 800m = 80 % of one core
+        // The same provider, with its warnings kept (resources() never throws: it says why in a warning).
+        const warnings: string[] = [];
+        const watched = new KubernetesProvider({
+          kubeConfig: cluster.kc,
+          namespace: ns,
+          helm: false,
+          logger: { info: () => {}, warn: (o, m) => warnings.push(`${m} ${JSON.stringify(o)}`) },
+        });
+        const summed = await watched.resources(id);
+        assert.equal(summed.cpu_percent, 80, warnings.join('\n')); // 250m + 50m + 500m = 800m = 80 % of one core
         assert.equal(summed.memory_used_mb, 112);
         assert.equal(summed.memory_limit_mb, 192); // (64 + 32) Mi of limits per pod, two pods
         assert.equal(summed.network_in_mb, 0);

@@ -67,7 +67,8 @@ export class KubernetesFaultProxy {
     const port = address.port;
     const kc = new KubeConfig();
     kc.loadFromOptions({
-      clusters: [{ name: 'through-proxy', server: `http://127.0.0.1:${port}`, skipTLSVerify: false }],
+      // client-node accepts plain http only with skipTLSVerify (there is no TLS to verify on loopback).
+      clusters: [{ name: 'through-proxy', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
       users: [{ name: 'admin', ...(this.token ? { token: this.token } : {}) }],
       contexts: [{ name: 'through-proxy', cluster: 'through-proxy', user: 'admin' }],
       currentContext: 'through-proxy',
