@@ -79,7 +79,8 @@ describe('an instance on Kubernetes, through the API', () => {
     // The controllers make the three pods, the scheduler places them, the node reports them Running.
     await eventually(async () => (await runningPods(ns, id)).length === 3, 'three running pods');
 
-    const deployment = (await cluster.read('apps/v1', 'Deployment', name, ns)) as any;
+    // client-node gives model instances: compare their JSON.
+    const deployment = JSON.parse(JSON.stringify(await cluster.read('apps/v1', 'Deployment', name, ns)));
     assert.ok(deployment, 'a Deployment named after the instance');
     assert.equal(deployment.metadata.labels['ctrlplane.io/instance-id'], id);
     assert.equal(deployment.metadata.labels['ctrlplane.io/tenant-id'], tenant);
