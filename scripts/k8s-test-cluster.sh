@@ -146,7 +146,7 @@ cmd_build() {
   export HOME="${HOME:-/root}"
   mkdir -p "$BIN"
   local t0=$SECONDS
-  say "building ${need[*]} into .tools/bin once (cold: ~8 min and ~4 GB of Go caches on 2 cores; warm: seconds)"
+  say "building ${need[*]} into .tools/bin once (cold: 10–40 min on 2 cores, ~4 GB of Go caches; warm: ~40 s)"
   for n in "${need[@]}"; do
     case $n in
       kubernetes) build_kubernetes ;;
