@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import {
   ApiException,
@@ -915,6 +916,12 @@ describe('Kubernetes provider — configuration from the environment', () => {
       const health = await provider.healthCheck();
       assert.equal(health.healthy, false);
       assert.match(health.message, /unreachable/);
+      // Without CP_K8S_HELM_BIN: the helm setup built into .tools/bin (this run has it), else `helm` on PATH.
+      const { CP_K8S_HELM_BIN: _, ...withoutHelm } = env;
+      assert.equal(
+        kubernetesOptionsFromEnv(withoutHelm)?.helm,
+        fileURLToPath(new URL('../.tools/bin/helm', import.meta.url)),
+      );
       assert.throws(() => kubernetesOptionsFromEnv({ ...env, CP_K8S_NAMESPACE: '' }), /CP_K8S_NAMESPACE/);
       assert.throws(
         () => kubernetesOptionsFromEnv({ ...env, CP_K8S_NAMESPACE_PER_TENANT: 'maybe' }),
