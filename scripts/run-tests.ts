@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
+import { TOOLS_BIN } from './kubernetes-cluster';
 import { REPO_ROOT } from './temporal-cli';
 import { startTestEnvironment } from './test-environment';
 
@@ -72,7 +73,13 @@ try {
       {
         cwd: REPO_ROOT,
         stdio: ['inherit', 'pipe', 'inherit'],
-        env: { ...process.env, ...environment.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
+        env: {
+          ...process.env,
+          ...environment.env,
+          // helm and kubectl (kustomize) as setup built them.
+          PATH: `${TOOLS_BIN}:${process.env.PATH ?? ''}`,
+          LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+        },
       },
     );
     child.stdout.on('data', (chunk: Buffer) => {

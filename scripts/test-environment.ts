@@ -8,7 +8,7 @@ import { prepareDatabase } from '../db/database';
 import { ormConfig } from '../db/orm-config';
 import { WORKFLOWS_PATH } from '../worker/create-worker';
 import { CTRLPLANE_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
-import { type LocalKubernetes, startLocalKubernetes, stopAbandoned, TOOLS_BIN } from './kubernetes-cluster';
+import { type LocalKubernetes, startLocalKubernetes, stopAbandoned } from './kubernetes-cluster';
 import { REPO_ROOT, temporalCliPath } from './temporal-cli';
 
 /** What a test run (or the history recorder) gets: the environment variables that point at it. */
@@ -46,10 +46,8 @@ export async function startTestEnvironment(options: { kubernetes?: boolean } = {
  * - KUBECONFIG set: that cluster (CTRLPLANE_TEST_KUBERNETES=external); nothing is started;
  * - otherwise the local control plane of scripts/k8s-test-cluster.sh, fresh for this run under .data/test/
  *   (CTRLPLANE_TEST_KUBERNETES=local), stopped and removed by the teardown.
- * PATH gets .tools/bin first, so the provider's `helm` (and kustomize's `kubectl`) are the ones setup built.
  */
 export async function startTestKubernetes(): Promise<TestEnvironment> {
-  const path = `${TOOLS_BIN}:${process.env.PATH ?? ''}`;
   const external = process.env.KUBECONFIG?.trim();
   if (external) {
     return {
@@ -57,7 +55,6 @@ export async function startTestKubernetes(): Promise<TestEnvironment> {
         CTRLPLANE_TEST_KUBECONFIG: external,
         CTRLPLANE_TEST_KUBERNETES: 'external',
         KUBECONFIG: '',
-        PATH: path,
       },
       async teardown() {},
     };
@@ -70,7 +67,6 @@ export async function startTestKubernetes(): Promise<TestEnvironment> {
       CTRLPLANE_TEST_KUBECONFIG: cluster.kubeconfig,
       CTRLPLANE_TEST_KUBERNETES: 'local',
       KUBECONFIG: '',
-      PATH: path,
     },
     async teardown() {
       await cluster.stop({ removeState: true });
