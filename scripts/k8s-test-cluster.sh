@@ -2,13 +2,15 @@
 # A real Kubernetes control plane on 127.0.0.1 for tests and the dev stack, with no kubelet and no container
 # runtime: etcd (Debian's etcd-server), kube-apiserver, kube-controller-manager and kube-scheduler (v1.33.13,
 # built from the Go module proxy) and kwok, which plays one fake node whose pods go Running. kubectl and helm
-# are built the same way (the Kubernetes provider runs `helm template`).
+# are built the same way (the Kubernetes provider's helm source runs `helm upgrade --install`).
 #
 #   bash scripts/k8s-test-cluster.sh build        # once into .tools/bin; skipped when already at these versions
-#   bash scripts/k8s-test-cluster.sh start DIR    # fresh cluster with its state in DIR; prints DIR/admin.kubeconfig
+#   bash scripts/k8s-test-cluster.sh start DIR    # state in DIR (kept: a second start resumes it); prints
+#                                                 # DIR/admin.kubeconfig (cluster-admin)
 #   bash scripts/k8s-test-cluster.sh stop DIR     # stops what `start DIR` started
 #
-# `start` picks free loopback ports unless K8S_API_PORT / K8S_ETCD_PORT / K8S_ETCD_PEER_PORT are set.
+# `start` picks free loopback ports unless K8S_API_PORT / K8S_ETCD_PORT / K8S_ETCD_PEER_PORT / K8S_KWOK_PORT
+# are set.
 # The service CIDR (10.96.0.0/16) and kwok's pod IPs (10.0.0.0/24) are only numbers the API server hands out:
 # nothing listens there and nothing may be sent there. Only the API server's 127.0.0.1 port is for clients.
 set -euo pipefail
