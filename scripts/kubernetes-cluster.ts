@@ -24,12 +24,18 @@ export const TOOLS_BIN = `${REPO_ROOT}.tools/bin`;
 export async function startLocalKubernetes(dir: string, owner = process.pid): Promise<LocalKubernetes> {
   mkdirSync(dir, { recursive: true });
   writeFileSync(`${dir}/owner.pid`, String(owner));
-  let stdout: string;
-  try {
-    ({ stdout } = await run('bash', [SCRIPT, 'start', dir], { maxBuffer: 1 << 20 }));
-  } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    throw new Error(`the local Kubernetes control plane did not start: ${(e.stderr || e.message).trim()}`);
+  let stdout = '';
+  // The free ports are picked by probing: another run may take one in between, so a failed start is tried again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      ({ stdout } = await run('bash', [SCRIPT, 'start', dir], { maxBuffer: 1 << 20 }));
+      break;
+    } catch (err) {
+      await run('bash', [SCRIPT, 'stop', dir]).catch(() => undefined);
+      if (attempt < 2) continue;
+      const e = err as { stderr?: string; message: string };
+      throw new Error(`the local Kubernetes control plane did not start: ${(e.stderr || e.message).trim()}`);
+    }
   }
   const kubeconfig = stdout.trim().split('\n').at(-1) ?? '';
   return {
