@@ -1,8 +1,11 @@
 /**
  * `npm test`: one real Temporal dev server (with its Web UI) and one fresh PostgreSQL database for the whole
- * run, the workflow code bundled once, then node's test runner over test/*.test.ts (or the files given).
+ * run, the workflow code bundled once, then node's test runner over test/*.test.ts (or the files given). When
+ * one of those files uses test/support/kubernetes.ts, a Kubernetes control plane too (startTestKubernetes).
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { TOOLS_BIN } from './kubernetes-cluster.ts';
 import { runNodeTests, type Tally } from './node-test-run.ts';
 import { REPO_ROOT } from './temporal-cli.ts';
 import { startTestEnvironment } from './test-environment.ts';
@@ -17,9 +20,24 @@ const files = process.argv.slice(2).length
       .sort()
       .map((f) => `test/${f}`);
 
-const environment = await startTestEnvironment();
+const kubernetes = files.some((f) =>
+  /support\/kubernetes(\.ts)?'/.test(readFileSync(resolve(REPO_ROOT, f), 'utf8')),
+);
+const environment = await startTestEnvironment({ kubernetes });
+let tearingDown: Promise<void> | undefined;
+const teardown = () => {
+  tearingDown ??= environment.teardown();
+  return tearingDown;
+};
+// The Kubernetes control plane runs in its own session: an interrupted run still stops it.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void teardown().finally(() => process.exit(130));
+  });
+}
 console.log(
   `test setup: temporal ${environment.env.TEMPORAL_ADDRESS} (ui ${environment.env.TEMPORAL_UI_URL}), ` +
+    (kubernetes ? `kubernetes ${environment.env.CTRLPLANE_TEST_KUBERNETES}, ` : '') +
     `${files.length} files, ready in ${((Date.now() - started) / 1000).toFixed(1)}s`,
 );
 
@@ -28,13 +46,19 @@ try {
   tally = await runNodeTests({
     files,
     cwd: REPO_ROOT,
-    env: { ...process.env, ...environment.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
+    env: {
+      ...process.env,
+      ...environment.env,
+      // helm and kubectl (kustomize) as setup built them.
+      PATH: `${TOOLS_BIN}:${process.env.PATH ?? ''}`,
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    },
     workDir: `${REPO_ROOT}.data/test`,
     testTimeoutMs: TEST_TIMEOUT_MS,
     onOutput: (chunk) => process.stdout.write(chunk),
   });
 } finally {
-  await environment.teardown();
+  await teardown();
 }
 console.log(`tests finished in ${((Date.now() - started) / 1000).toFixed(1)}s`);
 if (tally.failures.length > 0) {

@@ -114,6 +114,10 @@ fi
 say "temporal CLI: $temporal_bin"
 
 # ---------------------------------------------------------------------------------------------------------------
+# b2. Kubernetes control plane for the tests and CTRLPLANE_DEV_KUBERNETES: etcd, kube-*, kubectl, kwok, helm
+bash "$ROOT/scripts/k8s-test-cluster.sh" build </dev/null 9>&- || die "building the Kubernetes control plane failed"
+
+# ---------------------------------------------------------------------------------------------------------------
 # c. Docker engine (containerd + dockerd), started in the background when it does not answer
 CONTAINERD_SOCK=/run/containerd/containerd.sock
 DOCKER_PIDFILE=/var/run/docker.pid

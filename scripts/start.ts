@@ -2,6 +2,8 @@
  * `npm start`: the whole dev stack in one terminal. Starts the Temporal dev server (persistent SQLite under
  * .data/, Web UI on 8233, search attributes registered) unless TEMPORAL_ADDRESS is set, prepares PostgreSQL,
  * starts the worker and the API, and prints where everything is plus a dev token. Ctrl-C stops it all.
+ * With CTRLPLANE_DEV_KUBERNETES=1 it also starts the local Kubernetes control plane (scripts/k8s-test-cluster.sh,
+ * state kept in .data/k8s) and gives it to the worker and API, which then register the `kubernetes` provider.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -12,6 +14,7 @@ import { exitOnConfigError } from '../config/config-error.ts';
 import { loadConfig } from '../config/env.ts';
 import { prepareDatabase } from '../db/database.ts';
 import { CTRLPLANE_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.ts';
+import { type LocalKubernetes, startLocalKubernetes, TOOLS_BIN } from './kubernetes-cluster.ts';
 import { REPO_ROOT, searchAttributeFlags, temporalCliPath } from './temporal-cli.ts';
 
 const DEV_TEMPORAL_PORT = 7233;
@@ -65,7 +68,20 @@ if (!temporalAddress) {
 const applied = await prepareDatabase(config.DATABASE_URL);
 console.log(`start: database ready${applied.length ? ` (applied ${applied.join(', ')})` : ''}`);
 
-const env = { ...process.env, TEMPORAL_ADDRESS: temporalAddress };
+const env: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_ADDRESS: temporalAddress };
+let kubernetes: LocalKubernetes | undefined;
+if (/^(1|true|yes|on)$/i.test(process.env.CTRLPLANE_DEV_KUBERNETES ?? '')) {
+  console.log('start: starting the local Kubernetes control plane (.data/k8s)');
+  try {
+    kubernetes = await startLocalKubernetes(`${REPO_ROOT}.data/k8s`);
+  } catch (err) {
+    console.error(`start: ${(err as Error).message}`);
+    await shutdown(1);
+  }
+  env.CP_K8S_KUBECONFIG = kubernetes?.kubeconfig;
+  // helm (and kubectl for kustomize) as built by setup.
+  env.PATH = `${TOOLS_BIN}:${process.env.PATH ?? ''}`;
+}
 for (const [name, entry] of [
   ['worker', 'worker/main.ts'],
   ['api', 'api/main.ts'],
@@ -92,12 +108,24 @@ ctrlplane is running
   API          ${apiUrl}   (GET /readyz, /v1/instances)
   Temporal UI  ${temporalUi}
   Temporal     ${temporalAddress}  namespace ${config.TEMPORAL_NAMESPACE}, task queue ${config.CTRLPLANE_TASK_QUEUE}
-  Dev token    (tenant ${DEV_TENANT}, admin, 7 days)
+${
+  kubernetes
+    ? `  Kubernetes   provider "kubernetes", kubectl: export KUBECONFIG=${kubernetes.kubeconfig}; .tools/bin/kubectl get pods -A\n`
+    : ''
+}  Dev token    (tenant ${DEV_TENANT}, admin, 7 days)
     export CTRLPLANE_TOKEN=${token}
   Try
     curl -s -H "Authorization: Bearer $CTRLPLANE_TOKEN" -H 'content-type: application/json' \\
       -d '{"name":"hello","services":[{"name":"web","image":"ctrlplane-test/busybox:1","command":["httpd","-f","-p","80","-h","/"],"ports":[{"container":80}]}]}' \\
-      '${apiUrl}/v1/instances?wait=true'
+      '${apiUrl}/v1/instances?wait=true'${
+        kubernetes
+          ? `
+  Try on Kubernetes (kwok's fake node reports the pods Running; no container runs)
+    curl -s -H "Authorization: Bearer $CTRLPLANE_TOKEN" -H 'content-type: application/json' \\
+      -d '{"name":"hello-k8s","provider_name":"kubernetes","services":[{"name":"web","image":"nginx:1.27","ports":[{"container":80}],"resources":{"replicas":2}}]}' \\
+      '${apiUrl}/v1/instances?wait=true'`
+          : ''
+      }
 Ctrl-C stops everything started here.
 `);
 
@@ -127,6 +155,8 @@ async function shutdown(code: number): Promise<void> {
       child.process.kill('SIGTERM');
     });
   }
+  // The control plane keeps its state in .data/k8s for the next start.
+  await kubernetes?.stop().catch((err: Error) => console.error(`start: stopping Kubernetes: ${err.message}`));
   process.exit(code);
 }
 

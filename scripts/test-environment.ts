@@ -7,6 +7,7 @@ import { prepareDatabase } from '../db/database.ts';
 import { ormConfig } from '../db/orm-config.ts';
 import { writeWorkflowBundle } from '../worker/workflow-bundle.ts';
 import { CTRLPLANE_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.ts';
+import { type LocalKubernetes, startLocalKubernetes, stopAbandoned } from './kubernetes-cluster.ts';
 import { REPO_ROOT, temporalCliPath } from './temporal-cli.ts';
 
 /** What a test run (or the history recorder) gets: the environment variables that point at it. */
@@ -17,9 +18,62 @@ export interface TestEnvironment {
 
 /**
  * One real Temporal dev server (with its Web UI, the search attributes registered, never downloaded: the
- * CLI setup.sh found or built), one fresh PostgreSQL database, and the workflow code bundled once.
+ * CLI setup.sh found or built), one fresh PostgreSQL database, and the workflow code bundled once. With
+ * `kubernetes`, also a Kubernetes cluster for the run (see startTestKubernetes).
  */
-export async function startTestEnvironment(): Promise<TestEnvironment> {
+export async function startTestEnvironment(options: { kubernetes?: boolean } = {}): Promise<TestEnvironment> {
+  const kubernetes = options.kubernetes ? startTestKubernetes() : undefined;
+  try {
+    const rest = await startTemporalAndDatabase();
+    const cluster = await kubernetes;
+    if (!cluster) return rest;
+    return {
+      env: { ...rest.env, ...cluster.env },
+      async teardown() {
+        await Promise.all([rest.teardown(), cluster.teardown()]);
+      },
+    };
+  } catch (err) {
+    await (await kubernetes?.catch(() => undefined))?.teardown();
+    throw err;
+  }
+}
+
+/**
+ * The cluster the Kubernetes tests run against, given to them as CTRLPLANE_TEST_KUBECONFIG (and taken out of
+ * KUBECONFIG, so the other tests' stacks do not register a kubernetes provider):
+ * - KUBECONFIG set: that cluster (CTRLPLANE_TEST_KUBERNETES=external); nothing is started;
+ * - otherwise the local control plane of scripts/k8s-test-cluster.sh, fresh for this run under .data/test/
+ *   (CTRLPLANE_TEST_KUBERNETES=local), stopped and removed by the teardown.
+ */
+export async function startTestKubernetes(): Promise<TestEnvironment> {
+  const external = process.env.KUBECONFIG?.trim();
+  if (external) {
+    return {
+      env: {
+        CTRLPLANE_TEST_KUBECONFIG: external,
+        CTRLPLANE_TEST_KUBERNETES: 'external',
+        KUBECONFIG: '',
+      },
+      async teardown() {},
+    };
+  }
+  const parent = `${REPO_ROOT}.data/test`;
+  await stopAbandoned(parent, 'k8s-');
+  const cluster: LocalKubernetes = await startLocalKubernetes(`${parent}/k8s-${process.pid}`);
+  return {
+    env: {
+      CTRLPLANE_TEST_KUBECONFIG: cluster.kubeconfig,
+      CTRLPLANE_TEST_KUBERNETES: 'local',
+      KUBECONFIG: '',
+    },
+    async teardown() {
+      await cluster.stop({ removeState: true });
+    },
+  };
+}
+
+async function startTemporalAndDatabase(): Promise<TestEnvironment> {
   const baseUrl = new URL(loadConfig().DATABASE_URL);
   const databaseName = `ctrlplane_test_${Date.now()}`;
   const databaseUrl = new URL(baseUrl);

@@ -1,31 +1,58 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { FakeKubernetes } from './support/fake-kubernetes/index.ts';
+import type { V1Pod } from '@kubernetes/client-node';
 import { apiClient } from './support/http.ts';
+import { Cluster, eventually } from './support/kubernetes.ts';
 import { type Stack, startStack, uniqueTenant } from './support/stack.ts';
 
-// Real Temporal and PostgreSQL; the Kubernetes API is the loopback FAKE under test/support/fake-kubernetes,
-// because no cluster can run on this machine. It stores objects and answers like an API server, but runs no pods.
+// Real Temporal, PostgreSQL and worker, and the run's REAL Kubernetes cluster (test/support/kubernetes.ts): the
+// instance's objects are written to the real kube-apiserver, its pods made by the real controllers, scheduled
+// onto kwok's node and reported Running there (no container runs), in a namespace the test creates as an operator
+// would.
+const cluster = new Cluster();
+
+async function labelled(ns: string, id: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const [apiVersion, kind] of [
+    ['apps/v1', 'Deployment'],
+    ['apps/v1', 'ReplicaSet'],
+    ['v1', 'Pod'],
+    ['v1', 'Service'],
+    ['v1', 'Secret'],
+    ['v1', 'ConfigMap'],
+  ] as const) {
+    for (const o of await cluster.list(apiVersion, kind, ns, `ctrlplane.io/instance-id=${id}`))
+      found.push(`${kind}/${o.metadata?.name}`);
+  }
+  return found;
+}
+
+async function runningPods(ns: string, id: string): Promise<V1Pod[]> {
+  return (await cluster.pods(ns, id)).filter(
+    (p) => !p.metadata?.deletionTimestamp && p.status?.phase === 'Running',
+  );
+}
+
 describe('an instance on Kubernetes, through the API', () => {
-  let fake: FakeKubernetes;
   let stack: Stack;
   let api: ReturnType<typeof apiClient>;
+  let ns: string;
+  let disposeNamespace: () => Promise<void>;
   const tenant = uniqueTenant('k8s');
 
   before(async () => {
-    fake = await new FakeKubernetes().start();
-    // The configured namespace exists, as an operator would have created it.
-    fake.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'tenants' } });
-    const kubeconfig = `/tmp/ctrlplane-test-kubeconfig-${process.pid}.json`;
-    writeFileSync(kubeconfig, fake.kubeConfig().exportConfig());
-    stack = await startStack({ env: { CP_K8S_KUBECONFIG: kubeconfig, CP_K8S_NAMESPACE: 'tenants' } });
+    const namespace = await cluster.namespace('ctrlplane-tenants');
+    ns = namespace.name;
+    disposeNamespace = namespace.dispose;
+    stack = await startStack({
+      env: { CP_K8S_KUBECONFIG: cluster.kubeconfigPath, CP_K8S_NAMESPACE: ns },
+    });
     api = apiClient(stack.api.url, await stack.token(tenant));
   });
 
   after(async () => {
     await stack?.close();
-    await fake?.stop();
+    await disposeNamespace?.();
   });
 
   it('creates, stops, starts, scales, restarts and deletes the objects of an instance', async () => {
@@ -48,9 +75,12 @@ describe('an instance on Kubernetes, through the API', () => {
     assert.equal(res.body.state, 'running', JSON.stringify(res.body));
     const id: string = res.body.id;
     const name = id.replace('_', '-');
-    assert.equal(res.body.provider_ref, `k8s:tenants/${name}`);
+    assert.equal(res.body.provider_ref, `k8s:${ns}/${name}`);
+    // The controllers make the three pods, the scheduler places them, the node reports them Running.
+    await eventually(async () => (await runningPods(ns, id)).length === 3, 'three running pods');
 
-    const deployment = fake.get('apps/v1', 'Deployment', 'tenants', name) as any;
+    // client-node gives model instances: compare their JSON.
+    const deployment = JSON.parse(JSON.stringify(await cluster.read('apps/v1', 'Deployment', name, ns)));
     assert.ok(deployment, 'a Deployment named after the instance');
     assert.equal(deployment.metadata.labels['ctrlplane.io/instance-id'], id);
     assert.equal(deployment.metadata.labels['ctrlplane.io/tenant-id'], tenant);
@@ -62,47 +92,61 @@ describe('an instance on Kubernetes, through the API', () => {
       limits: { cpu: '250m', memory: '128Mi' },
     });
     assert.equal(web.ports[0].containerPort, 8080);
-    const service = fake.get('v1', 'Service', 'tenants', name) as any;
+    const service = (await cluster.read('v1', 'Service', name, ns)) as any;
     assert.equal(service.spec.ports[0].port, 8080);
     // Env (which may hold resolved secret values) is in Secrets, referenced with envFrom.secretRef; never in ConfigMaps.
-    const webEnv = fake.get('v1', 'Secret', 'tenants', `${name}-web-env`) as
+    const webEnv = (await cluster.read('v1', 'Secret', `${name}-web-env`, ns)) as
       | { type?: string; data?: Record<string, string> }
       | undefined;
     assert.ok(webEnv, 'the env Secret of web');
     assert.equal(webEnv.type, 'Opaque');
     assert.equal(Buffer.from(webEnv.data?.MODE ?? '', 'base64').toString(), 'prod');
-    assert.ok(fake.get('v1', 'Secret', 'tenants', `${name}-agent-env`));
+    assert.ok(await cluster.read('v1', 'Secret', `${name}-agent-env`, ns));
     assert.deepEqual(web.envFrom, [{ secretRef: { name: `${name}-web-env` } }]);
-    assert.equal(fake.get('v1', 'ConfigMap', 'tenants', `${name}-web-env`), undefined);
-    assert.equal(fake.get('v1', 'ConfigMap', 'tenants', `${name}-agent-env`), undefined);
+    assert.equal(await cluster.read('v1', 'ConfigMap', `${name}-web-env`, ns), undefined);
+    assert.equal(await cluster.read('v1', 'ConfigMap', `${name}-agent-env`, ns), undefined);
 
-    assert.equal((await api('POST', `/v1/instances/${id}/stop?wait=true`)).status, 200);
-    assert.equal((fake.get('apps/v1', 'Deployment', 'tenants', name) as any).spec.replicas, 0);
-    assert.equal((await api('POST', `/v1/instances/${id}/start?wait=true`)).status, 200);
+    const stopped = await api('POST', `/v1/instances/${id}/stop?wait=true`);
+    assert.equal(stopped.status, 200);
+    assert.equal(stopped.body.state, 'stopped', JSON.stringify(stopped.body));
+    assert.equal(((await cluster.read('apps/v1', 'Deployment', name, ns)) as any).spec.replicas, 0);
+    await eventually(async () => (await cluster.pods(ns, id)).length === 0, 'the pods gone');
+    const started = await api('POST', `/v1/instances/${id}/start?wait=true`);
+    assert.equal(started.status, 200);
+    assert.equal(started.body.state, 'running', JSON.stringify(started.body));
     assert.equal(
-      (fake.get('apps/v1', 'Deployment', 'tenants', name) as any).spec.replicas,
+      ((await cluster.read('apps/v1', 'Deployment', name, ns)) as any).spec.replicas,
       3,
       'the earlier count',
     );
+    await eventually(async () => (await runningPods(ns, id)).length === 3, 'the pods back');
 
     const scaled = await api('POST', `/v1/instances/${id}/scale?wait=true`, { cpu_millis: 500, replicas: 2 });
     assert.equal(scaled.status, 200, JSON.stringify(scaled.body));
-    const afterScale = fake.get('apps/v1', 'Deployment', 'tenants', name) as any;
+    const afterScale = (await cluster.read('apps/v1', 'Deployment', name, ns)) as any;
     assert.equal(afterScale.spec.replicas, 2);
     const scaledWeb = afterScale.spec.template.spec.containers.find(
       (c: { name: string }) => c.name === 'web',
     );
     assert.equal(scaledWeb.resources.limits.cpu, '500m');
     assert.equal(scaledWeb.resources.limits.memory, '128Mi', 'memory kept');
+    await eventually(async () => {
+      const pods = await runningPods(ns, id);
+      return pods.length === 2 && pods.every((p) => p.spec?.containers[0]?.resources?.limits?.cpu === '500m');
+    }, 'two pods with the new limits');
 
     assert.equal((await api('POST', `/v1/instances/${id}/restart?wait=true`)).status, 200);
-    const restarted = fake.get('apps/v1', 'Deployment', 'tenants', name) as any;
+    const restarted = (await cluster.read('apps/v1', 'Deployment', name, ns)) as any;
     assert.match(
       restarted.spec.template.metadata.annotations['ctrlplane.io/restartedAt'],
       /^\d{4}-\d\d-\d\dT/,
     );
 
     assert.equal((await api('DELETE', `/v1/instances/${id}?wait=true`)).status, 204);
-    assert.deepEqual(fake.labelled(`ctrlplane.io/instance-id=${id}`), [], 'nothing of the instance is left');
+    await eventually(
+      async () => (await labelled(ns, id)).length === 0,
+      'nothing of the instance left (pods included)',
+    );
+    assert.deepEqual(await labelled(ns, id), []);
   });
 });

@@ -2,7 +2,7 @@
  * The kustomize build of a manifests source (providers/kustomize.ts): it runs where a source is created (the API
  * process), so nothing in the tree may make kustomize fetch anything. Remote references are refused before kustomize
  * runs (a stand-in binary records whether it ran); local trees still build, through the real kustomize or kubectl
- * when one is on the PATH.
+ * when one is on the PATH (under `npm test`, .tools/bin's kubectl v1.33.13 comes first).
  */
 import assert from 'node:assert/strict';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';

@@ -1,29 +1,27 @@
 /**
- * The Kubernetes provider, end to end through @kubernetes/client-node over HTTP.
- *
- * Where it runs: no Kubernetes cluster can run on this machine, so by default every test here talks to the FAKE API
- * server in test/support/fake-kubernetes (a loopback HTTP server that keeps objects in memory and answers like the
- * real API server; it runs no controllers and no pods). When KUBECONFIG is set, the tests of the "shared" suite run
- * against that real cluster instead (in a throw-away namespace) and the fake is not started; the tests that need the
- * fake's hooks (simulated pods, log buffers, seeded metrics, injected faults) are then simply not registered. When
- * KUBECONFIG is not set, the real-cluster variant is not registered either — nothing is reported as skipped or passed
- * that did not run.
+ * The Kubernetes provider's services source (Deployments and StatefulSets), end to end through
+ * @kubernetes/client-node against the run's REAL cluster (test/support/kubernetes.ts): kube-apiserver (server-side
+ * apply, validation, admission), kube-controller-manager (ReplicaSets, pods, StatefulSet claims, garbage
+ * collection, namespace deletion) and kube-scheduler are the real ones; the pods land on a kwok node, which reports
+ * them Running without running any container. Everything runs in a namespace of its own. The tenant-namespace name
+ * and environment-configuration tests at the end need no cluster.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import {
   ApiException,
-  ApisApi,
   KubeConfig,
   type KubernetesObject,
   KubernetesObjectApi,
-  PatchStrategy,
   type V1ConfigMap,
   type V1Deployment,
+  type V1PersistentVolumeClaim,
+  type V1ReplicaSet,
   type V1Secret,
   type V1Service,
   type V1StatefulSet,
@@ -31,19 +29,17 @@ import {
 import type { ServiceSpec } from '../domain/instance.ts';
 import { kubernetesOptionsFromEnv, kubernetesProviderFromEnv } from '../providers/kubernetes/from-env.ts';
 import { KubernetesProvider } from '../providers/kubernetes/index.ts';
-import { streamPodLog } from '../providers/kubernetes/log-stream.ts';
 import { tenantNamespace } from '../providers/kubernetes/names.ts';
 import { PermanentProviderError, type ProvisionRequest } from '../providers/provider.ts';
-import { FakeKubernetes } from './support/fake-kubernetes/index.ts';
+import { Cluster, eventually, testKubeConfig } from './support/kubernetes.ts';
 
-const REAL_CLUSTER = !!process.env.KUBECONFIG;
 const IMAGE = 'registry.k8s.io/pause:3.9';
 const TENANT = 'ten_test';
 
 interface Target {
   kc: KubeConfig;
   namespace: string;
-  fake?: FakeKubernetes;
+  dispose(): Promise<void>;
 }
 
 /** client-node returns model class instances; compare their JSON. */
@@ -86,41 +82,13 @@ function request(
 }
 
 /** A PermanentProviderError('invalid_spec') whose message matches. */
-function refused(pattern: RegExp): (err: unknown) => boolean {
+function _refused(pattern: RegExp): (err: unknown) => boolean {
   return (err: unknown) => {
     assert.ok(err instanceof PermanentProviderError, String(err));
     assert.equal(err.code, 'invalid_spec', err.message);
     assert.match(err.message, pattern);
     return true;
   };
-}
-
-/** `promise`, or a failure after `ms` (a hang is a failure, not a stuck test). */
-async function within<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`not settled within ${ms}ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Polls until `check` holds (the fake is synchronous; a real cluster deletes in the background). */
-async function eventually(
-  check: () => Promise<boolean>,
-  timeoutMs = REAL_CLUSTER ? 90_000 : 2_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, REAL_CLUSTER ? 1000 : 20));
-  }
 }
 
 class ClusterView {
@@ -192,44 +160,26 @@ class ClusterView {
   }
 }
 
+/** A namespace of its own on the run's cluster. */
 async function realTarget(): Promise<Target> {
-  const kc = new KubeConfig();
-  kc.loadFromDefault();
-  const namespace = `ctrlplane-test-${randomBytes(4).toString('hex')}`;
-  const api = KubernetesObjectApi.makeApiClient(kc);
-  await api.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
-  return { kc, namespace };
-}
-
-async function fakeTarget(): Promise<Target> {
-  const fake = await new FakeKubernetes().start();
-  return { kc: fake.kubeConfig(), namespace: 'default', fake };
+  const kc = testKubeConfig();
+  const ns = await new Cluster(kc).namespace();
+  return { kc, namespace: ns.name, dispose: ns.dispose };
 }
 
 async function dispose(target: Target | undefined): Promise<void> {
-  if (!target) return;
-  if (target.fake) {
-    await target.fake.stop();
-    return;
-  }
-  const api = KubernetesObjectApi.makeApiClient(target.kc);
-  await api
-    .delete({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: target.namespace } })
-    .catch(() => {});
+  await target?.dispose().catch(() => {});
 }
 
-// ------------------------------------------------------------------------------------------------------------
-// Shared suite: the fake by default, the real cluster of KUBECONFIG when it is set.
-// ------------------------------------------------------------------------------------------------------------
-
-describe(`Kubernetes provider — services source (${REAL_CLUSTER ? 'real cluster from KUBECONFIG' : 'fake API server'})`, () => {
+describe('Kubernetes provider — services source (real control plane)', () => {
   let target: Target;
   let provider: KubernetesProvider;
   let cluster: ClusterView;
+  let admin: Cluster;
   const created: string[] = [];
 
   before(async () => {
-    target = REAL_CLUSTER ? await realTarget() : await fakeTarget();
+    target = await realTarget();
     provider = new KubernetesProvider({
       kubeConfig: target.kc,
       namespace: target.namespace,
@@ -237,6 +187,7 @@ describe(`Kubernetes provider — services source (${REAL_CLUSTER ? 'real cluste
       helm: false,
     });
     cluster = new ClusterView(target.kc, target.namespace);
+    admin = new Cluster(target.kc);
   });
 
   after(async () => {
@@ -247,6 +198,22 @@ describe(`Kubernetes provider — services source (${REAL_CLUSTER ? 'real cluste
   function track(id: string): string {
     created.push(id);
     return id;
+  }
+
+  /** Waits until the instance is running with `count` pods the scheduler put on the node; their names. */
+  async function runningWithPods(id: string, count: number): Promise<string[]> {
+    let names: string[] = [];
+    await eventually(async () => {
+      const status = await provider.status(id);
+      const pods = (await admin.pods(target.namespace, id)).filter((p) => !p.metadata?.deletionTimestamp);
+      names = pods.map((p) => p.metadata?.name ?? '');
+      return (
+        status.state === 'running' &&
+        pods.length === count &&
+        pods.every((p) => p.status?.phase === 'Running' && !!p.spec?.nodeName)
+      );
+    }, `${count} running pods of ${id}`);
+    return names;
   }
 
   it('provision creates a Deployment, a Service and one env Secret per service with env, labelled and sized', async () => {
@@ -385,18 +352,22 @@ describe(`Kubernetes provider — services source (${REAL_CLUSTER ? 'real cluste
     assert.equal(await cluster.read('v1', 'Secret', `${name}-migrate-env`), undefined);
   });
 
-  it('stop scales to 0 and records the replica count; start restores it', async () => {
+  it('stop scales to 0 and records the replica count; start restores it (the pods go and come back)', async () => {
     const id = track(newInstanceId());
     const name = nameOf(id);
     await provider.provision(
       request(id, [web({ resources: { cpu_millis: 100, memory_mb: 32, replicas: 3 } })]),
     );
+    await runningWithPods(id, 3);
 
     await provider.stop(id);
     let deployment = await cluster.must<V1Deployment>('apps/v1', 'Deployment', name);
     assert.equal(deployment.spec?.replicas, 0);
     assert.equal(deployment.metadata?.annotations?.['ctrlplane.io/replicas-before-stop'], '3');
-    if (!REAL_CLUSTER) assert.equal((await provider.status(id)).state, 'stopped');
+    // The ReplicaSet controller deletes the pods; the status follows them down.
+    await eventually(async () => (await provider.status(id)).state === 'stopped', 'state stopped');
+    // kwok finishes the deletion of the terminating pods.
+    await eventually(async () => (await admin.pods(target.namespace, id)).length === 0, 'no pods');
 
     await provider.stop(id); // again: still 0, and the recorded count is not overwritten with 0
     deployment = await cluster.must<V1Deployment>('apps/v1', 'Deployment', name);
@@ -409,6 +380,7 @@ describe(`Kubernetes provider — services source (${REAL_CLUSTER ? 'real cluste
 
     await provider.start(id); // again: a no-op
     assert.equal((await cluster.must<V1Deployment>('apps/v1', 'Deployment', name)).spec?.replicas, 3);
+    await runningWithPods(id, 3);
   });
 
   it('scale sets requests and limits of the non-init containers and the replica count', async () => {
@@ -461,15 +433,40 @@ describe(`Kubernetes provider — services source (${REAL_CLUSTER ? 'real cluste
     assert.equal((await cluster.must<V1Deployment>('apps/v1', 'Deployment', name)).spec?.replicas, 2);
   });
 
-  it('restart sets the restartedAt pod-template annotation', async () => {
+  it('restart rolls the pods: a new ReplicaSet replaces every pod, the old one is scaled to 0', async () => {
     const id = track(newInstanceId());
-    await provider.provision(request(id, [web()]));
-    const before = Date.now();
+    await provider.provision(
+      request(id, [web({ resources: { cpu_millis: 100, memory_mb: 32, replicas: 2 } })]),
+    );
+    const before = await runningWithPods(id, 2);
+    const started = Date.now();
     await provider.restart(id);
     const deployment = await cluster.must<V1Deployment>('apps/v1', 'Deployment', nameOf(id));
     const stamp = deployment.spec?.template.metadata?.annotations?.['ctrlplane.io/restartedAt'];
     assert.match(stamp ?? '', /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
-    assert.ok(Date.parse(stamp ?? '') >= Math.floor(before / 1000) * 1000);
+    assert.ok(Date.parse(stamp ?? '') >= Math.floor(started / 1000) * 1000);
+
+    // The Deployment controller rolls out the new template: all pods replaced, the rollout complete.
+    await eventually(async () => {
+      const d = await cluster.must<V1Deployment>('apps/v1', 'Deployment', nameOf(id));
+      const pods = (await admin.pods(target.namespace, id)).filter((p) => !p.metadata?.deletionTimestamp);
+      return (
+        d.status?.observedGeneration === d.metadata?.generation &&
+        d.status?.updatedReplicas === 2 &&
+        d.status?.availableReplicas === 2 &&
+        (d.status?.replicas ?? 0) === 2 &&
+        pods.length === 2 &&
+        pods.every((p) => !before.includes(p.metadata?.name ?? ''))
+      );
+    }, 'the rollout of the restart');
+    const sets = await admin.list<V1ReplicaSet>(
+      'apps/v1',
+      'ReplicaSet',
+      target.namespace,
+      `ctrlplane.io/instance-id=${id}`,
+    );
+    assert.deepEqual(sets.map((rs) => rs.spec?.replicas).sort(), [0, 2]);
+    assert.equal((await provider.status(id)).state, 'running');
     // A re-provision keeps the annotation (ctrlplane's apply does not own it).
     await provider.provision(request(id, [web()]));
     const reapplied = await cluster.must<V1Deployment>('apps/v1', 'Deployment', nameOf(id));
@@ -491,7 +488,7 @@ describe(`Kubernetes provider — services source (${REAL_CLUSTER ? 'real cluste
       ]),
     );
     assert.ok((await cluster.ofInstance(id)).length >= 4);
-    target.fake?.simulatePods(target.namespace, nameOf(id), {});
+    await runningWithPods(id, 1);
     await provider.deprovision(id);
     await eventually(async () => (await cluster.ofInstance(id, target.namespace, true)).length === 0);
     await provider.deprovision(id);
@@ -641,9 +638,26 @@ describe(`Kubernetes provider — services source (${REAL_CLUSTER ? 'real cluste
     assert.deepEqual(await cluster.ofInstance(id), [`Deployment/${name}`]);
   });
 
-  it('stateful_set: a StatefulSet with volume claim templates and a headless Service', async () => {
+  it('stateful_set: a StatefulSet with volume claim templates and a headless Service; claims bind, pods run', async () => {
     const id = track(newInstanceId());
     const name = nameOf(id);
+    // The operator's storage: three 1 GiB volumes without a class, for the PersistentVolume binder of
+    // kube-controller-manager to bind the claims to (no container ever mounts them: kwok runs none).
+    const volumes = [0, 1, 2].map((i) => `${name}-pv-${i}`);
+    for (const pv of volumes) {
+      await admin.apply({
+        apiVersion: 'v1',
+        kind: 'PersistentVolume',
+        metadata: { name: pv },
+        spec: {
+          capacity: { storage: '1Gi' },
+          accessModes: ['ReadWriteOnce'],
+          persistentVolumeReclaimPolicy: 'Retain',
+          storageClassName: '',
+          hostPath: { path: `/tmp/${pv}` },
+        },
+      } as KubernetesObject);
+    }
     const result = await provider.provision(
       request(
         id,
@@ -668,44 +682,55 @@ describe(`Kubernetes provider — services source (${REAL_CLUSTER ? 'real cluste
     );
     assert.equal(result.metadata?.kind, 'StatefulSet');
     assert.equal(await cluster.read('apps/v1', 'Deployment', name), undefined);
-    const sts = await cluster.must<V1StatefulSet>('apps/v1', 'StatefulSet', name);
-    assert.equal(sts.spec?.serviceName, name);
-    assert.equal(sts.spec?.replicas, 2);
-    assert.deepEqual(
-      sts.spec?.volumeClaimTemplates?.map((t) => [
-        t.metadata?.name,
-        t.spec?.accessModes,
-        t.spec?.resources?.requests,
-      ]),
-      [['data', ['ReadWriteOnce'], { storage: '1024Mi' }]],
-    );
-    assert.deepEqual(
-      sts.spec?.template.spec?.volumes?.map((v) => v.name),
-      ['scratch'],
-    );
-    assert.deepEqual(plain(sts.spec?.template.spec?.containers[1]?.volumeMounts), [
-      { name: 'data', mountPath: '/backup' },
-    ]);
-    const service = await cluster.must<V1Service>('v1', 'Service', name);
-    assert.equal(service.spec?.clusterIP, 'None');
-
-    await provider.stop(id);
-    assert.equal((await cluster.must<V1StatefulSet>('apps/v1', 'StatefulSet', name)).spec?.replicas, 0);
-    await provider.start(id);
-    assert.equal((await cluster.must<V1StatefulSet>('apps/v1', 'StatefulSet', name)).spec?.replicas, 2);
-    await provider.scale(id, { cpu_millis: 200, memory_mb: 0, replicas: 3 });
-    const scaled = await cluster.must<V1StatefulSet>('apps/v1', 'StatefulSet', name);
-    assert.equal(scaled.spec?.replicas, 3);
-    assert.equal(scaled.spec?.template.spec?.containers[0]?.resources?.limits?.cpu, '200m');
-
-    target.fake?.simulatePods(target.namespace, name, {});
-    if (target.fake)
-      assert.equal(
-        target.fake.list('v1', 'PersistentVolumeClaim', { namespace: target.namespace }).length >= 3,
-        true,
+    try {
+      const sts = await cluster.must<V1StatefulSet>('apps/v1', 'StatefulSet', name);
+      assert.equal(sts.spec?.serviceName, name);
+      assert.equal(sts.spec?.replicas, 2);
+      assert.deepEqual(
+        sts.spec?.volumeClaimTemplates?.map((t) => [
+          t.metadata?.name,
+          t.spec?.accessModes,
+          t.spec?.resources?.requests,
+        ]),
+        // The provider asks for 1024Mi; the API server stores the canonical form.
+        [['data', ['ReadWriteOnce'], { storage: '1Gi' }]],
       );
-    await provider.deprovision(id);
-    await eventually(async () => (await cluster.ofInstance(id, target.namespace, true)).length === 0);
+      assert.deepEqual(
+        sts.spec?.template.spec?.volumes?.map((v) => v.name),
+        ['scratch'],
+      );
+      assert.deepEqual(plain(sts.spec?.template.spec?.containers[1]?.volumeMounts), [
+        { name: 'data', mountPath: '/backup' },
+      ]);
+      const service = await cluster.must<V1Service>('v1', 'Service', name);
+      assert.equal(service.spec?.clusterIP, 'None');
+
+      await provider.stop(id);
+      assert.equal((await cluster.must<V1StatefulSet>('apps/v1', 'StatefulSet', name)).spec?.replicas, 0);
+      await provider.start(id);
+      assert.equal((await cluster.must<V1StatefulSet>('apps/v1', 'StatefulSet', name)).spec?.replicas, 2);
+      await provider.scale(id, { cpu_millis: 200, memory_mb: 0, replicas: 3 });
+      const scaled = await cluster.must<V1StatefulSet>('apps/v1', 'StatefulSet', name);
+      assert.equal(scaled.spec?.replicas, 3);
+      assert.equal(scaled.spec?.template.spec?.containers[0]?.resources?.limits?.cpu, '200m');
+
+      // The StatefulSet controller makes one claim per replica; they bind to the volumes above and the pods run.
+      await runningWithPods(id, 3);
+      const claims = await admin.list<V1PersistentVolumeClaim>(
+        'v1',
+        'PersistentVolumeClaim',
+        target.namespace,
+        `ctrlplane.io/instance-id=${id}`,
+      );
+      assert.deepEqual(
+        claims.map((c) => [c.metadata?.name, c.status?.phase]).sort(),
+        [0, 1, 2].map((i) => [`data-${name}-${i}`, 'Bound']),
+      );
+      await provider.deprovision(id);
+      await eventually(async () => (await cluster.ofInstance(id, target.namespace, true)).length === 0);
+    } finally {
+      for (const pv of volumes) await admin.delete('v1', 'PersistentVolume', pv);
+    }
   });
 
   it('a spec the API server refuses is a permanent invalid_spec error carrying its message', async () => {
@@ -747,241 +772,7 @@ describe(`Kubernetes provider — services source (${REAL_CLUSTER ? 'real cluste
     }
   });
 
-  it('healthCheck reports the API server reachable', async () => {
-    const health = await provider.healthCheck();
-    assert.equal(health.healthy, true, health.message);
-    assert.match(health.message, /reachable/);
-    assert.ok(health.latency_ms >= 0);
-  });
-});
-
-describe(`Kubernetes provider — manifests, Argo CD and helm sources (${REAL_CLUSTER ? 'real cluster' : 'fake API server'})`, () => {
-  let target: Target;
-  let provider: KubernetesProvider;
-  let cluster: ClusterView;
-
-  before(async () => {
-    target = REAL_CLUSTER ? await realTarget() : await fakeTarget();
-    provider = new KubernetesProvider({ kubeConfig: target.kc, namespace: target.namespace, helm: false });
-    cluster = new ClusterView(target.kc, target.namespace);
-  });
-  after(() => dispose(target));
-
-  const configMapDoc = (name: string, value: string) => `apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: ${name}
-  labels:
-    app: demo
-data:
-  value: "${value}"
-`;
-  const serviceDoc = (name: string) => `apiVersion: v1
-kind: Service
-metadata:
-  name: ${name}
-spec:
-  selector:
-    app: demo
-  ports:
-    - name: http
-      port: 80
-      targetPort: 8080
-`;
-
-  it('applies every document labelled, tracks them, prunes a dropped one on re-apply, and deletes all', async () => {
-    const id = newInstanceId();
-    const name = nameOf(id);
-    const result = await provider.applyManifests({
-      instance_id: id,
-      tenant_id: TENANT,
-      docs: [configMapDoc(`${name}-settings`, 'one'), serviceDoc(`${name}-api`)],
-      labels: { team: 'manifests' },
-    });
-    assert.equal(result.provider_ref, `k8s:${target.namespace}/${name}`);
-    assert.equal(result.metadata?.objects, '2');
-
-    const cm = await cluster.must<V1ConfigMap>('v1', 'ConfigMap', `${name}-settings`);
-    assert.deepEqual(cm.data, { value: 'one' });
-    assert.equal(cm.metadata?.labels?.app, 'demo');
-    assert.equal(cm.metadata?.labels?.team, 'manifests');
-    assert.equal(cm.metadata?.labels?.['ctrlplane.io/instance-id'], id);
-    assert.equal(cm.metadata?.labels?.['ctrlplane.io/managed-by'], 'ctrlplane');
-    const svc = await cluster.must<V1Service>('v1', 'Service', `${name}-api`);
-    assert.equal(svc.metadata?.labels?.['ctrlplane.io/tenant-id'], TENANT);
-    const tracking = await cluster.must<V1ConfigMap>('v1', 'ConfigMap', `${name}-manifests`);
-    const refs = JSON.parse(tracking.data?.refs ?? '[]') as Array<{
-      kind: string;
-      name: string;
-      resource: string;
-    }>;
-    assert.deepEqual(
-      refs.map((r) => [r.kind, r.resource, r.name]),
-      [
-        ['ConfigMap', 'configmaps', `${name}-settings`],
-        ['Service', 'services', `${name}-api`],
-      ],
-    );
-    assert.equal((await provider.manifestStatus(id)).state, 'running');
-
-    // Re-apply without the Service and with a changed ConfigMap: the Service is pruned.
-    const again = await provider.applyManifests({
-      instance_id: id,
-      tenant_id: TENANT,
-      docs: [configMapDoc(`${name}-settings`, 'two')],
-    });
-    assert.equal(again.metadata?.objects, '1');
-    assert.deepEqual((await cluster.must<V1ConfigMap>('v1', 'ConfigMap', `${name}-settings`)).data, {
-      value: 'two',
-    });
-    await eventually(async () => (await cluster.read('v1', 'Service', `${name}-api`)) === undefined);
-    const retracked = JSON.parse(
-      (await cluster.must<V1ConfigMap>('v1', 'ConfigMap', `${name}-manifests`)).data?.refs ?? '[]',
-    ) as unknown[];
-    assert.equal(retracked.length, 1);
-
-    await provider.deleteManifests(id);
-    await eventually(async () => (await cluster.read('v1', 'ConfigMap', `${name}-settings`)) === undefined);
-    assert.equal(await cluster.read('v1', 'ConfigMap', `${name}-manifests`), undefined);
-    await provider.deleteManifests(id); // a second delete is a no-op
-    const status = await provider.manifestStatus(id);
-    assert.equal(status.state, 'provisioning');
-    assert.equal(status.message, 'no manifests applied');
-  });
-
-  it('refuses manifests without apiVersion/kind or of a kind the cluster does not serve', async () => {
-    const base = { instance_id: newInstanceId(), tenant_id: TENANT };
-    await assert.rejects(
-      provider.applyManifests({ ...base, docs: ['metadata:\n  name: x\n'] }),
-      (err: unknown) => err instanceof PermanentProviderError && /apiVersion or kind/.test(err.message),
-    );
-    await assert.rejects(
-      provider.applyManifests({
-        ...base,
-        docs: ['apiVersion: example.com/v1\nkind: Gizmo\nmetadata:\n  name: x\n'],
-      }),
-      (err: unknown) => err instanceof PermanentProviderError && /does not serve Gizmo/.test(err.message),
-    );
-  });
-
-  it('an argocd source creates its Application in the argo namespace, labelled', async () => {
-    if (REAL_CLUSTER) {
-      const groups = await target.kc
-        .makeApiClient(ApisApi)
-        .getAPIVersions()
-        .catch(() => undefined);
-      if (!groups?.groups.some((g) => g.name === 'argoproj.io')) {
-        // Without Argo CD the source cannot run here: the provider must say so plainly, not fail obscurely.
-        await assert.rejects(
-          provider.argoApply({
-            instance_id: newInstanceId(),
-            tenant_id: TENANT,
-            app: {
-              repo_url: 'https://github.com/argoproj/argocd-example-apps.git',
-              dest_namespace: target.namespace,
-            },
-          }),
-          (err: unknown) => err instanceof PermanentProviderError && err.code === 'unsupported_source',
-        );
-        return;
-      }
-    }
-    const id = newInstanceId();
-    const name = nameOf(id);
-    const result = await provider.argoApply({
-      instance_id: id,
-      tenant_id: TENANT,
-      labels: { team: 'gitops' },
-      app: {
-        repo_url: 'https://github.com/argoproj/argocd-example-apps.git',
-        path: 'guestbook',
-        target_revision: 'HEAD',
-        dest_namespace: target.namespace,
-        helm: { value_files: ['values.yaml'], parameters: { replicas: '2' } },
-        sync_policy: { automated: true, self_heal: true, prune: false },
-      },
-    });
-    assert.equal(result.provider_ref, `argocd:argocd/${name}`);
-    const app = await cluster.must<KubernetesObject & { spec?: Record<string, unknown> }>(
-      'argoproj.io/v1alpha1',
-      'Application',
-      name,
-      'argocd',
-    );
-    assert.equal(app.metadata?.labels?.team, 'gitops');
-    assert.equal(app.metadata?.labels?.['ctrlplane.io/instance-id'], id);
-    assert.equal(app.metadata?.labels?.['ctrlplane.io/tenant-id'], TENANT);
-    assert.equal(app.metadata?.labels?.['ctrlplane.io/managed-by'], 'ctrlplane');
-    assert.deepEqual(app.spec, {
-      project: 'default',
-      source: {
-        repoURL: 'https://github.com/argoproj/argocd-example-apps.git',
-        path: 'guestbook',
-        targetRevision: 'HEAD',
-        helm: { valueFiles: ['values.yaml'], parameters: [{ name: 'replicas', value: '2' }] },
-      },
-      destination: { server: 'https://kubernetes.default.svc', namespace: target.namespace },
-      syncPolicy: { automated: { selfHeal: true, prune: false } },
-    });
-    assert.equal((await provider.argoStatus(id)).state, 'provisioning');
-
-    await provider.argoDelete(id);
-    // Argo CD's resources finalizer holds the Application until Argo CD has removed what it deployed.
-    const deleting = await cluster.read('argoproj.io/v1alpha1', 'Application', name, 'argocd');
-    assert.ok(!deleting || deleting.metadata?.deletionTimestamp, 'the Application is gone or being deleted');
-    if (deleting) assert.equal((await provider.argoStatus(id)).state, 'destroying');
-    if (target.fake) {
-      // The fake plays Argo CD's controller.
-      target.fake.finalize('argoproj.io/v1alpha1', 'Application', 'argocd', name);
-    } else if (deleting) {
-      // On a real cluster, do not leave the test's Application behind if Argo CD's controller is slow or absent.
-      const release = {
-        apiVersion: 'argoproj.io/v1alpha1',
-        kind: 'Application',
-        metadata: { name, namespace: 'argocd', finalizers: null },
-      };
-      await cluster.api
-        .patch(
-          release as unknown as KubernetesObject,
-          undefined,
-          undefined,
-          'ctrlplane-test',
-          undefined,
-          PatchStrategy.MergePatch,
-        )
-        .catch(() => {});
-    }
-    await eventually(
-      async () => (await cluster.read('argoproj.io/v1alpha1', 'Application', name, 'argocd')) === undefined,
-    );
-    await provider.argoDelete(id);
-    assert.equal((await provider.argoStatus(id)).state, 'destroyed');
-  });
-
-  it('a helm source without the helm CLI is refused as unsupported_source, and not advertised', async () => {
-    assert.ok(!provider.capabilities().includes('source:helm'));
-    await assert.rejects(
-      provider.helmInstall({
-        instance_id: newInstanceId(),
-        tenant_id: TENANT,
-        chart: { chart: 'nginx', repo: 'https://charts.example.com' },
-      }),
-      (err: unknown) => {
-        assert.ok(err instanceof PermanentProviderError);
-        assert.equal(err.code, 'unsupported_source');
-        assert.match(err.message, /helm CLI/);
-        return true;
-      },
-    );
-    const noHelmOnPath = new KubernetesProvider({ kubeConfig: target.kc, helm: '/nonexistent/bin/helm' });
-    assert.ok(!noHelmOnPath.capabilities().includes('source:helm'));
-    await assert.rejects(
-      noHelmOnPath.helmUninstall(newInstanceId()),
-      (err: unknown) => err instanceof PermanentProviderError && err.code === 'unsupported_source',
-    );
-  });
-
-  it('one namespace per tenant, created on demand', async () => {
+  it('one namespace per tenant, created on demand; the pods run there', async () => {
     const tenant = `ten_${randomBytes(4).toString('hex')}`;
     const perTenant = new KubernetesProvider({
       kubeConfig: target.kc,
@@ -998,6 +789,12 @@ spec:
       const ns = await cluster.must('v1', 'Namespace', namespace, undefined);
       assert.equal(ns.metadata?.labels?.['ctrlplane.io/tenant-id'], tenant);
       assert.ok(await cluster.read('apps/v1', 'Deployment', nameOf(id), namespace));
+      // The namespace is a real one: the controller-manager gives it its ServiceAccount, and the pods run.
+      await eventually(async () => {
+        const pods = await admin.pods(namespace, id);
+        return pods.length === 1 && pods[0]?.status?.phase === 'Running';
+      }, 'the pod in the tenant namespace');
+      assert.equal((await perTenant.status(id)).state, 'running');
 
       // A fresh provider (another worker) finds the instance by its labels.
       const other = new KubernetesProvider({
@@ -1019,859 +816,11 @@ spec:
         .catch(() => {});
     }
   });
-});
-
-// ------------------------------------------------------------------------------------------------------------
-// Fake-only: what needs the fake's hooks (pods played by the test, log buffers, metrics, injected faults).
-// Registered only when KUBECONFIG is not set.
-// ------------------------------------------------------------------------------------------------------------
-
-if (!REAL_CLUSTER) {
-  describe('Kubernetes provider — status, logs, resources and errors (fake API server, simulated pods)', () => {
-    let fake: FakeKubernetes;
-    let provider: KubernetesProvider;
-
-    before(async () => {
-      fake = await new FakeKubernetes().start();
-      provider = new KubernetesProvider({ kubeConfig: fake.kubeConfig(), helm: false });
-    });
-    after(() => fake.stop());
-
-    async function provisioned(replicas = 2, services: ServiceSpec[] = []): Promise<string> {
-      const id = newInstanceId();
-      await provider.provision(
-        request(id, [
-          web({ resources: { cpu_millis: 250, memory_mb: 64, replicas } }),
-          {
-            name: 'proxy',
-            image: IMAGE,
-            role: 'sidecar',
-            resources: { cpu_millis: 100, memory_mb: 32, replicas: 1 },
-          },
-          ...services,
-        ]),
-      );
-      return id;
-    }
-
-    it('status follows the pods: none yet → provisioning, some ready → starting, all ready → running', async () => {
-      const id = await provisioned(2, [
-        {
-          name: 'migrate',
-          image: IMAGE,
-          role: 'init',
-          resources: { cpu_millis: 0, memory_mb: 0, replicas: 1 },
-        },
-      ]);
-      let status = await provider.status(id);
-      assert.equal(status.state, 'provisioning');
-      assert.equal(status.ready, false);
-      assert.equal(status.endpoints[0]?.port, 8080);
-
-      fake.simulatePods('default', nameOf(id), { ready: 1 });
-      status = await provider.status(id);
-      assert.equal(status.state, 'starting');
-      assert.equal(status.message, '1/2 replicas ready');
-
-      fake.simulatePods('default', nameOf(id), {});
-      status = await provider.status(id);
-      assert.equal(status.state, 'running');
-      assert.equal(status.ready, true);
-      assert.equal(status.services?.web?.state, 'running');
-      assert.equal(status.services?.proxy?.state, 'running');
-      assert.equal(status.services?.migrate?.state, 'stopped'); // the init container completed
-      assert.ok(status.started_at);
-
-      await provider.stop(id);
-      assert.equal((await provider.status(id)).state, 'stopping'); // pods still there: nothing runs the GC of pods
-      fake.simulatePods('default', nameOf(id), { count: 0 });
-      assert.equal((await provider.status(id)).state, 'stopped');
-    });
-
-    it('a crash loop fails the status and names the reason and the container', async () => {
-      const id = await provisioned(1);
-      fake.simulatePods('default', nameOf(id), {
-        waiting: {
-          container: 'web',
-          reason: 'CrashLoopBackOff',
-          message: 'back-off 40s restarting failed container',
-        },
-      });
-      const status = await provider.status(id);
-      assert.equal(status.state, 'failed');
-      assert.match(status.message ?? '', /CrashLoopBackOff/);
-      assert.match(status.message ?? '', /container web/);
-      assert.equal(status.restarts, 4);
-      assert.equal(status.services?.web?.state, 'failed');
-      assert.equal(status.services?.proxy?.state, 'starting');
-    });
-
-    it('an image pull error fails the status and names it', async () => {
-      for (const reason of ['ErrImagePull', 'ImagePullBackOff']) {
-        const id = await provisioned(1);
-        fake.simulatePods('default', nameOf(id), {
-          waiting: { container: 'proxy', reason, message: `Back-off pulling image "${IMAGE}"` },
-        });
-        const status = await provider.status(id);
-        assert.equal(status.state, 'failed', reason);
-        assert.match(status.message ?? '', new RegExp(reason));
-        assert.match(status.message ?? '', /container proxy/);
-      }
-    });
-
-    it('logs of a named container with tail, and of the main one by default', async () => {
-      const id = await provisioned(1);
-      const [pod] = fake.simulatePods('default', nameOf(id), {});
-      assert.ok(pod);
-      for (let i = 1; i <= 5; i++) fake.appendLog('default', pod, 'web', `web line ${i}`);
-      fake.appendLog('default', pod, 'proxy', 'proxy line 1');
-      fake.appendLog('default', pod, 'proxy', 'proxy line 2');
-
-      const lines = [];
-      for await (const l of provider.logs(id, { service_name: 'proxy', tail: 1 })) lines.push(l);
-      assert.equal(lines.length, 1);
-      assert.equal(lines[0]?.line, 'proxy line 2');
-      assert.equal(lines[0]?.stream, 'stdout');
-      assert.match(lines[0]?.ts ?? '', /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z$/);
-
-      const main = [];
-      for await (const l of provider.logs(id, { tail: 3 })) main.push(l.line);
-      assert.deepEqual(main, ['web line 3', 'web line 4', 'web line 5']);
-
-      const all = [];
-      for await (const l of provider.logs(id, {})) all.push(l.line);
-      assert.equal(all.length, 5);
-
-      const request = fake.requests.filter((r) => r.path.endsWith('/log')).at(0);
-      assert.match(request?.query ?? '', /container=proxy/);
-      assert.match(request?.query ?? '', /tailLines=1/);
-      assert.match(request?.query ?? '', /timestamps=true/);
-
-      await assert.rejects(
-        (async () => {
-          for await (const _ of provider.logs(id, { service_name: 'nope' })) void _;
-        })(),
-        (err: unknown) => err instanceof PermanentProviderError && err.code === 'invalid_request',
-      );
-    });
-
-    it('logs follow new lines until the container stops, or until the signal aborts', async () => {
-      const id = await provisioned(1);
-      const [pod] = fake.simulatePods('default', nameOf(id), {});
-      assert.ok(pod);
-      fake.appendLog('default', pod, 'web', 'before');
-      const seen: string[] = [];
-      const reading = (async () => {
-        for await (const l of provider.logs(id, { follow: true })) {
-          seen.push(l.line);
-          if (seen.length === 1) {
-            fake.appendLog('default', pod, 'web', 'after 1');
-            fake.appendLog('default', pod, 'web', 'after 2');
-          }
-          if (seen.length === 3) fake.endLogs('default', pod);
-        }
-      })();
-      await reading;
-      assert.deepEqual(seen, ['before', 'after 1', 'after 2']);
-
-      const abort = new AbortController();
-      const got: string[] = [];
-      const stopped = (async () => {
-        for await (const l of provider.logs(
-          id,
-          { follow: true, since: new Date(Date.now() - 60_000).toISOString() },
-          { signal: abort.signal },
-        )) {
-          got.push(l.line);
-          if (got.length === 3) abort.abort();
-        }
-      })();
-      await stopped;
-      assert.deepEqual(got, ['before', 'after 1', 'after 2']);
-    });
-
-    it('no pods: logs yield nothing and resources are zero', async () => {
-      const id = await provisioned(1);
-      const lines = [];
-      for await (const l of provider.logs(id, {})) lines.push(l);
-      assert.deepEqual(lines, []);
-      assert.deepEqual(await provider.resources(id), {
-        cpu_percent: 0,
-        memory_used_mb: 0,
-        memory_limit_mb: 0,
-        network_in_mb: 0,
-        network_out_mb: 0,
-      });
-    });
-
-    it('resources: zero while metrics.k8s.io is absent (404), summed over pods once it answers', async () => {
-      const id = await provisioned(2);
-      const pods = fake.simulatePods('default', nameOf(id), {});
-      const zero = await provider.resources(id);
-      assert.equal(zero.cpu_percent, 0);
-      assert.equal(zero.memory_used_mb, 0);
-      assert.ok(fake.requests.some((r) => r.path.startsWith('/apis/metrics.k8s.io/')));
-
-      fake.seedMetrics('default', pods[0] ?? '', {
-        web: { cpu: '250m', memory: '64Mi' },
-        proxy: { cpu: '50000000n', memory: '16Mi' },
-      });
-      fake.seedMetrics('default', pods[1] ?? '', {
-        web: { cpu: '0.5', memory: '32Mi' },
-        proxy: { cpu: '0', memory: '0' },
-      });
-      const usage = await provider.resources(id);
-      assert.equal(usage.cpu_percent, 80); // 250m + 50m + 500m = 800m = 80 % of one core
-      assert.equal(usage.memory_used_mb, 112);
-      assert.equal(usage.memory_limit_mb, 192); // (64 + 32) Mi of limits per pod, two pods
-      assert.equal(usage.network_in_mb, 0);
-    });
-
-    it('5xx answers and dropped connections are thrown as they are (retryable), and a retry converges', async () => {
-      const id = newInstanceId();
-      fake.failNext({
-        method: 'PATCH',
-        path: '/services/',
-        status: 500,
-        message: 'etcdserver: request timed out',
-      });
-      await assert.rejects(provider.provision(request(id, [web()])), (err: unknown) => {
-        assert.ok(!(err instanceof PermanentProviderError));
-        assert.ok(err instanceof ApiException && err.code === 500);
-        return true;
-      });
-      fake.failNext({ method: 'PATCH', path: '/deployments/', drop: true });
-      await assert.rejects(
-        provider.provision(request(id, [web()])),
-        (err: unknown) => !(err instanceof PermanentProviderError),
-      );
-      await provider.provision(request(id, [web()]));
-      assert.equal(fake.labelled(`ctrlplane.io/instance-id=${id}`).length, 3);
-      fake.failNext({ method: 'DELETE', status: 503 });
-      await assert.rejects(
-        provider.deprovision(id),
-        (err: unknown) => err instanceof ApiException && err.code === 503,
-      );
-      await provider.deprovision(id);
-      assert.equal(fake.labelled(`ctrlplane.io/instance-id=${id}`).length, 0);
-    });
-
-    it('a conflicting write in between (stale resourceVersion → 409) is retried with a fresh read', async () => {
-      const id = await provisioned(3);
-      fake.failNext({
-        method: 'PATCH',
-        path: `/deployments/${nameOf(id)}`,
-        status: 409,
-        reason: 'Conflict',
-        message: 'the object has been modified',
-      });
-      await provider.stop(id);
-      const deployment = fake.get('apps/v1', 'Deployment', 'default', nameOf(id));
-      assert.ok(deployment);
-      assert.equal((deployment.spec as { replicas?: number }).replicas, 0);
-    });
-
-    it('healthCheck never throws: an unreachable API server is reported unhealthy', async () => {
-      const gone = await new FakeKubernetes().start();
-      const kc = gone.kubeConfig();
-      await gone.stop();
-      const health = await new KubernetesProvider({ kubeConfig: kc }).healthCheck();
-      assert.equal(health.healthy, false);
-      assert.match(health.message, /unreachable/);
-    });
-
-    it('capabilities and info', () => {
-      assert.deepEqual(provider.info(), { name: 'kubernetes', version: '0.1.0', region: 'local' });
-      assert.deepEqual(provider.capabilities(), [
-        'provision',
-        'deploy',
-        'scale',
-        'logs',
-        'volumes',
-        'strategy:rolling',
-        'source:manifests',
-        'source:argocd',
-      ]);
-    });
-
-    it('manifests: custom resources of an installed CRD, found through discovery; no CRD, Namespace or other namespace', async () => {
-      // The operator installed the CRD; a tenant's manifests may use the (namespaced) kind.
-      fake.addResource({
-        group: 'example.com',
-        version: 'v1',
-        kind: 'Widget',
-        plural: 'widgets',
-        singular: 'widget',
-        namespaced: true,
-        subresources: [],
-      });
-      const id = newInstanceId();
-      const name = nameOf(id);
-      const widget = `apiVersion: example.com/v1
-kind: Widget
-metadata:
-  name: ${name}-w
-spec:
-  size: 3
-`;
-      await provider.applyManifests({ instance_id: id, tenant_id: TENANT, docs: [widget, '---\n'] });
-      const stored = fake.get('example.com/v1', 'Widget', 'default', `${name}-w`);
-      assert.ok(stored);
-      assert.equal(
-        (stored.metadata as { labels?: Record<string, string> }).labels?.['ctrlplane.io/instance-id'],
-        id,
-      );
-      assert.ok(fake.requests.some((r) => r.method === 'GET' && r.path === '/apis/example.com/v1'));
-
-      const crd = `apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: gadgets.example.com
-spec:
-  group: example.com
-  scope: Namespaced
-  names: { kind: Gadget, plural: gadgets, singular: gadget }
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema: { openAPIV3Schema: { type: object, x-kubernetes-preserve-unknown-fields: true } }
-`;
-      const otherId = newInstanceId();
-      for (const [doc, kind] of [
-        [crd, 'CustomResourceDefinition'],
-        ['apiVersion: v1\nkind: Namespace\nmetadata:\n  name: x-extra\n', 'Namespace'],
-      ] as const) {
-        await assert.rejects(
-          provider.applyManifests({
-            instance_id: otherId,
-            tenant_id: TENANT,
-            docs: [doc, 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata: {a: b}\n'],
-          }),
-          refused(new RegExp(`${kind} is cluster-scoped`)),
-        );
-      }
-      assert.equal(
-        fake.get('apiextensions.k8s.io/v1', 'CustomResourceDefinition', undefined, 'gadgets.example.com'),
-        undefined,
-      );
-      assert.equal(fake.get('v1', 'Namespace', undefined, 'x-extra'), undefined);
-      assert.deepEqual(fake.labelled(`ctrlplane.io/instance-id=${otherId}`), [], 'nothing written');
-
-      await provider.deleteManifests(id);
-      assert.equal(fake.get('example.com/v1', 'Widget', 'default', `${name}-w`), undefined);
-    });
-
-    it('manifests: cluster-scoped kinds are refused, by name and by discovery, before anything is written', async () => {
-      // A cluster-scoped custom kind: discovery says so.
-      fake.addResource({
-        group: 'example.com',
-        version: 'v1',
-        kind: 'ClusterGizmo',
-        plural: 'clustergizmos',
-        singular: 'clustergizmo',
-        namespaced: false,
-        subresources: [],
-      });
-      const docs: Array<[string, string]> = [
-        [
-          'ClusterRoleBinding',
-          `apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: pwn
-roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin }
-subjects: [{ kind: ServiceAccount, name: default, namespace: default }]
-`,
-        ],
-        [
-          'ClusterRole',
-          'apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: r\nrules: []\n',
-        ],
-        ['Namespace', 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kube-system\n'],
-        ['PersistentVolume', 'apiVersion: v1\nkind: PersistentVolume\nmetadata:\n  name: pv\nspec: {}\n'],
-        [
-          'StorageClass',
-          'apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: fast\nprovisioner: x\n',
-        ],
-        [
-          'ValidatingWebhookConfiguration',
-          'apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata:\n  name: w\nwebhooks: []\n',
-        ],
-        ['ClusterGizmo', 'apiVersion: example.com/v1\nkind: ClusterGizmo\nmetadata:\n  name: g\n'],
-      ];
-      for (const [kind, doc] of docs) {
-        const id = newInstanceId();
-        await assert.rejects(
-          provider.applyManifests({
-            instance_id: id,
-            tenant_id: TENANT,
-            docs: ['apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: first\n', doc],
-          }),
-          refused(new RegExp(`${kind} .*${kind} is cluster-scoped`)),
-        );
-        assert.deepEqual(fake.labelled(`ctrlplane.io/instance-id=${id}`), [], `nothing written for ${kind}`);
-      }
-      assert.equal(
-        fake.get('rbac.authorization.k8s.io/v1', 'ClusterRoleBinding', undefined, 'pwn'),
-        undefined,
-      );
-      assert.equal(fake.get('example.com/v1', 'ClusterGizmo', undefined, 'g'), undefined);
-    });
-
-    it('manifests: only the instance namespace, whatever an object or the request names', async () => {
-      const id = newInstanceId();
-      await assert.rejects(
-        provider.applyManifests({
-          instance_id: id,
-          tenant_id: TENANT,
-          docs: [
-            'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: kube-system\ndata: {a: b}\n',
-          ],
-        }),
-        refused(/ConfigMap c names namespace kube-system: .*only write to its instance's namespace default/),
-      );
-      await assert.rejects(
-        provider.applyManifests({
-          instance_id: id,
-          tenant_id: TENANT,
-          namespace: 'kube-system',
-          docs: ['apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata: {a: b}\n'],
-        }),
-        refused(/namespace default, not in kube-system/),
-      );
-      assert.equal(fake.get('v1', 'ConfigMap', 'kube-system', 'c'), undefined);
-      // The instance's own namespace, named explicitly, is fine.
-      await provider.applyManifests({
-        instance_id: id,
-        tenant_id: TENANT,
-        namespace: 'default',
-        docs: ['apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: default\ndata: {a: b}\n'],
-      });
-      assert.ok(fake.get('v1', 'ConfigMap', 'default', 'c'));
-      await provider.deleteManifests(id);
-      assert.equal(fake.get('v1', 'ConfigMap', 'default', 'c'), undefined);
-    });
-
-    it("manifests: another instance's object, or one ctrlplane does not manage, is never taken over", async () => {
-      const a = newInstanceId();
-      const b = newInstanceId();
-      const shared = (value: string) =>
-        `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared-${nameOf(a)}\ndata:\n  owner: "${value}"\n`;
-      await provider.applyManifests({ instance_id: a, tenant_id: TENANT, docs: [shared('a')] });
-      // Re-applying its own object is fine.
-      await provider.applyManifests({ instance_id: a, tenant_id: TENANT, docs: [shared('a2')] });
-
-      await assert.rejects(
-        provider.applyManifests({ instance_id: b, tenant_id: 'ten_other', docs: [shared('b')] }),
-        refused(/ConfigMap default\/shared-\S+ already exists and is owned by another instance/),
-      );
-      const kept = fake.get('v1', 'ConfigMap', 'default', `shared-${nameOf(a)}`) as {
-        data?: Record<string, string>;
-        metadata: { labels: Record<string, string> };
-      };
-      assert.deepEqual(kept.data, { owner: 'a2' });
-      assert.equal(kept.metadata.labels['ctrlplane.io/instance-id'], a);
-      assert.deepEqual(
-        fake.labelled(`ctrlplane.io/instance-id=${b}`),
-        [],
-        'b wrote nothing, not even its record',
-      );
-
-      // An object nobody manages through ctrlplane (the operator's) is not adopted either.
-      fake.seed({
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: 'operator-creds', namespace: 'default' },
-      });
-      await assert.rejects(
-        provider.applyManifests({
-          instance_id: b,
-          tenant_id: 'ten_other',
-          docs: ['apiVersion: v1\nkind: Secret\nmetadata:\n  name: operator-creds\nstringData: {x: y}\n'],
-        }),
-        refused(/Secret default\/operator-creds already exists and is not managed by ctrlplane/),
-      );
-      assert.equal(
-        (fake.get('v1', 'Secret', 'default', 'operator-creds')?.metadata as { labels?: unknown } | undefined)
-          ?.labels,
-        undefined,
-      );
-
-      // A recorded object that changed hands is not deleted with the instance that recorded it.
-      fake.seed({
-        ...(fake.get('v1', 'ConfigMap', 'default', `shared-${nameOf(a)}`) as object),
-        metadata: {
-          name: `shared-${nameOf(a)}`,
-          namespace: 'default',
-          labels: { 'ctrlplane.io/instance-id': b },
-        },
-      } as never);
-      await provider.deleteManifests(a);
-      assert.ok(fake.get('v1', 'ConfigMap', 'default', `shared-${nameOf(a)}`), 'left alone');
-      assert.equal(fake.get('v1', 'ConfigMap', 'default', `${nameOf(a)}-manifests`), undefined);
-    });
-
-    it("manifests: pod templates carry the reserved labels, and nothing may select another instance's pods", async () => {
-      const victim = await provisioned(1);
-      const id = newInstanceId();
-      const name = nameOf(id);
-      const deployment = (templateLabels: string, selector = '{ app: demo }') => `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: ${name}-app
-spec:
-  replicas: 1
-  selector:
-    matchLabels: ${selector}
-  template:
-    metadata:
-      labels: ${templateLabels}
-    spec:
-      containers: [{ name: app, image: ${IMAGE} }]
-`;
-      const cronJob = `apiVersion: batch/v1
-kind: CronJob
-metadata:
-  name: ${name}-cron
-spec:
-  schedule: "* * * * *"
-  jobTemplate:
-    metadata:
-      labels: { ctrlplane.io/instance-id: ${victim} }
-    spec:
-      template:
-        metadata:
-          labels: { ctrlplane.io/instance-id: ${victim}, ctrlplane.io/tenant-id: ten_victim }
-        spec:
-          restartPolicy: Never
-          containers: [{ name: job, image: ${IMAGE} }]
-`;
-      const service = `apiVersion: v1
-kind: Service
-metadata:
-  name: ${name}-svc
-spec:
-  selector: { app: demo }
-  ports: [{ port: 80 }]
-`;
-      // A forged instance id on the pod template: the reserved labels win, so the pods never join the victim.
-      await provider.applyManifests({
-        instance_id: id,
-        tenant_id: TENANT,
-        docs: [
-          deployment(
-            `{ app: demo, ctrlplane.io/instance-id: ${victim}, ctrlplane.io/tenant-id: ten_victim }`,
-          ),
-          cronJob,
-          service,
-        ],
-      });
-      const applied = fake.get('apps/v1', 'Deployment', 'default', `${name}-app`) as {
-        spec: { template: { metadata: { labels: Record<string, string> } } };
-      };
-      assert.deepEqual(applied.spec.template.metadata.labels, {
-        app: 'demo',
-        'ctrlplane.io/instance-id': id,
-        'ctrlplane.io/tenant-id': TENANT,
-        'ctrlplane.io/managed-by': 'ctrlplane',
-      });
-      const cron = fake.get('batch/v1', 'CronJob', 'default', `${name}-cron`) as {
-        spec: {
-          jobTemplate: {
-            metadata: { labels: Record<string, string> };
-            spec: { template: { metadata: { labels: Record<string, string> } } };
-          };
-        };
-      };
-      assert.equal(cron.spec.jobTemplate.metadata.labels['ctrlplane.io/instance-id'], id);
-      assert.equal(cron.spec.jobTemplate.spec.template.metadata.labels['ctrlplane.io/instance-id'], id);
-      assert.equal(cron.spec.jobTemplate.spec.template.metadata.labels['ctrlplane.io/tenant-id'], TENANT);
-      // A Service's selector is narrowed to the instance's own pods.
-      const svc = fake.get('v1', 'Service', 'default', `${name}-svc`) as {
-        spec: { selector: Record<string, string> };
-      };
-      assert.deepEqual(svc.spec.selector, { app: 'demo', 'ctrlplane.io/instance-id': id });
-      const pods = fake.simulatePods('default', `${name}-app`, {});
-      assert.ok(pods.length > 0);
-      const victimService = fake.get('v1', 'Service', 'default', nameOf(victim)) as {
-        spec: { selector: Record<string, string> };
-      };
-      assert.equal(
-        fake.list('v1', 'Pod', {
-          namespace: 'default',
-          labelSelector: Object.entries(victimService.spec.selector)
-            .map(([k, v]) => `${k}=${v}`)
-            .join(','),
-        }).length,
-        0,
-        "no pod of the manifests joins the victim's Service",
-      );
-
-      // Selecting on another instance's id is refused outright, wherever it is.
-      const other = newInstanceId();
-      for (const docs of [
-        [deployment('{ app: demo }', `{ ctrlplane.io/instance-id: ${victim} }`)],
-        [service.replace('{ app: demo }', `{ ctrlplane.io/instance-id: ${victim} }`)],
-        [
-          `apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata:
-  name: deny
-spec:
-  podSelector:
-    matchExpressions: [{ key: ctrlplane.io/instance-id, operator: Exists }]
-  policyTypes: [Ingress]
-`,
-        ],
-      ]) {
-        await assert.rejects(
-          provider.applyManifests({ instance_id: other, tenant_id: TENANT, docs }),
-          refused(/reserved label ctrlplane\.io\/instance-id/),
-        );
-      }
-      assert.deepEqual(fake.labelled(`ctrlplane.io/instance-id=${other}`), []);
-      await provider.deleteManifests(id);
-    });
-
-    it('manifests: in a shared namespace, RBAC objects and service-account token Secrets are refused', async () => {
-      const id = newInstanceId();
-      for (const [doc, pattern] of [
-        [
-          'apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: rb\nroleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: admin }\nsubjects: []\n',
-          /RBAC objects are not accepted in a namespace shared/,
-        ],
-        [
-          'apiVersion: v1\nkind: Secret\nmetadata:\n  name: tok\n  annotations: { kubernetes.io/service-account.name: default }\ntype: kubernetes.io/service-account-token\n',
-          /service-account token Secrets are not accepted/,
-        ],
-      ] as const) {
-        await assert.rejects(
-          provider.applyManifests({ instance_id: id, tenant_id: TENANT, docs: [doc] }),
-          refused(pattern),
-        );
-      }
-    });
-
-    it('argocd: project and destination server from the configuration, destination namespace the instance one', async () => {
-      const configured = new KubernetesProvider({
-        kubeConfig: fake.kubeConfig(),
-        helm: false,
-        argoProject: 'tenants',
-        argoDestServer: 'https://cluster.example:6443',
-      });
-      const id = newInstanceId();
-      const app = { repo_url: 'https://example.com/repo.git', path: 'app' };
-      await configured.argoApply({ instance_id: id, tenant_id: TENANT, app });
-      const stored = fake.get('argoproj.io/v1alpha1', 'Application', 'argocd', nameOf(id)) as {
-        spec: Record<string, unknown>;
-      };
-      assert.equal(stored.spec.project, 'tenants');
-      assert.deepEqual(stored.spec.destination, {
-        server: 'https://cluster.example:6443',
-        namespace: 'default',
-      });
-      // Repeating the configured values is fine; anything else is refused, and nothing is written.
-      await configured.argoApply({
-        instance_id: id,
-        tenant_id: TENANT,
-        app: {
-          ...app,
-          project: 'tenants',
-          dest_server: 'https://cluster.example:6443',
-          dest_namespace: 'default',
-        },
-      });
-      const other = newInstanceId();
-      for (const [extra, field] of [
-        [{ project: 'admin' }, 'project'],
-        [{ dest_server: 'https://other-cluster:6443' }, 'dest_server'],
-        [{ dest_namespace: 'kube-system' }, 'dest_namespace'],
-      ] as const) {
-        await assert.rejects(
-          configured.argoApply({ instance_id: other, tenant_id: TENANT, app: { ...app, ...extra } }),
-          refused(new RegExp(`${field} is .*\\(set by the provider\\)`)),
-        );
-      }
-      assert.equal(fake.get('argoproj.io/v1alpha1', 'Application', 'argocd', nameOf(other)), undefined);
-      // The defaults: project default, the in-cluster server.
-      const defaults = newInstanceId();
-      await provider.argoApply({ instance_id: defaults, tenant_id: TENANT, app });
-      const plainApp = fake.get('argoproj.io/v1alpha1', 'Application', 'argocd', nameOf(defaults)) as {
-        spec: Record<string, unknown>;
-      };
-      assert.equal(plainApp.spec.project, 'default');
-      assert.deepEqual(plainApp.spec.destination, {
-        server: 'https://kubernetes.default.svc',
-        namespace: 'default',
-      });
-    });
-
-    it('logs: an abort while the request is being made ends the stream; so does a dropped connection', async () => {
-      const id = await provisioned(1);
-      const [pod] = fake.simulatePods('default', nameOf(id), {});
-      assert.ok(pod);
-      fake.appendLog('default', pod, 'web', 'one');
-      const target = { namespace: 'default', pod, container: 'web' };
-
-      // Aborted after the call started, before client-node's Log.log has its answer.
-      const abort = new AbortController();
-      const early = streamPodLog(fake.kubeConfig(), target, { follow: true }, abort.signal);
-      const first = early.next();
-      abort.abort();
-      assert.deepEqual(await within(first, 2000), { done: true, value: undefined });
-
-      // The API server drops the connection of a followed log: the stream ends instead of waiting forever.
-      const lines: string[] = [];
-      const reading = (async () => {
-        for await (const l of streamPodLog(fake.kubeConfig(), target, { follow: true })) {
-          lines.push(l.line);
-          if (lines.length === 1) fake.dropLogs('default', pod);
-        }
-      })();
-      await within(reading, 2000);
-      assert.deepEqual(lines, ['one']);
-    });
-
-    it('argocd: without Argo CD installed the source is refused as unsupported_source', async () => {
-      const bare = await new FakeKubernetes({ argoCd: false }).start();
-      try {
-        const p = new KubernetesProvider({ kubeConfig: bare.kubeConfig(), helm: false });
-        await assert.rejects(
-          p.argoApply({
-            instance_id: newInstanceId(),
-            tenant_id: TENANT,
-            app: { repo_url: 'https://example.com/repo.git' },
-          }),
-          (err: unknown) => err instanceof PermanentProviderError && err.code === 'unsupported_source',
-        );
-      } finally {
-        await bare.stop();
-      }
-    });
-  });
-}
-
-// ------------------------------------------------------------------------------------------------------------
-// No cluster involved.
-// ------------------------------------------------------------------------------------------------------------
-
-describe('Kubernetes provider — helm through a stand-in CLI', () => {
-  // A shell script standing in for the helm binary (none is installed here): it records its arguments and prints
-  // what helm 3 prints for `-o json`. This checks the command lines, not Helm.
-  let dir: string;
-  let helm: string;
-  let provider: KubernetesProvider;
-
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'fake-helm-'));
-    helm = join(dir, 'helm');
-    await writeFile(
-      helm,
-      `#!/bin/sh
-echo "$@" >> "${dir}/calls"
-case "$1" in
-  upgrade) echo '{"name":"'"$3"'","namespace":"default","version":1,"info":{"status":"deployed","description":"Install complete"}}' ;;
-  list) if [ -f "${dir}/installed" ]; then echo '[{"name":"inst-abc","namespace":"default","status":"deployed"}]'; else echo '[]'; fi ;;
-  status) echo '{"name":"inst-abc","namespace":"default","version":1,"info":{"status":"deployed","description":"Install complete"}}' ;;
-  uninstall) echo 'release "inst-abc" uninstalled' ;;
-esac
-`,
-    );
-    await chmod(helm, 0o755);
-    // helm gets a kubeconfig file, but nothing here contacts a cluster.
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'none', server: 'https://127.0.0.1:1', skipTLSVerify: true }],
-      users: [{ name: 'u' }],
-      contexts: [{ name: 'c', cluster: 'none', user: 'u' }],
-      currentContext: 'c',
-    });
-    provider = new KubernetesProvider({ kubeConfig: kc, helm });
-  });
-  after(() => rm(dir, { recursive: true, force: true }));
-
-  it('advertises source:helm and runs upgrade --install with repo, version and values', async () => {
-    assert.ok(provider.capabilities().includes('source:helm'));
-    const result = await provider.helmInstall({
-      instance_id: 'inst_abc',
-      tenant_id: TENANT,
-      chart: {
-        repo: 'https://charts.example.com',
-        chart: 'nginx',
-        version: '1.2.3',
-        values: { replicas: 2 },
-      },
-    });
-    assert.equal(result.provider_ref, 'helm:default/inst-abc');
-    assert.equal(result.metadata?.revision, '1');
-    const calls = await readFile(join(dir, 'calls'), 'utf8');
-    assert.match(
-      calls,
-      /^upgrade --install inst-abc nginx --repo https:\/\/charts\.example\.com --namespace default --output json --version 1\.2\.3 --values \S+values\.json --kubeconfig \S+kubeconfig$/m,
-    );
-    assert.doesNotMatch(calls, /--create-namespace/);
-
-    await writeFile(join(dir, 'installed'), '1');
-    const status = await provider.helmStatus('inst_abc');
-    assert.equal(status.state, 'running');
-    assert.equal(status.ready, true);
-    await provider.helmUninstall('inst_abc');
-    assert.match(await readFile(join(dir, 'calls'), 'utf8'), /^uninstall inst-abc --namespace default/m);
-  });
-});
-
-describe('Kubernetes provider — helm namespace (stand-in CLI)', () => {
-  it("installs into the instance namespace only: a source's other namespace is refused, helm never creates one", async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'fake-helm-ns-'));
-    try {
-      const helm = join(dir, 'helm');
-      await writeFile(
-        helm,
-        `#!/bin/sh\necho "$@" >> "${dir}/calls"\necho '{"name":"inst-ns","namespace":"apps","version":1,"info":{"status":"deployed"}}'\n`,
-      );
-      await chmod(helm, 0o755);
-      const kc = new KubeConfig();
-      kc.loadFromOptions({
-        clusters: [{ name: 'none', server: 'https://127.0.0.1:1', skipTLSVerify: true }],
-        users: [{ name: 'u' }],
-        contexts: [{ name: 'c', cluster: 'none', user: 'u' }],
-        currentContext: 'c',
-      });
-      const provider = new KubernetesProvider({ kubeConfig: kc, namespace: 'apps', helm });
-      const chart = { repo: 'https://charts.example.com', chart: 'nginx' };
-      for (const req of [
-        { namespace: 'kube-system', chart },
-        { chart: { ...chart, namespace: 'kube-system' } },
-      ]) {
-        await assert.rejects(
-          provider.helmInstall({ instance_id: 'inst_ns', tenant_id: TENANT, ...req }),
-          refused(/installed in its instance's namespace apps, not in kube-system/),
-        );
-      }
-      await assert.rejects(readFile(join(dir, 'calls'), 'utf8'), 'helm did not run');
-
-      // The instance namespace, named or not, is fine.
-      const result = await provider.helmInstall({
-        instance_id: 'inst_ns',
-        tenant_id: TENANT,
-        namespace: 'apps',
-        chart: { ...chart, namespace: 'apps' },
-      });
-      assert.equal(result.provider_ref, 'helm:apps/inst-ns');
-      await provider.helmInstall({ instance_id: 'inst_ns', tenant_id: TENANT, namespace: '', chart });
-      const calls = (await readFile(join(dir, 'calls'), 'utf8')).trim().split('\n');
-      assert.equal(calls.length, 2);
-      for (const call of calls) {
-        assert.match(
-          call,
-          /^upgrade --install inst-ns nginx --repo https:\/\/charts\.example\.com --namespace apps /,
-        );
-        assert.doesNotMatch(call, /--create-namespace/);
-      }
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+  it('healthCheck reports the API server reachable', async () => {
+    const health = await provider.healthCheck();
+    assert.equal(health.healthy, true, health.message);
+    assert.match(health.message, /reachable/);
+    assert.ok(health.latency_ms >= 0);
   });
 });
 
@@ -1967,6 +916,12 @@ describe('Kubernetes provider — configuration from the environment', () => {
       const health = await provider.healthCheck();
       assert.equal(health.healthy, false);
       assert.match(health.message, /unreachable/);
+      // Without CP_K8S_HELM_BIN: the helm setup built into .tools/bin (this run has it), else `helm` on PATH.
+      const { CP_K8S_HELM_BIN: _, ...withoutHelm } = env;
+      assert.equal(
+        kubernetesOptionsFromEnv(withoutHelm)?.helm,
+        fileURLToPath(new URL('../.tools/bin/helm', import.meta.url)),
+      );
       assert.throws(() => kubernetesOptionsFromEnv({ ...env, CP_K8S_NAMESPACE: '' }), /CP_K8S_NAMESPACE/);
       assert.throws(
         () => kubernetesOptionsFromEnv({ ...env, CP_K8S_NAMESPACE_PER_TENANT: 'maybe' }),

@@ -1,9 +1,12 @@
 import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../config/config-error.ts';
 import type { KubernetesProviderLogger, KubernetesProviderOptions } from './config.ts';
 import { KubernetesProvider } from './kubernetes-provider.ts';
 
 const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+/** The helm scripts/k8s-test-cluster.sh builds (pinned, v3.22.0) into the repository's .tools/bin. */
+const BUILT_HELM = fileURLToPath(new URL('../../.tools/bin/helm', import.meta.url));
 
 function bool(env: NodeJS.ProcessEnv, key: string): boolean | undefined {
   const raw = env[key]?.trim().toLowerCase();
@@ -40,7 +43,8 @@ function labels(env: NodeJS.ProcessEnv, key: string): Record<string, string> {
  * CP_K8S_NAMESPACE_PER_TENANT (bool), CP_K8S_NAMESPACE_PREFIX (default `ctrlplane`), CP_K8S_LABELS (`k=v,k2=v2`),
  * CP_K8S_IMAGE_PULL_SECRETS (comma-separated), CP_K8S_ARGO_NAMESPACE (default `argocd`), CP_K8S_ARGO_PROJECT
  * (default `default`), CP_K8S_ARGO_DEST_SERVER (default `https://kubernetes.default.svc`), CP_K8S_REGION (default
- * `local`), CP_K8S_HELM_BIN (default `helm` on PATH; `false` disables the helm source).
+ * `local`), CP_K8S_HELM_BIN (default: .tools/bin/helm when setup built it, else `helm` on PATH; `false` disables
+ * the helm source).
  */
 export function kubernetesOptionsFromEnv(
   env: NodeJS.ProcessEnv = process.env,
@@ -69,7 +73,7 @@ export function kubernetesOptionsFromEnv(
     argoProject: env.CP_K8S_ARGO_PROJECT?.trim() || 'default',
     argoDestServer: env.CP_K8S_ARGO_DEST_SERVER?.trim() || 'https://kubernetes.default.svc',
     region: env.CP_K8S_REGION?.trim() || 'local',
-    helm: helmBin === 'false' ? false : helmBin || 'helm',
+    helm: helmBin === 'false' ? false : helmBin || (existsSync(BUILT_HELM) ? BUILT_HELM : 'helm'),
   };
   const context = env.CP_K8S_CONTEXT?.trim();
   if (explicitPath) {

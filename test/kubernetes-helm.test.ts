@@ -1,0 +1,216 @@
+/**
+ * The Kubernetes provider's helm source through the REAL helm CLI (v3.22.0, built into .tools/bin by
+ * scripts/k8s-test-cluster.sh; `npm test` puts it first on PATH) against the run's REAL cluster
+ * (test/support/kubernetes.ts): helm renders a local chart the test writes, installs it with its own client, and
+ * stores the release in a Secret; the Deployment it creates is rolled out by the real controllers onto kwok's node.
+ * No chart repository is reachable from here, so the chart is a local directory.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { V1ConfigMap, V1Deployment, V1Secret } from '@kubernetes/client-node';
+import { KubernetesProvider } from '../providers/kubernetes/index.ts';
+import { PermanentProviderError } from '../providers/provider.ts';
+import { Cluster, eventually, testKubeConfig } from './support/kubernetes.ts';
+
+const TENANT = 'ten_test';
+const cluster = new Cluster(testKubeConfig());
+
+function newInstanceId(): string {
+  return `inst_${randomBytes(6).toString('hex')}`;
+}
+
+function nameOf(instanceId: string): string {
+  return instanceId.replaceAll('_', '-');
+}
+
+function refused(pattern: RegExp): (err: unknown) => boolean {
+  return (err: unknown) => {
+    assert.ok(err instanceof PermanentProviderError, String(err));
+    assert.equal(err.code, 'invalid_spec', err.message);
+    assert.match(err.message, pattern);
+    return true;
+  };
+}
+
+/** A small chart: a ConfigMap and a Deployment whose replicas and greeting come from the values. */
+async function writeChart(dir: string): Promise<string> {
+  const chart = join(dir, 'demo');
+  await mkdir(join(chart, 'templates'), { recursive: true });
+  await writeFile(
+    join(chart, 'Chart.yaml'),
+    'apiVersion: v2\nname: demo\nversion: 0.1.0\nappVersion: "1.0"\n',
+  );
+  await writeFile(join(chart, 'values.yaml'), 'replicas: 1\ngreeting: hello\n');
+  await writeFile(
+    join(chart, 'templates', 'configmap.yaml'),
+    `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-settings
+data:
+  greeting: {{ .Values.greeting | quote }}
+`,
+  );
+  await writeFile(
+    join(chart, 'templates', 'deployment.yaml'),
+    `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}-app
+spec:
+  replicas: {{ .Values.replicas }}
+  selector:
+    matchLabels: { app: {{ .Release.Name }} }
+  template:
+    metadata:
+      labels: { app: {{ .Release.Name }} }
+    spec:
+      containers: [{ name: app, image: registry.k8s.io/pause:3.9 }]
+`,
+  );
+  return chart;
+}
+
+describe('Kubernetes provider — helm source (real helm CLI, real control plane)', () => {
+  let dir: string;
+  let chart: string;
+  let ns: string;
+  let disposeNamespace: () => Promise<void>;
+  let provider: KubernetesProvider;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ctrlplane-helm-test-'));
+    chart = await writeChart(dir);
+    const namespace = await cluster.namespace();
+    ns = namespace.name;
+    disposeNamespace = namespace.dispose;
+    provider = new KubernetesProvider({ kubeConfig: cluster.kc, namespace: ns });
+  });
+  after(async () => {
+    await disposeNamespace?.();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('advertises source:helm, installs the chart with its values, reports the release, uninstalls it', async () => {
+    assert.ok(provider.capabilities().includes('source:helm'), 'helm found on PATH (.tools/bin)');
+    const id = newInstanceId();
+    const release = nameOf(id);
+    const result = await provider.helmInstall({
+      instance_id: id,
+      tenant_id: TENANT,
+      chart: { chart, values: { replicas: 2, greeting: 'from ctrlplane' } },
+    });
+    assert.equal(result.provider_ref, `helm:${ns}/${release}`);
+    assert.equal(result.metadata?.revision, '1');
+    assert.equal(result.metadata?.status, 'deployed');
+
+    // What helm wrote: the chart's objects with the values, and its release record.
+    const settings = await cluster.read<V1ConfigMap>('v1', 'ConfigMap', `${release}-settings`, ns);
+    assert.deepEqual(settings?.data, { greeting: 'from ctrlplane' });
+    const deployment = await cluster.read<V1Deployment>('apps/v1', 'Deployment', `${release}-app`, ns);
+    assert.equal(deployment?.spec?.replicas, 2);
+    assert.equal(deployment?.metadata?.labels?.['app.kubernetes.io/managed-by'], 'Helm');
+    const records = await cluster.list<V1Secret>('v1', 'Secret', ns, `owner=helm,name=${release}`);
+    assert.deepEqual(
+      records.map((s) => s.metadata?.name),
+      [`sh.helm.release.v1.${release}.v1`],
+    );
+    // The controllers roll it out.
+    await eventually(async () => {
+      const d = await cluster.read<V1Deployment>('apps/v1', 'Deployment', `${release}-app`, ns);
+      return d?.status?.availableReplicas === 2;
+    }, 'the chart Deployment available');
+
+    const status = await provider.helmStatus(id);
+    assert.equal(status.state, 'running');
+    assert.equal(status.ready, true);
+
+    // An upgrade with other values is revision 2.
+    const upgraded = await provider.helmInstall({
+      instance_id: id,
+      tenant_id: TENANT,
+      chart: { chart, values: { replicas: 1, greeting: 'again' } },
+    });
+    assert.equal(upgraded.metadata?.revision, '2');
+    assert.deepEqual((await cluster.read<V1ConfigMap>('v1', 'ConfigMap', `${release}-settings`, ns))?.data, {
+      greeting: 'again',
+    });
+
+    await provider.helmUninstall(id);
+    assert.equal(await cluster.read('v1', 'ConfigMap', `${release}-settings`, ns), undefined);
+    await eventually(
+      async () => (await cluster.read('apps/v1', 'Deployment', `${release}-app`, ns)) === undefined,
+      'the chart Deployment gone',
+    );
+    assert.equal((await provider.helmStatus(id)).state, 'destroyed');
+    await provider.helmUninstall(id); // a second uninstall is a no-op
+  });
+
+  it("installs into the instance namespace only: a source's other namespace is refused, helm never creates one", async () => {
+    const id = newInstanceId();
+    for (const req of [
+      { namespace: 'kube-system', chart: { chart } },
+      { chart: { chart, namespace: 'kube-system' } },
+    ]) {
+      await assert.rejects(
+        provider.helmInstall({ instance_id: id, tenant_id: TENANT, ...req }),
+        refused(new RegExp(`installed in its instance's namespace ${ns}, not in kube-system`)),
+      );
+    }
+    assert.deepEqual(await cluster.list('v1', 'Secret', 'kube-system', 'owner=helm'), [], 'helm did not run');
+
+    // The instance namespace, named or not, is fine.
+    const named = await provider.helmInstall({
+      instance_id: id,
+      tenant_id: TENANT,
+      namespace: ns,
+      chart: { chart, namespace: ns },
+    });
+    assert.equal(named.provider_ref, `helm:${ns}/${nameOf(id)}`);
+    await provider.helmUninstall(id);
+
+    // A configured namespace that does not exist is not created by helm: the install fails, nothing is made.
+    const missing = `ctrlplane-absent-${randomBytes(3).toString('hex')}`;
+    const elsewhere = new KubernetesProvider({ kubeConfig: cluster.kc, namespace: missing });
+    await assert.rejects(
+      elsewhere.helmInstall({ instance_id: newInstanceId(), tenant_id: TENANT, chart: { chart } }),
+      refused(new RegExp(`namespaces? "?${missing}"? not found`)),
+    );
+    assert.equal(await cluster.read('v1', 'Namespace', missing), undefined);
+  });
+
+  it('a chart that does not exist is refused as invalid_spec with helm’s message', async () => {
+    await assert.rejects(
+      provider.helmInstall({
+        instance_id: newInstanceId(),
+        tenant_id: TENANT,
+        chart: { chart: join(dir, 'no-such-chart') },
+      }),
+      refused(/no-such-chart/),
+    );
+  });
+
+  it('without the helm CLI the source is refused as unsupported_source, and not advertised', async () => {
+    for (const helm of [false, '/nonexistent/bin/helm'] as const) {
+      const without = new KubernetesProvider({ kubeConfig: cluster.kc, namespace: ns, helm });
+      assert.ok(!without.capabilities().includes('source:helm'));
+      await assert.rejects(
+        without.helmInstall({ instance_id: newInstanceId(), tenant_id: TENANT, chart: { chart } }),
+        (err: unknown) => {
+          assert.ok(err instanceof PermanentProviderError);
+          assert.equal(err.code, 'unsupported_source');
+          assert.match(err.message, /helm CLI/);
+          return true;
+        },
+      );
+      await assert.rejects(
+        without.helmUninstall(newInstanceId()),
+        (err: unknown) => err instanceof PermanentProviderError && err.code === 'unsupported_source',
+      );
+    }
+  });
+});
