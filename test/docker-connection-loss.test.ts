@@ -31,7 +31,12 @@ describe('a connection to the engine that closes mid-answer', () => {
     const container = await docker.createContainer({
       Image: IMAGE,
       Cmd: ['sleep', '30'],
-      Labels: { 'ctrlplane.managed': 'true', 'ctrlplane.tenant': instances.tenantId },
+      // Labelled like an instance's, so the cleanup of an interrupted run finds it.
+      Labels: {
+        'ctrlplane.managed': 'true',
+        'ctrlplane.tenant': instances.tenantId,
+        'ctrlplane.instance': instances.newId(),
+      },
     });
     try {
       await container.start();
