@@ -15,7 +15,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createWriteStream, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -29,6 +28,7 @@ import {
   tenantLeftovers,
 } from '../test/support/fleet.ts';
 import { apiClient } from '../test/support/http.ts';
+import { freePort } from './free-port.ts';
 import { REPO_ROOT } from './temporal-cli.ts';
 import { startTestEnvironment, type TestEnvironment } from './test-environment.ts';
 
@@ -135,18 +135,6 @@ function peakOf(samples: MemorySample[]): MemorySample {
 }
 
 // --- processes ---------------------------------------------------------------------------------------------------
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-    server.once('error', reject);
-  });
-}
 
 /** Starts `node --import tsx <entry>`, its output appended to .data/logs/fleet-<name>.log. */
 function startProcess(name: string, entry: string, env: Record<string, string>): ChildProcess {

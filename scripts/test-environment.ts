@@ -1,5 +1,4 @@
 import { mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { loadConfig } from '../config/env.ts';
@@ -7,6 +6,7 @@ import { prepareDatabase } from '../db/database.ts';
 import { ormConfig } from '../db/orm-config.ts';
 import { writeWorkflowBundle } from '../worker/workflow-bundle.ts';
 import { CTRLPLANE_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.ts';
+import { freePort } from './free-port.ts';
 import { type LocalKubernetes, startLocalKubernetes, stopAbandoned } from './kubernetes-cluster.ts';
 import { REPO_ROOT, temporalCliPath } from './temporal-cli.ts';
 
@@ -139,18 +139,6 @@ async function dropStaleTestDatabases(baseUrl: URL): Promise<void> {
       ),
   );
   for (const { datname } of stale) await dropDatabase(baseUrl, datname);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-    server.once('error', reject);
-  });
 }
 
 function quietLogger() {
