@@ -14,27 +14,10 @@ import { after, before, describe, it } from 'node:test';
 import type { V1ConfigMap, V1Deployment, V1Secret } from '@kubernetes/client-node';
 import { KubernetesProvider } from '../providers/kubernetes/index.ts';
 import { PermanentProviderError } from '../providers/provider.ts';
-import { Cluster, eventually, testKubeConfig } from './support/kubernetes.ts';
+import { Cluster, eventually, nameOf, newInstanceId, refused, testKubeConfig } from './support/kubernetes.ts';
 
 const TENANT = 'ten_test';
 const cluster = new Cluster(testKubeConfig());
-
-function newInstanceId(): string {
-  return `inst_${randomBytes(6).toString('hex')}`;
-}
-
-function nameOf(instanceId: string): string {
-  return instanceId.replaceAll('_', '-');
-}
-
-function refused(pattern: RegExp): (err: unknown) => boolean {
-  return (err: unknown) => {
-    assert.ok(err instanceof PermanentProviderError, String(err));
-    assert.equal(err.code, 'invalid_spec', err.message);
-    assert.match(err.message, pattern);
-    return true;
-  };
-}
 
 /** A small chart: a ConfigMap and a Deployment whose replicas and greeting come from the values. */
 async function writeChart(dir: string): Promise<string> {

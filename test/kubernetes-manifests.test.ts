@@ -19,28 +19,10 @@ import {
 } from '@kubernetes/client-node';
 import { KubernetesProvider } from '../providers/kubernetes/index.ts';
 import { PermanentProviderError } from '../providers/provider.ts';
-import { Cluster, eventually, testKubeConfig } from './support/kubernetes.ts';
+import { Cluster, eventually, nameOf, newInstanceId, refused, testKubeConfig } from './support/kubernetes.ts';
 
 const IMAGE = 'registry.k8s.io/pause:3.9';
 const TENANT = 'ten_test';
-
-function newInstanceId(): string {
-  return `inst_${randomBytes(6).toString('hex')}`;
-}
-
-function nameOf(instanceId: string): string {
-  return instanceId.replaceAll('_', '-');
-}
-
-/** A PermanentProviderError('invalid_spec') whose message matches. */
-function refused(pattern: RegExp): (err: unknown) => boolean {
-  return (err: unknown) => {
-    assert.ok(err instanceof PermanentProviderError, String(err));
-    assert.equal(err.code, 'invalid_spec', err.message);
-    assert.match(err.message, pattern);
-    return true;
-  };
-}
 
 const cluster = new Cluster(testKubeConfig());
 let ns: string;

@@ -31,7 +31,7 @@ import { kubernetesOptionsFromEnv, kubernetesProviderFromEnv } from '../provider
 import { KubernetesProvider } from '../providers/kubernetes/index.ts';
 import { tenantNamespace } from '../providers/kubernetes/names.ts';
 import { PermanentProviderError, type ProvisionRequest } from '../providers/provider.ts';
-import { Cluster, eventually, testKubeConfig } from './support/kubernetes.ts';
+import { Cluster, eventually, nameOf, newInstanceId, testKubeConfig } from './support/kubernetes.ts';
 
 const IMAGE = 'registry.k8s.io/pause:3.9';
 const TENANT = 'ten_test';
@@ -54,14 +54,6 @@ function decoded(secret: V1Secret): Record<string, string> {
   );
 }
 
-function newInstanceId(): string {
-  return `inst_${randomBytes(6).toString('hex')}`;
-}
-
-function nameOf(instanceId: string): string {
-  return instanceId.replaceAll('_', '-');
-}
-
 function web(extra: Partial<ServiceSpec> = {}): ServiceSpec {
   return {
     name: 'web',
@@ -79,16 +71,6 @@ function request(
   extra: Partial<ProvisionRequest> = {},
 ): ProvisionRequest {
   return { instance_id: instanceId, tenant_id: TENANT, name: 'test', kind: 'deployment', services, ...extra };
-}
-
-/** A PermanentProviderError('invalid_spec') whose message matches. */
-function _refused(pattern: RegExp): (err: unknown) => boolean {
-  return (err: unknown) => {
-    assert.ok(err instanceof PermanentProviderError, String(err));
-    assert.equal(err.code, 'invalid_spec', err.message);
-    assert.match(err.message, pattern);
-    return true;
-  };
 }
 
 class ClusterView {

@@ -16,7 +16,6 @@
  * registered.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +31,8 @@ import {
   eventually,
   IMAGE_PULL_ERROR_IMAGE,
   LOCAL_CONTROL_PLANE,
+  nameOf,
+  newInstanceId,
   testKubeConfig,
 } from './support/kubernetes.ts';
 import { KubernetesFaultProxy } from './support/kubernetes-fault-proxy.ts';
@@ -39,14 +40,6 @@ import { KubernetesFaultProxy } from './support/kubernetes-fault-proxy.ts';
 const IMAGE = 'registry.k8s.io/pause:3.9';
 const TENANT = 'ten_test';
 const cluster = new Cluster(testKubeConfig());
-
-function newInstanceId(): string {
-  return `inst_${randomBytes(6).toString('hex')}`;
-}
-
-function nameOf(instanceId: string): string {
-  return instanceId.replaceAll('_', '-');
-}
 
 function request(instanceId: string, services: ServiceSpec[]): ProvisionRequest {
   return { instance_id: instanceId, tenant_id: TENANT, name: 'test', kind: 'deployment', services };

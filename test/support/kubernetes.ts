@@ -4,6 +4,7 @@
  * kube-controller-manager and kube-scheduler; kwok plays one node, so pods are scheduled and reported Running, but
  * no container runs), or, when KUBECONFIG was set for `npm test`, that cluster.
  */
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import {
   ApiException,
@@ -13,12 +14,33 @@ import {
   PatchStrategy,
   type V1Pod,
 } from '@kubernetes/client-node';
+import { PermanentProviderError } from '../../providers/provider.ts';
 
 const path = process.env.CTRLPLANE_TEST_KUBECONFIG;
 if (!path) {
   throw new Error(
     'CTRLPLANE_TEST_KUBECONFIG is not set: run the Kubernetes tests through `npm test` (it starts a control plane, or uses KUBECONFIG)',
   );
+}
+
+/** A fresh instance id, as the API makes them. */
+export function newInstanceId(): string {
+  return `inst_${randomBytes(6).toString('hex')}`;
+}
+
+/** The name the provider gives an instance's objects: its id with `-` for `_`. */
+export function nameOf(instanceId: string): string {
+  return instanceId.replaceAll('_', '-');
+}
+
+/** A PermanentProviderError('invalid_spec') whose message matches. */
+export function refused(pattern: RegExp): (err: unknown) => boolean {
+  return (err: unknown) => {
+    assert.ok(err instanceof PermanentProviderError, String(err));
+    assert.equal(err.code, 'invalid_spec', err.message);
+    assert.match(err.message, pattern);
+    return true;
+  };
 }
 
 /** The kubeconfig file of the run's cluster (cluster-admin). */
