@@ -9,7 +9,17 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** One line of the tally reporter (scripts/test-tally-reporter.mjs). */
-export interface TallyLine {
+export type TallyLine = TallyResult | TallyMark;
+
+/** A test or suite started ('start') or ended ('end'), whatever its outcome. */
+interface TallyMark {
+  outcome: 'start' | 'end';
+  key: string;
+  name: string;
+  file: string | undefined;
+}
+
+interface TallyResult {
   outcome: 'pass' | 'fail' | 'skip';
   name: string;
   file: string | undefined;
@@ -95,8 +105,19 @@ export function countTally(lines: TallyLine[], exitCode: number): Omit<Tally, 'e
     tally.failed++;
     tally.failures.push(what);
   };
-  const filesWithTests = new Set(lines.filter((l) => !l.whole_file).map((l) => l.file));
+  const unfinished = new Map<string, TallyMark[]>();
   for (const line of lines) {
+    if (line.outcome === 'start') unfinished.set(line.key, [...(unfinished.get(line.key) ?? []), line]);
+    else if (line.outcome === 'end') unfinished.get(line.key)?.pop();
+  }
+  for (const line of [...unfinished.values()].flat()) {
+    fail(
+      `${line.file ? `${line.file}: ` : ''}${line.name}: started and never finished (the file died or exited)`,
+    );
+  }
+  const results = lines.filter((l): l is TallyResult => l.outcome !== 'start' && l.outcome !== 'end');
+  const filesWithTests = new Set(results.filter((l) => !l.whole_file).map((l) => l.file));
+  for (const line of results) {
     const where = line.file ? `${line.file}: ` : '';
     if (line.whole_file) {
       if (line.outcome === 'fail') fail(`${line.name}: the file failed (${line.failure}): ${line.message}`);

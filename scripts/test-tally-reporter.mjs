@@ -9,8 +9,14 @@ import { resolve } from 'node:path';
 
 export default async function* tallyReporter(source) {
   for await (const event of source) {
-    if (event.type !== 'test:pass' && event.type !== 'test:fail') continue;
     const data = event.data;
+    // Every test and suite that starts must end: one that never does was in a file that died or exited.
+    if (event.type === 'test:start') {
+      yield `${JSON.stringify({ outcome: 'start', key: keyOf(data), name: data.name, file: data.file })}\n`;
+      continue;
+    }
+    if (event.type !== 'test:pass' && event.type !== 'test:fail') continue;
+    yield `${JSON.stringify({ outcome: 'end', key: keyOf(data), name: data.name, file: data.file })}\n`;
     if (data.details.type === 'suite') continue;
     const line = {
       outcome: event.type === 'test:fail' ? 'fail' : data.skip || data.todo ? 'skip' : 'pass',
@@ -28,4 +34,8 @@ export default async function* tallyReporter(source) {
     }
     yield `${JSON.stringify(line)}\n`;
   }
+}
+
+function keyOf(data) {
+  return `${data.file}:${data.line}:${data.column}:${data.nesting}:${data.name}`;
 }

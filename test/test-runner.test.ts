@@ -38,6 +38,12 @@ describe('npm test counts every test that did not pass as failed', () => {
     assert.ok(tally.failed >= 1, tally.failures.join('\n'));
   });
 
+  it('a file that exits after some of its tests passed counts as failed', async () => {
+    const tally = await run('exits-after-a-pass');
+    assert.ok(tally.failed >= 1, tally.failures.join('\n'));
+    assert.match(tally.failures.join('\n'), /started and never finished/);
+  });
+
   it('a passing file: its passes and skips, no failure', async () => {
     const tally = await run('passes');
     assert.deepEqual([tally.passed, tally.failed, tally.skipped], [1, 0, 1], tally.failures.join('\n'));
