@@ -38,6 +38,8 @@ export interface NodeTestRunOptions {
   workDir: string;
   /** Per-test timeout. Node 22 and later keep a child process whose test never settles waiting until it. */
   testTimeoutMs: number;
+  /** How long a test file may take to exit after its tests ended (scripts/test-exit-guard.mjs); default 60 s. */
+  exitGraceMs?: number;
   /** Receives the spec reporter's output as it streams. */
   onOutput?: (chunk: Buffer) => void;
 }
@@ -60,17 +62,25 @@ export async function runNodeTests(options: NodeTestRunOptions): Promise<Tally> 
       [
         '--import',
         'tsx',
+        '--import',
+        join(import.meta.dirname, 'test-exit-guard.mjs'),
         '--test',
         '--test-reporter=spec',
         '--test-reporter-destination=stdout',
         `--test-reporter=${join(import.meta.dirname, 'test-tally-reporter.mjs')}`,
         `--test-reporter-destination=${tallyFile}`,
         '--test-concurrency=1',
-        '--test-force-exit',
         `--test-timeout=${options.testTimeoutMs}`,
         ...options.files,
       ],
-      { cwd: options.cwd, stdio: ['inherit', 'pipe', 'inherit'], env: topLevel(options.env) },
+      {
+        cwd: options.cwd,
+        stdio: ['inherit', 'pipe', 'inherit'],
+        env: {
+          ...topLevel(options.env),
+          ...(options.exitGraceMs ? { CTRLPLANE_TEST_EXIT_GRACE_MS: String(options.exitGraceMs) } : {}),
+        },
+      },
     );
     child.stdout.on('data', (chunk: Buffer) => options.onOutput?.(chunk));
     child.on('error', () => resolve(1));

@@ -7,8 +7,9 @@ import { REPO_ROOT } from '../scripts/temporal-cli.ts';
  * The runner behind `npm test`, run for real (node's test runner in a child process) over small files in
  * test/fixtures/runner: its closing line must count every test that did not pass as failed.
  */
-async function run(fixture: string) {
+async function run(fixture: string, exitGraceMs?: number) {
   return runNodeTests({
+    ...(exitGraceMs ? { exitGraceMs } : {}),
     files: [`test/fixtures/runner/${fixture}.fixture.ts`],
     cwd: REPO_ROOT,
     env: process.env,
@@ -42,6 +43,19 @@ describe('npm test counts every test that did not pass as failed', () => {
     const tally = await run('exits-after-a-pass');
     assert.ok(tally.failed >= 1, tally.failures.join('\n'));
     assert.match(tally.failures.join('\n'), /started and never finished/);
+  });
+
+  it('a file of 2000 fast tests reports all 2000 (node --test-force-exit dropped the last of them)', async () => {
+    const tally = await run('many-fast-tests');
+    assert.deepEqual([tally.passed, tally.failed], [2000, 0], tally.failures.join('\n'));
+  });
+
+  it('a file that keeps a handle open after its tests fails once the exit grace is over', async () => {
+    const tally = await run('keeps-a-handle-open', 2_000);
+    assert.equal(tally.passed, 1);
+    assert.equal(tally.failed, 1, tally.failures.join('\n'));
+    assert.match(tally.failures[0] ?? '', /keeps-a-handle-open\.fixture\.ts: the file failed/);
+    assert.notEqual(tally.exitCode, 0);
   });
 
   it('a passing file: its passes and skips, no failure', async () => {
