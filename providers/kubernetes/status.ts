@@ -83,7 +83,8 @@ const RANK: Record<InstanceState, number> = {
 
 /**
  * An instance's status from its workload and the pods it selects:
- * - a workload being deleted → destroying; spec.replicas 0 → stopped (stopping while pods remain);
+ * - a workload being deleted → destroying; spec.replicas 0 → stopped (stopping while any pod remains, terminating
+ *   ones included);
  * - any container waiting for a reason that does not heal (CrashLoopBackOff, ErrImagePull, ImagePullBackOff, …)
  *   or a Progressing=False condition → failed, with the reason and the container named in the message;
  * - all desired replicas ready → running; some pods or some ready → starting; nothing yet → provisioning.
@@ -152,8 +153,9 @@ export function deriveStatus(
 
   if (workload.metadata?.deletionTimestamp) return result('destroying', 'the workload is being deleted');
   if (desired === 0) {
-    return live.length > 0
-      ? result('stopping', `${live.length} pod(s) still terminating`)
+    // A terminating pod's containers run until their grace period ends: not stopped while any pod is left.
+    return pods.length > 0
+      ? result('stopping', `${pods.length} pod(s) still terminating`)
       : result('stopped', 'scaled to 0 replicas');
   }
   if (failures.length > 0) return result('failed', failures.join('; '));
