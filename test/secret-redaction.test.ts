@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { RedactionScope } from '../activities/secret-redaction-scope.ts';
 import { redactionMarker, SecretRedactor } from '../domain/sources/secret-redaction.ts';
+import { PermanentProviderError } from '../providers/provider.ts';
 
 /** The redactor the provider activities apply to everything a workload's output can reach. */
 describe('SecretRedactor', () => {
@@ -49,5 +52,40 @@ describe('SecretRedactor', () => {
     assert.equal(SecretRedactor.of([]).active, false);
     assert.equal(SecretRedactor.of([{ var_name: 'e', value: '' }]).active, false);
     assert.equal(SecretRedactor.none.redact('text'), 'text');
+  });
+});
+
+/** How a provider activity's error leaves it: what Temporal records as the failure (message and stack). */
+describe('RedactionScope.failure', () => {
+  const scope = new RedactionScope();
+  scope.useResolved([{ var_name: 'pw', env_key: 'PW', ref: 'pw' }], { PW: 'hunter2!' });
+  const hidden = redactionMarker('pw');
+
+  it('makes a permanent provider error non-retryable, its message redacted', () => {
+    const failure = scope.failure(
+      new PermanentProviderError('init exited: PW=hunter2!', 'invalid_spec'),
+      false,
+    );
+    assert.ok(failure instanceof ApplicationFailure);
+    assert.equal(failure.nonRetryable, true);
+    assert.equal(failure.type, 'invalid_spec');
+    assert.equal(failure.message, `init exited: PW=${hidden}`);
+    assert.doesNotMatch(failure.stack ?? '', /hunter2!/);
+  });
+
+  it('keeps any other error retryable, with message and stack redacted', () => {
+    const failure = scope.failure(new TypeError('daemon said hunter2!'), false);
+    assert.ok(failure instanceof ApplicationFailure);
+    assert.equal(failure.nonRetryable, false);
+    assert.equal(failure.type, 'TypeError');
+    assert.equal(failure.message, `daemon said ${hidden}`);
+    assert.doesNotMatch(failure.stack ?? '', /hunter2!/);
+  });
+
+  it('leaves a cancellation as it is, and errors of an instance without secrets', () => {
+    const cancelled = new CancelledFailure('cancelled');
+    assert.equal(scope.failure(cancelled, true), cancelled);
+    const plain = new Error('no secrets here');
+    assert.equal(new RedactionScope().failure(plain, false), plain);
   });
 });
