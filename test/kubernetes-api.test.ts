@@ -45,7 +45,11 @@ describe('an instance on Kubernetes, through the API', () => {
     ns = namespace.name;
     disposeNamespace = namespace.dispose;
     stack = await startStack({
-      env: { CP_K8S_KUBECONFIG: cluster.kubeconfigPath, CP_K8S_NAMESPACE: ns },
+      env: {
+        CP_K8S_KUBECONFIG: cluster.kubeconfigPath,
+        CP_K8S_NAMESPACE_PER_TENANT: 'false',
+        CP_K8S_NAMESPACE: ns,
+      },
     });
     api = apiClient(stack.api.url, await stack.token(tenant));
   });

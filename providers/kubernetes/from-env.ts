@@ -147,7 +147,6 @@ export function kubernetesOptionsFromEnv(
   }
   const helmBin = env.CP_K8S_HELM_BIN?.trim();
   const options: KubernetesProviderOptions = {
-    namespace: env.CP_K8S_NAMESPACE?.trim() || 'default',
     namespacePerTenant,
     namespacePrefix: env.CP_K8S_NAMESPACE_PREFIX?.trim() || 'ctrlplane',
     systemNamespace: env.CTRLPLANE_K8S_SYSTEM_NAMESPACE?.trim() || 'ctrlplane-system',
@@ -177,6 +176,7 @@ export function kubernetesOptionsFromEnv(
     helm: helmBin === 'false' ? false : helmBin || (existsSync(BUILT_HELM) ? BUILT_HELM : 'helm'),
     helmRepos: helmRepos(env),
   };
+  if (!namespacePerTenant) options.namespace = env.CP_K8S_NAMESPACE?.trim() || 'default';
   const context = env.CP_K8S_CONTEXT?.trim();
   if (explicitPath) {
     options.kubeconfigPath = explicitPath;
