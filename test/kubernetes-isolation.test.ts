@@ -361,9 +361,24 @@ describe('Kubernetes isolation — attacks: our policy refuses (422), and so doe
     // The most valuable account to name: the tenant identity itself (it lives in the system namespace, out of reach).
     const identity = provider.tenantIdentity(ATTACKER);
     assert.ok(identity);
+    // An account that does exist in the namespace (as an operator's tool might leave one) is refused too: a
+    // tenant pod runs as `default`, which holds no rights.
+    await cluster.apply({
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: 'powerful', namespace: attackerNs },
+    });
+    for (const name of [identity.name, 'powerful']) {
+      await policyRefuses(
+        [pod('attack', { serviceAccountName: name })],
+        new RegExp(
+          `spec\\.serviceAccountName: a tenant pod runs as the ServiceAccount "default" of its namespace, not "${name}" \\(rule service-account\\)`,
+        ),
+      );
+    }
     await policyRefuses(
-      [pod('attack', { serviceAccountName: identity.name })],
-      /spec\.serviceAccountName: .*rule service-account/,
+      [pod('attack', { serviceAccount: 'powerful' })],
+      /spec\.serviceAccount: .*rule service-account/,
     );
     await assert.rejects(
       asAttacker.create(raw(pod('attack', { serviceAccountName: identity.name }), attackerNs)),
