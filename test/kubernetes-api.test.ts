@@ -83,7 +83,7 @@ describe('an instance on Kubernetes, through the API', () => {
     assert.equal(res.body.state, 'failed', JSON.stringify(res.body));
     assert.match(
       res.body.error,
-      /Pod root-on-node: spec\.hostPID: .*\(rule host-namespaces\)/,
+      /Pod root-on-node \(document 1\): spec\.hostPID: .*\(rule host-namespaces\)/,
       JSON.stringify(res.body),
     );
     assert.equal(await cluster.read('v1', 'Pod', 'root-on-node', ns), undefined);

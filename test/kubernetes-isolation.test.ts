@@ -333,7 +333,9 @@ describe('Kubernetes isolation — attacks: our policy refuses (422), and so doe
     for (const [apiVersion, kind, spec, path] of workloads) {
       await policyRefuses(
         [{ apiVersion, kind, metadata: { name: 'attack' }, spec }],
-        new RegExp(`^${kind} attack: ${path.replaceAll('.', '\\.')}: .*\\(rule host-namespaces\\)$`),
+        new RegExp(
+          `^${kind} attack \\(document 1\\): ${path.replaceAll('.', '\\.')}: .*\\(rule host-namespaces\\)$`,
+        ),
       );
     }
     // Without the policy, the API server takes the Deployment (Pod Security only warns on templates) but the real
@@ -603,7 +605,7 @@ spec:
         tenant_id: ATTACKER,
         chart: { chart: privileged },
       }),
-      refused(/Pod attack: spec\.hostPID: .*rule host-namespaces/),
+      refused(/Pod attack \(document 1\): spec\.hostPID: .*rule host-namespaces/),
     );
     const lookup = await writeChart('lookup', {
       'cm.yaml': `apiVersion: v1

@@ -1252,7 +1252,38 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
         await new Promise((r) => setTimeout(r, 100));
       }
     }
+    await this.awaitServicePolicy(writer, namespace, deadline);
     this.ensuredNamespaces.add(namespace);
+  }
+
+  /**
+   * Waits until the API server enforces the Service admission policy in the namespace (a new policy or binding takes
+   * effect a moment after it is written): a dry-run create of a refused Service, as the tenant, must be refused.
+   */
+  private async awaitServicePolicy(writer: KubeObjects, namespace: string, deadline: number): Promise<void> {
+    const spec: Record<string, unknown> = { ports: [{ port: 80 }] };
+    if (!this.serviceExposure.includes('NodePort')) spec.type = 'NodePort';
+    else if (!this.serviceExposure.includes('LoadBalancer')) spec.type = 'LoadBalancer';
+    else if (!this.serviceExposure.includes('ExternalIPs')) spec.externalIPs = ['192.0.2.1'];
+    else return;
+    const probe = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'ctrlplane-admission-probe', namespace },
+      spec,
+    } as KubernetesObject;
+    for (;;) {
+      try {
+        await writer.create(fromWire(probe), undefined, 'All');
+      } catch (err) {
+        if (statusCode(err) === 403) return;
+        throw err;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`the Service admission policy is not in effect in namespace ${namespace} yet`);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }
 
   /**

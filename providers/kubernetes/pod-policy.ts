@@ -1,6 +1,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { PermanentProviderError } from '../provider.ts';
 import type { ServiceExposure } from './config.ts';
+import { documentNumber } from './manifests.ts';
 
 /**
  * What a tenant's pods and Services may ask for, checked on every pod template of a manifests (or rendered helm)
@@ -34,8 +35,11 @@ function records(value: unknown): Json[] {
   return Array.isArray(value) ? value.filter(isRecord) : [];
 }
 
+/** `Kind name (document N)`: the object and where it is in the source. */
 export function describeObject(obj: KubernetesObject): string {
-  return `${obj.kind} ${obj.metadata?.name ?? ''}`.trim();
+  const what = `${obj.kind} ${obj.metadata?.name ?? ''}`.trim();
+  const n = documentNumber(obj);
+  return n ? `${what} (document ${n})` : what;
 }
 
 export function refusePod(obj: KubernetesObject, path: string, rule: PodRule, why: string): never {
