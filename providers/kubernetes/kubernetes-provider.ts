@@ -175,9 +175,12 @@ function validateNamespaceName(name: string, what: string): void {
  * Secret per service, all labelled with `ctrlplane.io/instance-id`, `ctrlplane.io/tenant-id` and
  * `ctrlplane.io/managed-by=ctrlplane`.
  *
- * Tenants act through this provider with the control plane's credentials, so nothing a tenant sends leaves the
- * instance's namespace (manifests, helm and Argo CD destinations alike), no cluster-scoped object is written for a
- * tenant, and no object of another instance (or no object ctrlplane does not manage) is taken over or deleted.
+ * Tenants are untrusted, and the cluster is the boundary: each tenant has its namespace (Pod Security, quota,
+ * limits, default-deny network; tenant-namespace.ts), and its objects are written by impersonating its own
+ * ServiceAccount, bound to a Role of that namespace only. On top of that nothing a tenant sends leaves the instance's
+ * namespace (manifests, helm and Argo CD destinations alike), no cluster-scoped object is written for a tenant, no
+ * pod reaches the host or another instance's Secrets (pod-policy.ts), and no object of another instance (or no
+ * object ctrlplane does not manage) is taken over or deleted.
  */
 export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine, HelmEngine {
   readonly kubeConfig: KubeConfig;
@@ -688,8 +691,11 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
    * Refused before anything is written (invalid_spec): a namespace other than the instance's (in `req.namespace` or
    * an object's metadata), a cluster-scoped kind, an object that exists and is not this instance's (another
    * instance's, or not managed by ctrlplane: foreign objects are never adopted), a reference to another instance's or
-   * tenant's reserved labels, and the kinds manifest-policy.ts refuses. The reserved labels win on the objects and on
-   * their pod templates; Service, NetworkPolicy and PodDisruptionBudget selectors are narrowed to the instance's pods.
+   * tenant's reserved labels, the kinds manifest-policy.ts refuses, and the pod templates and Services pod-policy.ts
+   * refuses (naming the object, the path and the rule). The reserved labels win on the objects and on their pod
+   * templates; Service, NetworkPolicy and PodDisruptionBudget selectors are narrowed to the instance's pods; pod
+   * templates get the restricted Pod Security defaults where they set nothing. In a tenant namespace the objects are
+   * written as the tenant (impersonated), beside a NetworkPolicy opening the default deny within the instance.
    */
   async applyManifests(
     req: {
