@@ -1,14 +1,16 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { V1Pod } from '@kubernetes/client-node';
+import { tenantNamespace } from '../providers/kubernetes/index.ts';
 import { apiClient } from './support/http.ts';
 import { Cluster, eventually } from './support/kubernetes.ts';
 import { type Stack, startStack, uniqueTenant } from './support/stack.ts';
 
 // Real Temporal, PostgreSQL and worker, and the run's REAL Kubernetes cluster (test/support/kubernetes.ts): the
-// instance's objects are written to the real kube-apiserver, its pods made by the real controllers, scheduled
-// onto kwok's node and reported Running there (no container runs), in a namespace the test creates as an operator
-// would.
+// instance's objects are written to the real kube-apiserver, its pods made by the real controllers, admitted by
+// Pod Security (restricted), scheduled onto kwok's node and reported Running there (no container runs), in the
+// tenant's own namespace, as the default configuration makes it.
 const cluster = new Cluster();
 
 async function labelled(ns: string, id: string): Promise<string[]> {
@@ -36,23 +38,56 @@ async function runningPods(ns: string, id: string): Promise<V1Pod[]> {
 describe('an instance on Kubernetes, through the API', () => {
   let stack: Stack;
   let api: ReturnType<typeof apiClient>;
-  let ns: string;
-  let disposeNamespace: () => Promise<void>;
   const tenant = uniqueTenant('k8s');
+  const prefix = `k8sapi-${randomBytes(3).toString('hex')}`;
+  const system = `${prefix}-system`;
+  // The default: one namespace per tenant, made by the provider.
+  const ns = tenantNamespace(prefix, tenant);
 
   before(async () => {
-    const namespace = await cluster.namespace('ctrlplane-tenants');
-    ns = namespace.name;
-    disposeNamespace = namespace.dispose;
     stack = await startStack({
-      env: { CP_K8S_KUBECONFIG: cluster.kubeconfigPath, CP_K8S_NAMESPACE: ns },
+      env: {
+        CP_K8S_KUBECONFIG: cluster.kubeconfigPath,
+        CP_K8S_NAMESPACE_PREFIX: prefix,
+        CTRLPLANE_K8S_SYSTEM_NAMESPACE: system,
+      },
     });
     api = apiClient(stack.api.url, await stack.token(tenant));
   });
 
   after(async () => {
     await stack?.close();
-    await disposeNamespace?.();
+    for (const name of [ns, system]) await cluster.delete('v1', 'Namespace', name);
+    for (const kind of ['ValidatingAdmissionPolicyBinding', 'ValidatingAdmissionPolicy']) {
+      await cluster.delete('admissionregistration.k8s.io/v1', kind, `${system}-service-exposure`);
+    }
+  });
+
+  it('a manifests source with a privileged pod fails, naming the object, the path and the rule; nothing is written', async () => {
+    const inline = [
+      'apiVersion: v1',
+      'kind: Pod',
+      'metadata: { name: root-on-node }',
+      'spec:',
+      '  hostPID: true',
+      '  containers: [{ name: c, image: registry.k8s.io/pause:3.9, securityContext: { privileged: true } }]',
+      '  volumes: [{ name: root, hostPath: { path: / } }]',
+      '',
+    ].join('\n');
+    const res = await api('POST', '/v1/instances?wait=30s', {
+      name: 'root-grab',
+      provider_name: 'kubernetes',
+      source: { type: 'manifests', manifests: { inline } },
+    });
+    assert.ok(res.status === 201 || res.status === 202, JSON.stringify(res.body));
+    assert.equal(res.body.state, 'failed', JSON.stringify(res.body));
+    assert.match(
+      res.body.error,
+      /Pod root-on-node \(document 1\): spec\.hostPID: .*\(rule host-namespaces\)/,
+      JSON.stringify(res.body),
+    );
+    assert.equal(await cluster.read('v1', 'Pod', 'root-on-node', ns), undefined);
+    assert.deepEqual(await labelled(ns, res.body.id), []);
   });
 
   it('creates, stops, starts, scales, restarts and deletes the objects of an instance', async () => {

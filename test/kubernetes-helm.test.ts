@@ -1,9 +1,10 @@
 /**
  * The Kubernetes provider's helm source through the REAL helm CLI (v3.22.0, built into .tools/bin by
  * scripts/k8s-test-cluster.sh; `npm test` puts it first on PATH) against the run's REAL cluster
- * (test/support/kubernetes.ts): helm renders a local chart the test writes, installs it with its own client, and
- * stores the release in a Secret; the Deployment it creates is rolled out by the real controllers onto kwok's node.
- * No chart repository is reachable from here, so the chart is a local directory.
+ * (test/support/kubernetes.ts): `helm template` renders a local chart the test writes (offline, no cluster access),
+ * and the provider applies what it rendered as the tenant, in the tenant's namespace (Pod Security restricted);
+ * the Deployment is rolled out by the real controllers onto kwok's node. No chart repository is reachable from
+ * here, so the chart is a local directory of the operator's allowlist.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -62,23 +63,30 @@ describe('Kubernetes provider — helm source (real helm CLI, real control plane
   let dir: string;
   let chart: string;
   let ns: string;
-  let disposeNamespace: () => Promise<void>;
   let provider: KubernetesProvider;
+  const run = randomBytes(3).toString('hex');
+  const SYSTEM = `helm-sys-${run}`;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'ctrlplane-helm-test-'));
     chart = await writeChart(dir);
-    const namespace = await cluster.namespace();
-    ns = namespace.name;
-    disposeNamespace = namespace.dispose;
-    provider = new KubernetesProvider({ kubeConfig: cluster.kc, namespace: ns });
+    provider = new KubernetesProvider({
+      kubeConfig: cluster.kc,
+      namespacePrefix: `helm-${run}`,
+      systemNamespace: SYSTEM,
+      helmRepos: [dir],
+    });
+    ns = provider.namespaceFor(TENANT);
   });
   after(async () => {
-    await disposeNamespace?.();
+    for (const name of [ns, SYSTEM]) if (name) await cluster.delete('v1', 'Namespace', name);
+    for (const kind of ['ValidatingAdmissionPolicyBinding', 'ValidatingAdmissionPolicy']) {
+      await cluster.delete('admissionregistration.k8s.io/v1', kind, `${SYSTEM}-service-exposure`);
+    }
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('advertises source:helm, installs the chart with its values, reports the release, uninstalls it', async () => {
+  it('advertises source:helm, renders the chart with its values, applies it as manifests, reports and removes it', async () => {
     assert.ok(provider.capabilities().includes('source:helm'), 'helm found on PATH (.tools/bin)');
     const id = newInstanceId();
     const release = nameOf(id);
@@ -88,21 +96,17 @@ describe('Kubernetes provider — helm source (real helm CLI, real control plane
       chart: { chart, values: { replicas: 2, greeting: 'from ctrlplane' } },
     });
     assert.equal(result.provider_ref, `helm:${ns}/${release}`);
-    assert.equal(result.metadata?.revision, '1');
-    assert.equal(result.metadata?.status, 'deployed');
+    assert.equal(result.metadata?.objects, '2');
 
-    // What helm wrote: the chart's objects with the values, and its release record.
+    // The chart's objects with the values, labelled as the instance's; helm stored nothing (it never saw the cluster).
     const settings = await cluster.read<V1ConfigMap>('v1', 'ConfigMap', `${release}-settings`, ns);
     assert.deepEqual(settings?.data, { greeting: 'from ctrlplane' });
+    assert.equal(settings?.metadata?.labels?.['ctrlplane.io/instance-id'], id);
     const deployment = await cluster.read<V1Deployment>('apps/v1', 'Deployment', `${release}-app`, ns);
     assert.equal(deployment?.spec?.replicas, 2);
-    assert.equal(deployment?.metadata?.labels?.['app.kubernetes.io/managed-by'], 'Helm');
-    const records = await cluster.list<V1Secret>('v1', 'Secret', ns, `owner=helm,name=${release}`);
-    assert.deepEqual(
-      records.map((s) => s.metadata?.name),
-      [`sh.helm.release.v1.${release}.v1`],
-    );
-    // The controllers roll it out.
+    assert.equal(deployment?.spec?.template.spec?.securityContext?.runAsNonRoot, true);
+    assert.deepEqual(await cluster.list<V1Secret>('v1', 'Secret', ns, 'owner=helm'), []);
+    // The controllers roll it out, and Pod Security (restricted) admits the pods.
     await eventually(async () => {
       const d = await cluster.read<V1Deployment>('apps/v1', 'Deployment', `${release}-app`, ns);
       return d?.status?.availableReplicas === 2;
@@ -112,13 +116,12 @@ describe('Kubernetes provider — helm source (real helm CLI, real control plane
     assert.equal(status.state, 'running');
     assert.equal(status.ready, true);
 
-    // An upgrade with other values is revision 2.
-    const upgraded = await provider.helmInstall({
+    // An upgrade with other values converges the same objects.
+    await provider.helmInstall({
       instance_id: id,
       tenant_id: TENANT,
       chart: { chart, values: { replicas: 1, greeting: 'again' } },
     });
-    assert.equal(upgraded.metadata?.revision, '2');
     assert.deepEqual((await cluster.read<V1ConfigMap>('v1', 'ConfigMap', `${release}-settings`, ns))?.data, {
       greeting: 'again',
     });
@@ -133,7 +136,7 @@ describe('Kubernetes provider — helm source (real helm CLI, real control plane
     await provider.helmUninstall(id); // a second uninstall is a no-op
   });
 
-  it("installs into the instance namespace only: a source's other namespace is refused, helm never creates one", async () => {
+  it("installs into the instance namespace only: a source's other namespace is refused", async () => {
     const id = newInstanceId();
     for (const req of [
       { namespace: 'kube-system', chart: { chart } },
@@ -155,15 +158,6 @@ describe('Kubernetes provider — helm source (real helm CLI, real control plane
     });
     assert.equal(named.provider_ref, `helm:${ns}/${nameOf(id)}`);
     await provider.helmUninstall(id);
-
-    // A configured namespace that does not exist is not created by helm: the install fails, nothing is made.
-    const missing = `ctrlplane-absent-${randomBytes(3).toString('hex')}`;
-    const elsewhere = new KubernetesProvider({ kubeConfig: cluster.kc, namespace: missing });
-    await assert.rejects(
-      elsewhere.helmInstall({ instance_id: newInstanceId(), tenant_id: TENANT, chart: { chart } }),
-      refused(new RegExp(`namespaces? "?${missing}"? not found`)),
-    );
-    assert.equal(await cluster.read('v1', 'Namespace', missing), undefined);
   });
 
   it('a chart that does not exist is refused as invalid_spec with helm’s message', async () => {
@@ -179,7 +173,7 @@ describe('Kubernetes provider — helm source (real helm CLI, real control plane
 
   it('without the helm CLI the source is refused as unsupported_source, and not advertised', async () => {
     for (const helm of [false, '/nonexistent/bin/helm'] as const) {
-      const without = new KubernetesProvider({ kubeConfig: cluster.kc, namespace: ns, helm });
+      const without = new KubernetesProvider({ kubeConfig: cluster.kc, helm });
       assert.ok(!without.capabilities().includes('source:helm'));
       await assert.rejects(
         without.helmInstall({ instance_id: newInstanceId(), tenant_id: TENANT, chart: { chart } }),
@@ -190,10 +184,8 @@ describe('Kubernetes provider — helm source (real helm CLI, real control plane
           return true;
         },
       );
-      await assert.rejects(
-        without.helmUninstall(newInstanceId()),
-        (err: unknown) => err instanceof PermanentProviderError && err.code === 'unsupported_source',
-      );
+      // Removing what a chart rendered needs no helm: an unknown instance is a no-op.
+      await without.helmUninstall(newInstanceId());
     }
   });
 });

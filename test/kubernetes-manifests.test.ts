@@ -17,7 +17,11 @@ import {
   type V1Pod,
   type V1Service,
 } from '@kubernetes/client-node';
-import { KubernetesProvider } from '../providers/kubernetes/index.ts';
+import {
+  KubernetesProvider,
+  type KubernetesProviderOptions,
+  tenantNamespace,
+} from '../providers/kubernetes/index.ts';
 import { PermanentProviderError } from '../providers/provider.ts';
 import { Cluster, eventually, nameOf, newInstanceId, refused, testKubeConfig } from './support/kubernetes.ts';
 
@@ -124,7 +128,12 @@ before(async () => {
   const namespace = await cluster.namespace();
   ns = namespace.name;
   disposeNamespace = namespace.dispose;
-  provider = new KubernetesProvider({ kubeConfig: cluster.kc, namespace: ns, helm: false });
+  provider = new KubernetesProvider({
+    kubeConfig: cluster.kc,
+    namespacePerTenant: false,
+    namespace: ns,
+    helm: false,
+  });
 });
 after(async () => {
   await disposeNamespace?.();
@@ -583,6 +592,19 @@ spec:
 });
 
 const APPLICATION_CRD = crd('argoproj.io', 'Application', 'applications', 'Namespaced', 'v1alpha1');
+const APPPROJECT_CRD = crd('argoproj.io', 'AppProject', 'appprojects', 'Namespaced', 'v1alpha1');
+const ARGO_REPOS = ['https://github.com/argoproj', 'https://example.com/repo.git'];
+/** Argo CD enabled: the repositories tenants' Applications may come from. */
+function argoEnabled(extra: Partial<KubernetesProviderOptions> = {}): KubernetesProvider {
+  return new KubernetesProvider({
+    kubeConfig: cluster.kc,
+    namespacePerTenant: false,
+    namespace: ns,
+    helm: false,
+    argoRepos: ARGO_REPOS,
+    ...extra,
+  });
+}
 /** A real Argo CD on the cluster (KUBECONFIG of another cluster): then its CRD is left alone. */
 const ARGO_INSTALLED = !!(await cluster.read(
   'apiextensions.k8s.io/v1',
@@ -607,11 +629,32 @@ async function reportArgo(name: string, health: string, sync: string): Promise<v
   );
 }
 
+describe('Kubernetes provider — Argo CD source, disabled by default', () => {
+  it('is refused as unsupported_source, saying why and how the operator enables it; nothing is written', async () => {
+    const id = newInstanceId();
+    await assert.rejects(
+      provider.argoApply({
+        instance_id: id,
+        tenant_id: TENANT,
+        app: { repo_url: 'https://example.com/repo.git' },
+      }),
+      (err: unknown) => {
+        assert.ok(err instanceof PermanentProviderError);
+        assert.equal(err.code, 'unsupported_source');
+        assert.match(err.message, /Argo CD deploys with its own cluster-wide rights/);
+        assert.match(err.message, /per-tenant AppProject/);
+        assert.match(err.message, /CTRLPLANE_K8S_ARGO_REPOS/);
+        return true;
+      },
+    );
+  });
+});
+
 if (!ARGO_INSTALLED) {
   describe('Kubernetes provider — Argo CD source without Argo CD (real control plane)', () => {
     it('the source is refused as unsupported_source, naming the missing Argo CD', async () => {
       await assert.rejects(
-        provider.argoApply({
+        argoEnabled().argoApply({
           instance_id: newInstanceId(),
           tenant_id: TENANT,
           app: { repo_url: 'https://example.com/repo.git', dest_namespace: ns },
@@ -629,7 +672,10 @@ if (!ARGO_INSTALLED) {
 
 describe('Kubernetes provider — Argo CD source (real control plane; the Application CRD applied here)', () => {
   before(async () => {
-    if (!ARGO_INSTALLED) await installCrd(APPLICATION_CRD);
+    if (!ARGO_INSTALLED) {
+      await installCrd(APPLICATION_CRD);
+      await installCrd(APPPROJECT_CRD);
+    }
     await cluster.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'argocd' } });
   });
   after(async () => {
@@ -656,11 +702,9 @@ describe('Kubernetes provider — Argo CD source (real control plane; the Applic
       await cluster.delete('argoproj.io/v1alpha1', 'Application', app.metadata?.name ?? '', 'argocd');
     }
     if (!ARGO_INSTALLED) {
-      await cluster.delete(
-        'apiextensions.k8s.io/v1',
-        'CustomResourceDefinition',
-        APPLICATION_CRD.metadata.name,
-      );
+      for (const definition of [APPLICATION_CRD, APPPROJECT_CRD]) {
+        await cluster.delete('apiextensions.k8s.io/v1', 'CustomResourceDefinition', definition.metadata.name);
+      }
       await cluster.delete('v1', 'Namespace', 'argocd');
       // Gone, not only terminating, before another test file needs it again.
       await eventually(
@@ -673,7 +717,7 @@ describe('Kubernetes provider — Argo CD source (real control plane; the Applic
   it('creates its Application in the argo namespace, labelled; reads health and sync back; deletion waits for the finalizer', async () => {
     const id = newInstanceId();
     const name = nameOf(id);
-    const result = await provider.argoApply({
+    const result = await argoEnabled().argoApply({
       instance_id: id,
       tenant_id: TENANT,
       labels: { team: 'gitops' },
@@ -698,7 +742,7 @@ describe('Kubernetes provider — Argo CD source (real control plane; the Applic
     assert.equal(app.metadata?.labels?.['ctrlplane.io/tenant-id'], TENANT);
     assert.equal(app.metadata?.labels?.['ctrlplane.io/managed-by'], 'ctrlplane');
     assert.deepEqual(app.spec, {
-      project: 'default',
+      project: tenantNamespace('ctrlplane', TENANT),
       source: {
         repoURL: 'https://github.com/argoproj/argocd-example-apps.git',
         path: 'guestbook',
@@ -720,7 +764,7 @@ describe('Kubernetes provider — Argo CD source (real control plane; the Applic
     await reportArgo(name, 'Degraded', 'Synced');
     assert.equal((await provider.argoStatus(id)).state, 'failed');
 
-    await provider.argoDelete(id);
+    await argoEnabled().argoDelete(id);
     // Argo CD's resources finalizer holds the Application (the real API server keeps it, with a deletion
     // timestamp) until Argo CD has removed what it deployed and released it; the test plays that part.
     const deleting = await must('argoproj.io/v1alpha1', 'Application', name, 'argocd');
@@ -743,70 +787,61 @@ describe('Kubernetes provider — Argo CD source (real control plane; the Applic
       async () => (await cluster.read('argoproj.io/v1alpha1', 'Application', name, 'argocd')) === undefined,
       'the Application gone',
     );
-    await provider.argoDelete(id);
+    await argoEnabled().argoDelete(id);
     assert.equal((await provider.argoStatus(id)).state, 'destroyed');
   });
 
-  it('argocd: project and destination server from the configuration, destination namespace the instance one', async () => {
-    const configured = new KubernetesProvider({
-      kubeConfig: cluster.kc,
-      namespace: ns,
-      helm: false,
-      argoProject: 'tenants',
-      argoDestServer: 'https://cluster.example:6443',
-    });
+  it("argocd: the tenant's own AppProject (its namespace only, no cluster-scoped kinds, allowed repos), the configured server", async () => {
+    const configured = argoEnabled({ argoDestServer: 'https://cluster.example:6443' });
+    const project = tenantNamespace('ctrlplane', TENANT);
     const id = newInstanceId();
     const app = { repo_url: 'https://example.com/repo.git', path: 'app' };
     await configured.argoApply({ instance_id: id, tenant_id: TENANT, app });
     const stored = (await cluster.read('argoproj.io/v1alpha1', 'Application', nameOf(id), 'argocd')) as {
       spec: Record<string, unknown>;
     };
-    assert.equal(stored.spec.project, 'tenants');
+    assert.equal(stored.spec.project, project);
     assert.deepEqual(stored.spec.destination, {
       server: 'https://cluster.example:6443',
       namespace: ns,
     });
-    // Repeating the configured values is fine; anything else is refused, and nothing is written.
+    // The project Argo CD bounds the Application by: one destination, no cluster-scoped kind, the allowed repos.
+    const appProject = (await cluster.read('argoproj.io/v1alpha1', 'AppProject', project, 'argocd')) as {
+      spec: Record<string, unknown>;
+      metadata: { labels: Record<string, string> };
+    };
+    assert.deepEqual(appProject.spec.destinations, [
+      { server: 'https://cluster.example:6443', namespace: ns },
+    ]);
+    assert.deepEqual(appProject.spec.clusterResourceWhitelist, []);
+    assert.deepEqual(appProject.spec.sourceRepos, ARGO_REPOS);
+    assert.equal(appProject.metadata.labels['ctrlplane.io/tenant-id'], TENANT);
+    // Repeating the provider's values is fine; anything else is refused, and nothing is written.
     await configured.argoApply({
       instance_id: id,
       tenant_id: TENANT,
-      app: {
-        ...app,
-        project: 'tenants',
-        dest_server: 'https://cluster.example:6443',
-        dest_namespace: ns,
-      },
+      app: { ...app, project, dest_server: 'https://cluster.example:6443', dest_namespace: ns },
     });
     const other = newInstanceId();
-    for (const [extra, field] of [
-      [{ project: 'admin' }, 'project'],
-      [{ dest_server: 'https://other-cluster:6443' }, 'dest_server'],
-      [{ dest_namespace: 'kube-system' }, 'dest_namespace'],
+    for (const [extra, pattern] of [
+      [{ project: 'default' }, /project is .*\(set by the provider\)/],
+      [{ dest_server: 'https://other-cluster:6443' }, /dest_server is .*\(set by the provider\)/],
+      [{ dest_namespace: 'kube-system' }, /dest_namespace is .*\(set by the provider\)/],
+      [
+        { repo_url: 'https://git.attacker.example/x.git' },
+        /repo_url "https:\/\/git\.attacker\.example\/x\.git" is not one the operator allows \(CTRLPLANE_K8S_ARGO_REPOS\)/,
+      ],
+      [{ repo_url: 'https://example.com/repo.git.evil' }, /is not one the operator allows/],
     ] as const) {
       await assert.rejects(
         configured.argoApply({ instance_id: other, tenant_id: TENANT, app: { ...app, ...extra } }),
-        refused(new RegExp(`${field} is .*\\(set by the provider\\)`)),
+        refused(pattern),
       );
     }
     assert.equal(
       await cluster.read('argoproj.io/v1alpha1', 'Application', nameOf(other), 'argocd'),
       undefined,
     );
-    // The defaults: project default, the in-cluster server.
-    const defaults = newInstanceId();
-    await provider.argoApply({ instance_id: defaults, tenant_id: TENANT, app });
-    const plainApp = (await cluster.read(
-      'argoproj.io/v1alpha1',
-      'Application',
-      nameOf(defaults),
-      'argocd',
-    )) as {
-      spec: Record<string, unknown>;
-    };
-    assert.equal(plainApp.spec.project, 'default');
-    assert.deepEqual(plainApp.spec.destination, {
-      server: 'https://kubernetes.default.svc',
-      namespace: ns,
-    });
+    await cluster.delete('argoproj.io/v1alpha1', 'AppProject', project, 'argocd');
   });
 });

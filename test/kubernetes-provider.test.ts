@@ -164,6 +164,7 @@ describe('Kubernetes provider — services source (real control plane)', () => {
     target = await realTarget();
     provider = new KubernetesProvider({
       kubeConfig: target.kc,
+      namespacePerTenant: false,
       namespace: target.namespace,
       labels: { 'example.com/owner': 'platform', team: 'config' },
       helm: false,
@@ -867,30 +868,91 @@ describe('Kubernetes provider — configuration from the environment', () => {
       const env = {
         CP_K8S_KUBECONFIG: path,
         CP_K8S_CONTEXT: 'c',
-        CP_K8S_NAMESPACE: 'apps',
-        CP_K8S_NAMESPACE_PER_TENANT: 'true',
         CP_K8S_NAMESPACE_PREFIX: 'tenant',
         CP_K8S_LABELS: 'env=dev, team=core',
         CP_K8S_IMAGE_PULL_SECRETS: 'regcred, other',
         CP_K8S_ARGO_NAMESPACE: 'gitops',
-        CP_K8S_ARGO_PROJECT: 'tenants',
         CP_K8S_REGION: 'eu-west',
         CP_K8S_HELM_BIN: 'false',
+        CTRLPLANE_K8S_SYSTEM_NAMESPACE: 'cp-system',
+        CTRLPLANE_K8S_POD_SECURITY: 'baseline',
+        CTRLPLANE_K8S_RUN_AS_USER: '10001',
+        CTRLPLANE_K8S_QUOTA: 'pods=10, requests.cpu=2',
+        CTRLPLANE_K8S_CONTAINER_DEFAULT_LIMITS: 'cpu=1,memory=1Gi',
+        CTRLPLANE_K8S_CONTAINER_DEFAULT_REQUESTS: '',
+        CTRLPLANE_K8S_SERVICE_EXPOSURE: 'loadbalancer',
+        CTRLPLANE_K8S_TENANT_API_GROUPS: 'widgets.example.com',
+        CTRLPLANE_K8S_HELM_REPOS: 'https://charts.example.com, oci://ghcr.io/acme, /srv/charts',
+        CTRLPLANE_K8S_ARGO_REPOS: 'https://git.example.com/apps',
       };
       assert.deepEqual(kubernetesOptionsFromEnv(env), {
         kubeconfigPath: path,
         context: 'c',
-        namespace: 'apps',
         namespacePerTenant: true,
         namespacePrefix: 'tenant',
+        systemNamespace: 'cp-system',
+        podSecurity: 'baseline',
+        runAsUser: 10001,
+        tenantLimits: {
+          quota: { pods: '10', 'requests.cpu': '2' },
+          containerDefaultLimits: { cpu: '1', memory: '1Gi' },
+          containerDefaultRequests: {},
+        },
+        serviceExposure: ['LoadBalancer'],
+        tenantApiGroups: ['widgets.example.com'],
         labels: { env: 'dev', team: 'core' },
         imagePullSecrets: ['regcred', 'other'],
+        argoRepos: ['https://git.example.com/apps'],
         argoNamespace: 'gitops',
-        argoProject: 'tenants',
         argoDestServer: 'https://kubernetes.default.svc',
         region: 'eu-west',
         helm: false,
+        helmRepos: ['https://charts.example.com', 'oci://ghcr.io/acme', '/srv/charts'],
       });
+      // The safe defaults.
+      const defaults = kubernetesOptionsFromEnv({ CP_K8S_KUBECONFIG: path });
+      assert.equal(defaults?.namespacePerTenant, true);
+      assert.equal(defaults?.podSecurity, 'restricted');
+      assert.equal(defaults?.runAsUser, 65532);
+      assert.deepEqual(defaults?.serviceExposure, []);
+      assert.deepEqual(defaults?.helmRepos, []);
+      assert.deepEqual(defaults?.argoRepos, []);
+      assert.equal(defaults?.tenantLimits?.quota.pods, '50');
+      // The shared namespace only by explicit opt-in.
+      assert.equal(
+        kubernetesOptionsFromEnv({
+          CP_K8S_KUBECONFIG: path,
+          CP_K8S_NAMESPACE_PER_TENANT: 'false',
+          CP_K8S_NAMESPACE: 'apps',
+        })?.namespace,
+        'apps',
+      );
+      assert.throws(
+        () => kubernetesOptionsFromEnv({ ...env, CP_K8S_NAMESPACE: 'apps' }),
+        /CP_K8S_NAMESPACE: names the namespace shared by all tenants, which needs CP_K8S_NAMESPACE_PER_TENANT=false/,
+      );
+      for (const [key, value, pattern] of [
+        ['CP_K8S_ARGO_PROJECT', 'tenants', /CP_K8S_ARGO_PROJECT: is no longer read/],
+        [
+          'CTRLPLANE_K8S_POD_SECURITY',
+          'privileged',
+          /CTRLPLANE_K8S_POD_SECURITY: expected restricted or baseline/,
+        ],
+        ['CTRLPLANE_K8S_RUN_AS_USER', '0', /CTRLPLANE_K8S_RUN_AS_USER: expected a non-root UID/],
+        [
+          'CTRLPLANE_K8S_QUOTA',
+          'pods=lots',
+          /CTRLPLANE_K8S_QUOTA: pods=lots: "lots" is not a Kubernetes quantity/,
+        ],
+        [
+          'CTRLPLANE_K8S_SERVICE_EXPOSURE',
+          'HostPort',
+          /CTRLPLANE_K8S_SERVICE_EXPOSURE: "HostPort" is not one of/,
+        ],
+        ['CTRLPLANE_K8S_HELM_REPOS', 'charts', /CTRLPLANE_K8S_HELM_REPOS: "charts" is neither/],
+      ] as const) {
+        assert.throws(() => kubernetesOptionsFromEnv({ ...env, [key]: value }), pattern);
+      }
       const provider = kubernetesProviderFromEnv(env);
       assert.ok(provider);
       assert.equal(provider.info().region, 'eu-west');
@@ -904,7 +966,11 @@ describe('Kubernetes provider — configuration from the environment', () => {
         kubernetesOptionsFromEnv(withoutHelm)?.helm,
         fileURLToPath(new URL('../.tools/bin/helm', import.meta.url)),
       );
-      assert.throws(() => kubernetesOptionsFromEnv({ ...env, CP_K8S_NAMESPACE: '' }), /CP_K8S_NAMESPACE/);
+      assert.throws(
+        () =>
+          kubernetesOptionsFromEnv({ ...env, CP_K8S_NAMESPACE_PER_TENANT: 'false', CP_K8S_NAMESPACE: '' }),
+        /CP_K8S_NAMESPACE/,
+      );
       assert.throws(
         () => kubernetesOptionsFromEnv({ ...env, CP_K8S_NAMESPACE_PER_TENANT: 'maybe' }),
         /CP_K8S_NAMESPACE_PER_TENANT/,

@@ -90,7 +90,12 @@ function namespaced(options: { provider?: (kc: KubeConfig, ns: string) => Kubern
     scope.dispose = namespace.dispose;
     scope.provider =
       options.provider?.(cluster.kc, namespace.name) ??
-      new KubernetesProvider({ kubeConfig: cluster.kc, namespace: namespace.name, helm: false });
+      new KubernetesProvider({
+        kubeConfig: cluster.kc,
+        namespacePerTenant: false,
+        namespace: namespace.name,
+        helm: false,
+      });
   });
   after(() => scope.dispose());
   return scope;
@@ -432,6 +437,7 @@ describe('Kubernetes provider — resources', () => {
         const warnings: string[] = [];
         const watched = new KubernetesProvider({
           kubeConfig: cluster.kc,
+          namespacePerTenant: false,
           namespace: ns,
           helm: false,
           logger: { info: () => {}, warn: (o, m) => warnings.push(`${m} ${JSON.stringify(o)}`) },
@@ -456,7 +462,12 @@ describe('Kubernetes provider — failures of the API server (real server behind
   after(() => proxy.stop());
   const scope = namespaced({
     provider: (_kc, ns) =>
-      new KubernetesProvider({ kubeConfig: proxy.kubeConfig(), namespace: ns, helm: false }),
+      new KubernetesProvider({
+        kubeConfig: proxy.kubeConfig(),
+        namespacePerTenant: false,
+        namespace: ns,
+        helm: false,
+      }),
   });
 
   async function labelled(ns: string, id: string): Promise<string[]> {

@@ -39,7 +39,10 @@ describe('a manifests source on Kubernetes, through the API (reference §9 Sourc
     stack = await startStack({
       env: {
         CP_K8S_KUBECONFIG: cluster.kubeconfigPath,
+        CP_K8S_NAMESPACE_PER_TENANT: 'false',
         CP_K8S_NAMESPACE: ns,
+        // Argo CD is enabled by the repositories its Applications may come from (each tenant gets an AppProject).
+        CTRLPLANE_K8S_ARGO_REPOS: 'https://git.example.com',
         CTRLPLANE_RATE_LIMIT_PER_MINUTE: '0',
         // The drift check reads what Argo CD reports (below) back into the instance.
         CTRLPLANE_DRIFT_CHECK_INTERVAL_MS: '500',
@@ -245,15 +248,19 @@ describe('a manifests source on Kubernetes, through the API (reference §9 Sourc
   it('an argocd source writes its Application; what Argo CD reports moves the instance', async () => {
     const crd = 'applications.argoproj.io';
     const installed = !!(await cluster.read('apiextensions.k8s.io/v1', 'CustomResourceDefinition', crd));
-    if (!installed) {
+    const kinds = [
+      ['Application', 'applications'],
+      ['AppProject', 'appprojects'],
+    ] as const;
+    for (const [kind, plural] of installed ? [] : kinds) {
       await cluster.apply({
         apiVersion: 'apiextensions.k8s.io/v1',
         kind: 'CustomResourceDefinition',
-        metadata: { name: crd },
+        metadata: { name: `${plural}.argoproj.io` },
         spec: {
           group: 'argoproj.io',
           scope: 'Namespaced',
-          names: { kind: 'Application', plural: 'applications', singular: 'application' },
+          names: { kind, plural, singular: kind.toLowerCase() },
           versions: [
             {
               name: 'v1alpha1',
@@ -280,8 +287,10 @@ describe('a manifests source on Kubernetes, through the API (reference §9 Sourc
       await eventually(
         async () =>
           (await cluster.list('argoproj.io/v1alpha1', 'Application', 'argocd').catch(() => undefined)) !==
-          undefined,
-        'the Application CRD served',
+            undefined &&
+          (await cluster.list('argoproj.io/v1alpha1', 'AppProject', 'argocd').catch(() => undefined)) !==
+            undefined,
+        'the Application and AppProject CRDs served',
       );
       const res = await api('POST', '/v1/instances?wait=30s', {
         name: 'gitops',
@@ -352,7 +361,13 @@ describe('a manifests source on Kubernetes, through the API (reference §9 Sourc
         await cluster.delete('argoproj.io/v1alpha1', 'Application', name, 'argocd');
       }
       if (!installed) {
-        await cluster.delete('apiextensions.k8s.io/v1', 'CustomResourceDefinition', crd);
+        for (const [, plural] of kinds) {
+          await cluster.delete(
+            'apiextensions.k8s.io/v1',
+            'CustomResourceDefinition',
+            `${plural}.argoproj.io`,
+          );
+        }
         await cluster.delete('v1', 'Namespace', 'argocd');
         // Gone, not only terminating, before another test file needs it again.
         await eventually(

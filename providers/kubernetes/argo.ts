@@ -12,6 +12,62 @@ export interface ArgoApplication extends KubernetesObject {
   status?: { health?: { status?: string; message?: string }; sync?: { status?: string } };
 }
 
+/** Refused unless the operator lists the repositories tenants' Applications may come from. */
+export function argoDisabled(): PermanentProviderError {
+  return new PermanentProviderError(
+    'the argocd source is disabled: Argo CD deploys with its own cluster-wide rights, and only a per-tenant ' +
+      'AppProject (limited to the tenant namespace, no cluster-scoped kinds, allowed repositories only) bounds them; ' +
+      'the operator enables it by listing the allowed repositories in CTRLPLANE_K8S_ARGO_REPOS',
+    'unsupported_source',
+  );
+}
+
+function trimSlashes(value: string): string {
+  return value.replace(/\/+$/, '');
+}
+
+/** A repo_url the operator does not allow is refused (invalid_spec), naming it. */
+export function checkArgoRepo(repoUrl: string, allowed: readonly string[]): void {
+  const repo = trimSlashes(repoUrl.trim());
+  if (allowed.map(trimSlashes).some((a) => repo === a || repo.startsWith(`${a}/`))) return;
+  throw new PermanentProviderError(
+    `the argocd repo_url ${JSON.stringify(repoUrl)} is not one the operator allows (CTRLPLANE_K8S_ARGO_REPOS)`,
+    'invalid_spec',
+  );
+}
+
+/**
+ * The tenant's AppProject: its Applications deploy only into the tenant namespace of the one destination cluster,
+ * from the allowed repositories, with no cluster-scoped kind (an empty clusterResourceWhitelist allows none) and
+ * never the namespace's quota, limits or RBAC.
+ */
+export function argoProject(input: {
+  name: string;
+  namespace: string;
+  labels: Record<string, string>;
+  repos: readonly string[];
+  destinationServer: string;
+  destinationNamespace: string;
+}): KubernetesObject {
+  return {
+    apiVersion: ARGO_API_VERSION,
+    kind: 'AppProject',
+    metadata: { name: input.name, namespace: input.namespace, labels: input.labels },
+    spec: {
+      description: `ctrlplane tenant ${input.labels['ctrlplane.io/tenant-id'] ?? ''}`.trim(),
+      sourceRepos: [...input.repos],
+      destinations: [{ server: input.destinationServer, namespace: input.destinationNamespace }],
+      clusterResourceWhitelist: [],
+      namespaceResourceBlacklist: [
+        { group: '', kind: 'ResourceQuota' },
+        { group: '', kind: 'LimitRange' },
+        { group: 'rbac.authorization.k8s.io', kind: 'Role' },
+        { group: 'rbac.authorization.k8s.io', kind: 'RoleBinding' },
+      ],
+    },
+  } as KubernetesObject;
+}
+
 /**
  * The Application object of reference-behaviour.md §7 "Argo engine", labelled like everything else. Its project and
  * destination server come from the provider configuration and its destination namespace is the instance's: the

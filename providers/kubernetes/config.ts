@@ -19,24 +19,84 @@ export interface KubeConfigSource {
   inCluster?: boolean;
 }
 
+/** The Pod Security Admission level enforced on every tenant namespace. */
+export type PodSecurityLevel = 'restricted' | 'baseline';
+
+/** Ways a tenant's Service could be reached from outside the cluster; each is refused unless the operator allows it. */
+export type ServiceExposure = 'NodePort' | 'LoadBalancer' | 'ExternalIPs';
+
+export const SERVICE_EXPOSURES: readonly ServiceExposure[] = ['NodePort', 'LoadBalancer', 'ExternalIPs'];
+
+/** Resource quantities by resource name (`cpu`, `memory`, `requests.cpu`, `pods`, …), as Kubernetes spells them. */
+export type Quantities = Record<string, string>;
+
+/** What every tenant namespace gets, besides the Pod Security labels. */
+export interface TenantNamespaceLimits {
+  /** `spec.hard` of the namespace's ResourceQuota `ctrlplane-quota`; empty: no ResourceQuota. */
+  quota: Quantities;
+  /** The LimitRange `ctrlplane-limits`: what a container that asks for nothing gets (limits, then requests). */
+  containerDefaultLimits: Quantities;
+  containerDefaultRequests: Quantities;
+}
+
+export const DEFAULT_TENANT_LIMITS: TenantNamespaceLimits = {
+  quota: {
+    pods: '50',
+    services: '20',
+    secrets: '100',
+    configmaps: '100',
+    persistentvolumeclaims: '10',
+    'requests.storage': '50Gi',
+    'requests.cpu': '4',
+    'requests.memory': '8Gi',
+    'limits.cpu': '8',
+    'limits.memory': '16Gi',
+  },
+  containerDefaultLimits: { cpu: '500m', memory: '512Mi' },
+  containerDefaultRequests: { cpu: '50m', memory: '64Mi' },
+};
+
 export interface KubernetesProviderOptions extends KubeConfigSource {
-  /** Namespace of every instance (default `default`), unless `namespacePerTenant`. */
-  namespace?: string;
-  /** One namespace per tenant, `<namespacePrefix>-<tenant id>`, created on demand (server-side apply). */
+  /**
+   * One namespace per tenant, `<namespacePrefix>-<tenant id>` (default true): the boundary between tenants. False
+   * puts every tenant into `namespace`, which is NOT safe for untrusted tenants (they share one Pod Security level,
+   * quota and network, and the objects are written with the control plane's own credentials).
+   */
   namespacePerTenant?: boolean;
+  /** The namespace of every instance when `namespacePerTenant` is false (default `default`). */
+  namespace?: string;
   /** Default `ctrlplane`. */
   namespacePrefix?: string;
+  /**
+   * Where the per-tenant ServiceAccounts live that tenant objects are applied as (default `ctrlplane-system`). Kept
+   * out of the tenant namespaces, so that no tenant pod can run as one.
+   */
+  systemNamespace?: string;
+  /** Pod Security Admission `enforce` level of tenant namespaces (default `restricted`). */
+  podSecurity?: PodSecurityLevel;
+  /** runAsUser (and runAsGroup, fsGroup) of generated pods and of tenant pods that set none (default 65532). */
+  runAsUser?: number;
+  /** Quota and container defaults of tenant namespaces (default DEFAULT_TENANT_LIMITS). */
+  tenantLimits?: TenantNamespaceLimits;
+  /** Service exposures tenants may use (default none: NodePort, LoadBalancer and externalIPs are refused). */
+  serviceExposure?: readonly ServiceExposure[];
+  /**
+   * API groups of custom resources tenants may write in their namespace (the tenant Role grants them). The built-in
+   * namespaced kinds are granted anyway, except ResourceQuota and LimitRange.
+   */
+  tenantApiGroups?: readonly string[];
   /** Labels on every object (the caller's labels and the reserved ones win over them). */
   labels?: Record<string, string>;
   /** Names of Secrets of type dockerconfigjson every pod gets as imagePullSecrets. */
   imagePullSecrets?: string[];
-  /** Where Argo CD Applications go (default `argocd`). */
-  argoNamespace?: string;
   /**
-   * The Argo CD project of every Application (default `default`). Argo CD deploys with its own permissions, bounded
-   * by this project: give it one that only allows namespaced resources in the tenants' namespaces.
+   * Repositories Argo CD Applications may come from. Empty (the default) refuses the argocd source: Argo CD deploys
+   * with its own permissions, and only a per-tenant AppProject (which the provider writes, limited to the tenant's
+   * namespace, no cluster-scoped kinds and these repositories) bounds them.
    */
-  argoProject?: string;
+  argoRepos?: readonly string[];
+  /** Where Argo CD Applications and the tenants' AppProjects go (default `argocd`). */
+  argoNamespace?: string;
   /** The destination cluster of every Application (default the in-cluster `https://kubernetes.default.svc`). */
   argoDestServer?: string;
   /** `info().region` (default `local`). */
@@ -46,6 +106,11 @@ export interface KubernetesProviderOptions extends KubeConfigSource {
    * Without an executable helm the source is refused with `unsupported_source`.
    */
   helm?: string | false;
+  /**
+   * Chart repositories (http(s):// or oci:// URL prefixes) and local chart directories (absolute paths) a helm source
+   * may name. Empty (the default): every chart is refused.
+   */
+  helmRepos?: readonly string[];
   logger?: KubernetesProviderLogger;
 }
 

@@ -61,13 +61,13 @@ export async function ignoreNotFound<T>(promise: Promise<T>): Promise<T | undefi
 }
 
 /**
- * The provider's error rule: the API server refusing the request itself (400 BadRequest, 422 Invalid) cannot be
- * fixed by a retry → PermanentProviderError('invalid_spec') with the server's message. Everything else (5xx,
+ * The provider's error rule: the API server refusing the request itself (400 BadRequest, 422 Invalid, and 403
+ * Forbidden: RBAC refusing the tenant's identity, or Pod Security refusing a pod) cannot be fixed by a retry → PermanentProviderError('invalid_spec') with the server's message. Everything else (5xx,
  * connection errors, 409 races, 404 of a namespace being created) is rethrown as it is, so the activity retries.
  */
 export function translateError(err: unknown, what: string): never {
   const code = statusCode(err);
-  if (code === 400 || code === 422) {
+  if (code === 400 || code === 422 || code === 403) {
     throw new PermanentProviderError(
       `kubernetes rejected ${what}: ${kubeError(err).message}`,
       'invalid_spec',

@@ -1,8 +1,7 @@
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { InstanceState } from '../../domain/instance-state.ts';
+import { join, resolve } from 'node:path';
 import { PermanentProviderError, type RenderedHelm } from '../provider.ts';
 
 export { findExecutable } from '../find-executable.ts';
@@ -15,14 +14,6 @@ export function helmUnavailable(): PermanentProviderError {
   );
 }
 
-export interface HelmRelease {
-  name: string;
-  namespace: string;
-  revision: number;
-  status: string;
-  description?: string;
-}
-
 interface HelmContext {
   binary: string;
   /** A kubeconfig for the CLI; absent in-cluster, where helm finds the service account itself. */
@@ -32,7 +23,11 @@ interface HelmContext {
 }
 
 /** Runs helm; a non-zero exit becomes an Error carrying helm's stderr. */
-export function runHelm(ctx: HelmContext, args: string[]): Promise<string> {
+export function runHelm(
+  ctx: HelmContext,
+  args: string[],
+  env: NodeJS.ProcessEnv = { ...process.env, HELM_NO_PLUGINS: '1' },
+): Promise<string> {
   const full = [...args];
   if (ctx.kubeconfig) full.push('--kubeconfig', ctx.kubeconfig);
   if (ctx.kubeContext) full.push('--kube-context', ctx.kubeContext);
@@ -40,7 +35,7 @@ export function runHelm(ctx: HelmContext, args: string[]): Promise<string> {
     execFile(
       ctx.binary,
       full,
-      { maxBuffer: 32 * 1024 * 1024, signal: ctx.signal, env: { ...process.env, HELM_NO_PLUGINS: '1' } },
+      { maxBuffer: 32 * 1024 * 1024, signal: ctx.signal, env },
       (err, stdout, stderr) => {
         if (err) {
           const detail = String(stderr || err.message).trim();
@@ -70,15 +65,48 @@ export async function writePrivate(path: string, content: string): Promise<strin
   return path;
 }
 
-/** `helm upgrade --install` arguments for a rendered chart (repo URL, oci:// registry or local/repo-qualified chart). */
-export function installArgs(
+function trimSlashes(value: string): string {
+  return value.replace(/\/+$/, '');
+}
+
+/**
+ * Refuses (invalid_spec, naming it) a chart whose repository is not in the operator's allowlist: an http(s):// or
+ * oci:// repository (or chart URL) must start with an allowed URL, and a chart without a repository must be an
+ * absolute directory inside an allowed one (no repository aliases: helm runs with an empty configuration).
+ */
+export function checkChartSource(chart: RenderedHelm, allowed: readonly string[]): void {
+  const name = chart.chart?.trim() ?? '';
+  if (!name) throw new PermanentProviderError('a helm source needs a chart', 'invalid_spec');
+  const remote = chart.repo?.trim() || (/^(https?|oci):\/\//.test(name) ? name : '');
+  const urls = allowed.filter((a) => !a.startsWith('/')).map(trimSlashes);
+  const dirs = allowed.filter((a) => a.startsWith('/')).map((a) => trimSlashes(resolve(a)));
+  if (remote) {
+    const repo = trimSlashes(remote);
+    if (urls.some((u) => repo === u || repo.startsWith(`${u}/`))) return;
+    throw new PermanentProviderError(
+      `the helm chart repository ${JSON.stringify(remote)} is not one the operator allows (CTRLPLANE_K8S_HELM_REPOS)`,
+      'invalid_spec',
+    );
+  }
+  const path = resolve(name);
+  if (name.startsWith('/') && dirs.some((d) => path.startsWith(`${d}/`))) return;
+  throw new PermanentProviderError(
+    `the helm chart ${JSON.stringify(name)} has no repository the operator allows (CTRLPLANE_K8S_HELM_REPOS lists the chart repositories and local chart directories)`,
+    'invalid_spec',
+  );
+}
+
+/**
+ * `helm template` arguments: helm renders offline (no cluster: `lookup` finds nothing, nothing is installed), and
+ * the objects go through the manifests path.
+ */
+export function templateArgs(
   release: string,
   namespace: string,
   chart: RenderedHelm,
   valuesFile?: string,
 ): string[] {
-  if (!chart.chart?.trim()) throw new PermanentProviderError('a helm source needs a chart');
-  const args = ['upgrade', '--install', release];
+  const args = ['template', release];
   if (chart.repo?.startsWith('oci://')) {
     args.push(`${chart.repo.replace(/\/+$/, '')}/${chart.chart}`);
   } else if (chart.repo) {
@@ -86,50 +114,24 @@ export function installArgs(
   } else {
     args.push(chart.chart);
   }
-  args.push('--namespace', namespace, '--output', 'json');
+  args.push('--namespace', namespace, '--skip-tests');
   if (chart.version) args.push('--version', chart.version);
   if (valuesFile) args.push('--values', valuesFile);
   return args;
 }
 
-export function parseRelease(json: string, fallback: { name: string; namespace: string }): HelmRelease {
-  const parsed = JSON.parse(json) as {
-    name?: string;
-    namespace?: string;
-    version?: number;
-    info?: { status?: string; description?: string };
-  };
+/**
+ * The environment of `helm template`: no kubeconfig and no credentials of this process, and helm's configuration,
+ * cache and data in the call's own directory (no repository aliases, no plugins, nothing shared between tenants).
+ */
+export function offlineHelmEnv(dir: string): NodeJS.ProcessEnv {
   return {
-    name: parsed.name ?? fallback.name,
-    namespace: parsed.namespace ?? fallback.namespace,
-    revision: parsed.version ?? 0,
-    status: parsed.info?.status ?? 'unknown',
-    description: parsed.info?.description,
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: dir,
+    KUBECONFIG: join(dir, 'no-kubeconfig'),
+    HELM_CONFIG_HOME: join(dir, 'config'),
+    HELM_CACHE_HOME: join(dir, 'cache'),
+    HELM_DATA_HOME: join(dir, 'data'),
+    HELM_NO_PLUGINS: '1',
   };
-}
-
-/** Helm release status → instance state (reference-behaviour.md §7 "Helm engine"). */
-export function helmState(status: string): InstanceState {
-  switch (status) {
-    case 'deployed':
-      return 'running';
-    case 'failed':
-      return 'failed';
-    case 'pending-install':
-    case 'pending-upgrade':
-    case 'pending-rollback':
-      return 'starting';
-    case 'uninstalling':
-      return 'stopping';
-    case 'uninstalled':
-      return 'stopped';
-    default:
-      return 'provisioning';
-  }
-}
-
-export function isReleaseNotFound(err: unknown): boolean {
-  const text =
-    err instanceof Error ? `${err.message} ${(err as { stderr?: string }).stderr ?? ''}` : String(err);
-  return /release: not found|not found/i.test(text);
 }

@@ -2,6 +2,7 @@ import {
   type Configuration,
   type ConfigurationOptions,
   type KubeConfig,
+  type KubernetesObject,
   KubernetesObjectApi,
   Observable,
   type ObservableMiddleware,
@@ -9,6 +10,8 @@ import {
   type ResponseContext,
   type V1APIResource,
 } from '@kubernetes/client-node';
+import { ObjectSerializer } from '@kubernetes/client-node/dist/serializer.js';
+import { getSerializationType } from '@kubernetes/client-node/dist/util.js';
 
 /**
  * Plural resource names of the kinds the provider writes itself and of the common built-in kinds a manifest uses,
@@ -49,6 +52,16 @@ const BUILTIN: Record<string, Record<string, [plural: string, namespaced: boolea
   'argoproj.io/v1alpha1': { Application: ['applications', true] },
   'metrics.k8s.io/v1beta1': { PodMetrics: ['pods', true] },
 };
+
+/**
+ * An object in the API's own JSON field names (as YAML and the API server spell them) → client-node's model of its
+ * kind, which client-node serializes a built-in kind through. Without this a field whose model name differs is
+ * silently dropped on the way out: a NetworkPolicy's `ingress[].from` (model `_from`, and a rule without `from`
+ * allows every source), a LimitRange's `default` (model `_default`).
+ */
+export function fromWire<T extends KubernetesObject>(obj: T): T {
+  return ObjectSerializer.deserialize(obj, getSerializationType(obj.apiVersion, obj.kind)) as T;
+}
 
 export interface ResourceInfo {
   plural: string;

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import {
   AppsV1Api,
-  type KubeConfig,
+  KubeConfig,
   type KubernetesObject,
   PatchStrategy,
   setHeaderOptions,
@@ -32,8 +32,23 @@ import {
   type RenderedHelm,
   type ResourceUsage,
 } from '../provider.ts';
-import { type ArgoApplication, argoApplication, argoStatusOf } from './argo.ts';
-import { buildKubeConfig, type KubernetesProviderLogger, type KubernetesProviderOptions } from './config.ts';
+import {
+  type ArgoApplication,
+  argoApplication,
+  argoDisabled,
+  argoProject,
+  argoStatusOf,
+  checkArgoRepo,
+} from './argo.ts';
+import {
+  buildKubeConfig,
+  DEFAULT_TENANT_LIMITS,
+  type KubernetesProviderLogger,
+  type KubernetesProviderOptions,
+  type PodSecurityLevel,
+  type ServiceExposure,
+  type TenantNamespaceLimits,
+} from './config.ts';
 import {
   errorMessage,
   ignoreNotFound,
@@ -44,17 +59,16 @@ import {
   translateError,
 } from './errors.ts';
 import {
+  checkChartSource,
   findExecutable,
-  helmState,
   helmUnavailable,
-  installArgs,
-  isReleaseNotFound,
-  parseRelease,
+  offlineHelmEnv,
   runHelm,
+  templateArgs,
   withTempDir,
   writePrivate,
 } from './helm.ts';
-import { callOptions, KubeObjects } from './kube-client.ts';
+import { callOptions, fromWire, KubeObjects } from './kube-client.ts';
 import { streamPodLog } from './log-stream.ts';
 import {
   checkKind,
@@ -76,8 +90,24 @@ import {
   tenantNamespace,
   trackingConfigMapName,
 } from './names.ts';
+import {
+  checkPodSpec,
+  checkServiceExposure,
+  hardenPodSpec,
+  podReferences,
+  podSpecs,
+  refusePod,
+} from './pod-policy.ts';
 import { cpuMillicores, memoryMiB, parseQuantity } from './quantity.ts';
 import { deriveStatus } from './status.ts';
+import {
+  instanceNetworkPolicy,
+  instanceNetworkPolicyName,
+  serviceExposurePolicy,
+  type TenantIdentity,
+  tenantIdentity,
+  tenantNamespaceObjects,
+} from './tenant-namespace.ts';
 import { endpointsOf, hashOf, planWorkload, resourceRequirements } from './workload.ts';
 
 type Workload = V1Deployment | V1StatefulSet;
@@ -96,6 +126,8 @@ const CONFLICT_ATTEMPTS = 5;
 const WORKLOAD_KINDS: readonly WorkloadKindName[] = ['Deployment', 'StatefulSet'];
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const IN_CLUSTER_SERVER = 'https://kubernetes.default.svc';
+/** How long a new tenant RoleBinding may take to reach the API server's RBAC cache. */
+const RBAC_PROPAGATION_MS = 15_000;
 
 const noopLogger: KubernetesProviderLogger = { info: () => {}, warn: () => {} };
 
@@ -143,52 +175,82 @@ function validateNamespaceName(name: string, what: string): void {
  * Secret per service, all labelled with `ctrlplane.io/instance-id`, `ctrlplane.io/tenant-id` and
  * `ctrlplane.io/managed-by=ctrlplane`.
  *
- * Tenants act through this provider with the control plane's credentials, so nothing a tenant sends leaves the
- * instance's namespace (manifests, helm and Argo CD destinations alike), no cluster-scoped object is written for a
- * tenant, and no object of another instance (or no object ctrlplane does not manage) is taken over or deleted.
+ * Tenants are untrusted, and the cluster is the boundary: each tenant has its namespace (Pod Security, quota,
+ * limits, default-deny network; tenant-namespace.ts), and its objects are written by impersonating its own
+ * ServiceAccount, bound to a Role of that namespace only. On top of that nothing a tenant sends leaves the instance's
+ * namespace (manifests, helm and Argo CD destinations alike), no cluster-scoped object is written for a tenant, no
+ * pod reaches the host or another instance's Secrets (pod-policy.ts), and no object of another instance (or no
+ * object ctrlplane does not manage) is taken over or deleted.
  */
 export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine, HelmEngine {
   readonly kubeConfig: KubeConfig;
-  private readonly inCluster: boolean;
   private readonly objects: KubeObjects;
   private readonly apps: AppsV1Api;
   private readonly versionApi: VersionApi;
   private readonly namespace: string;
   private readonly namespacePerTenant: boolean;
   private readonly namespacePrefix: string;
+  private readonly systemNamespace: string;
+  private readonly podSecurity: PodSecurityLevel;
+  private readonly runAsUser: number;
+  private readonly tenantLimits: TenantNamespaceLimits;
+  private readonly serviceExposure: readonly ServiceExposure[];
+  private readonly tenantApiGroups: readonly string[];
   private readonly labels: Record<string, string>;
   private readonly imagePullSecrets: string[];
+  private readonly argoRepos: readonly string[];
   private readonly argoNamespace: string;
-  private readonly argoProject: string;
   private readonly argoDestServer: string;
   private readonly region: string;
   private readonly helmCommand: string | false;
+  private readonly helmRepos: readonly string[];
+  /** Clients acting as a tenant's ServiceAccount (impersonation), by its user name. */
+  private readonly tenantClients = new Map<string, KubeObjects>();
   private readonly log: KubernetesProviderLogger;
   /** instance id → namespace, learned at provision or by lookup (only consulted with namespacePerTenant). */
   private readonly knownNamespaces = new Map<string, string>();
   /** Tenant namespaces this process has already applied. */
   private readonly ensuredNamespaces = new Set<string>();
+  /** The system namespace and the Service admission policy, applied once per process. */
+  private clusterPolicyApplied = false;
 
   constructor(options: KubernetesProviderOptions = {}) {
-    const { kc, inCluster } = buildKubeConfig(options);
+    const { kc } = buildKubeConfig(options);
     this.kubeConfig = kc;
-    this.inCluster = inCluster;
     this.objects = KubeObjects.create(kc);
     this.apps = kc.makeApiClient(AppsV1Api);
     this.versionApi = kc.makeApiClient(VersionApi);
+    this.namespacePerTenant = options.namespacePerTenant ?? true;
+    if (this.namespacePerTenant && options.namespace !== undefined) {
+      throw new Error(
+        'invalid kubernetes provider configuration: `namespace` is the namespace shared by all tenants, which needs namespacePerTenant: false',
+      );
+    }
     this.namespace = options.namespace ?? 'default';
     validateNamespaceName(this.namespace, 'namespace');
-    this.namespacePerTenant = options.namespacePerTenant ?? false;
     this.namespacePrefix = options.namespacePrefix ?? 'ctrlplane';
     if (this.namespacePerTenant) validateNamespaceName(this.namespacePrefix, 'namespace prefix');
+    this.systemNamespace = options.systemNamespace ?? 'ctrlplane-system';
+    validateNamespaceName(this.systemNamespace, 'system namespace');
+    this.podSecurity = options.podSecurity ?? 'restricted';
+    this.runAsUser = options.runAsUser ?? 65532;
+    if (!Number.isInteger(this.runAsUser) || this.runAsUser < 1) {
+      throw new Error(
+        `invalid kubernetes provider configuration: runAsUser ${this.runAsUser} is not a non-root UID`,
+      );
+    }
+    this.tenantLimits = options.tenantLimits ?? DEFAULT_TENANT_LIMITS;
+    this.serviceExposure = [...(options.serviceExposure ?? [])];
+    this.tenantApiGroups = [...(options.tenantApiGroups ?? [])];
     this.labels = { ...options.labels };
     this.imagePullSecrets = [...(options.imagePullSecrets ?? [])];
+    this.argoRepos = [...(options.argoRepos ?? [])];
     this.argoNamespace = options.argoNamespace ?? 'argocd';
     validateNamespaceName(this.argoNamespace, 'argo namespace');
-    this.argoProject = options.argoProject?.trim() || 'default';
     this.argoDestServer = options.argoDestServer?.trim() || IN_CLUSTER_SERVER;
     this.region = options.region ?? 'local';
     this.helmCommand = options.helm ?? 'helm';
+    this.helmRepos = [...(options.helmRepos ?? [])];
     this.log = options.logger ?? noopLogger;
   }
 
@@ -216,6 +278,16 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
     return this.namespacePerTenant ? tenantNamespace(this.namespacePrefix, tenantId) : this.namespace;
   }
 
+  /**
+   * The identity a tenant's objects are written as (a ServiceAccount of the system namespace bound to a Role of the
+   * tenant namespace only); undefined in the shared namespace, where the control plane writes them itself.
+   */
+  tenantIdentity(tenantId: string): TenantIdentity | undefined {
+    return this.namespacePerTenant
+      ? tenantIdentity(this.systemNamespace, this.namespaceFor(tenantId))
+      : undefined;
+  }
+
   // --- services source -------------------------------------------------------------------------------------
 
   async provision(req: ProvisionRequest, opts: CallOptions = {}): Promise<ProvisionResult> {
@@ -226,8 +298,11 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
       namespace,
       labels: this.labels,
       imagePullSecrets: this.imagePullSecrets,
+      runAsUser: this.runAsUser,
     });
     await this.ensureNamespace(api, namespace, req.tenant_id);
+    // Reads as the control plane, writes as the tenant.
+    const writer = this.writerFor(namespace, opts.signal);
 
     // Nothing of another instance is taken over (an unlabelled object, as a plain create of an earlier attempt
     // leaves it, is adopted).
@@ -249,15 +324,15 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
     // The kind of an instance does not change in practice; if it did, the old workload and its Service go first
     // (a Service cannot switch between ClusterIP and headless in place).
     if (other) {
-      await this.deleteIfPresent(api, header('apps/v1', otherKind, namespace, plan.name), 'Foreground');
-      await this.deleteIfPresent(api, header('v1', 'Service', namespace, plan.name));
+      await this.deleteIfPresent(writer, header('apps/v1', otherKind, namespace, plan.name), 'Foreground');
+      await this.deleteIfPresent(writer, header('v1', 'Service', namespace, plan.name));
       progress(`removed ${otherKind} ${plan.name} of the previous kind`);
     }
 
     try {
       const applied: V1Secret[] = [];
       for (const secret of plan.secrets) {
-        applied.push(await this.apply(api, secret));
+        applied.push(await this.apply(writer, secret));
         progress(`applied Secret ${secret.metadata?.name}`);
       }
       // An env change rolls the pods: the hash follows the Secrets' versions, never their values.
@@ -267,13 +342,19 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
           applied.map((s) => [s.metadata?.name, s.metadata?.uid, s.metadata?.resourceVersion]),
         );
       }
-      await this.apply(api, plan.workload);
+      if (this.namespacePerTenant) {
+        await this.apply(
+          writer,
+          instanceNetworkPolicy(req.instance_id, namespace, plan.workload.metadata?.labels ?? {}),
+        );
+      }
+      await this.apply(writer, plan.workload);
       progress(`applied ${plan.workload.kind} ${plan.name}`);
       if (plan.service) {
-        await this.apply(api, plan.service);
+        await this.apply(writer, plan.service);
         progress(`applied Service ${plan.name}`);
       } else {
-        await this.deleteIfPresent(api, header('v1', 'Service', namespace, plan.name));
+        await this.deleteIfPresent(writer, header('v1', 'Service', namespace, plan.name));
       }
     } catch (err) {
       // A tenant namespace deleted behind our back is re-created by the retry.
@@ -289,13 +370,13 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
     for (const secret of envSecrets.items) {
       const name = secret.metadata?.name ?? '';
       if (wanted.has(name)) continue;
-      await this.deleteIfPresent(api, header('v1', 'Secret', namespace, name));
+      await this.deleteIfPresent(writer, header('v1', 'Secret', namespace, name));
       progress(`removed Secret ${name}`);
     }
     const envMaps = await this.listLabelled<V1ConfigMap>(api, 'ConfigMap', namespace, envSelector);
     for (const cm of envMaps.items) {
       const name = cm.metadata?.name ?? '';
-      await this.deleteIfPresent(api, header('v1', 'ConfigMap', namespace, name));
+      await this.deleteIfPresent(writer, header('v1', 'ConfigMap', namespace, name));
       progress(`removed ConfigMap ${name}`);
     }
 
@@ -321,6 +402,10 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
       await this.deleteIfPresent(api, header('apps/v1', kind, namespace, name), 'Foreground');
     }
     await this.deleteIfPresent(api, header('v1', 'Service', namespace, name));
+    await this.deleteIfPresent(
+      api,
+      header('networking.k8s.io/v1', 'NetworkPolicy', namespace, instanceNetworkPolicyName(instanceId)),
+    );
     opts.progress?.(`deleted workload and Service ${name}`);
 
     // Env Secrets, and env ConfigMaps of earlier versions (not a manifests source's tracking record, which
@@ -606,8 +691,11 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
    * Refused before anything is written (invalid_spec): a namespace other than the instance's (in `req.namespace` or
    * an object's metadata), a cluster-scoped kind, an object that exists and is not this instance's (another
    * instance's, or not managed by ctrlplane: foreign objects are never adopted), a reference to another instance's or
-   * tenant's reserved labels, and the kinds manifest-policy.ts refuses. The reserved labels win on the objects and on
-   * their pod templates; Service, NetworkPolicy and PodDisruptionBudget selectors are narrowed to the instance's pods.
+   * tenant's reserved labels, the kinds manifest-policy.ts refuses, and the pod templates and Services pod-policy.ts
+   * refuses (naming the object, the path and the rule). The reserved labels win on the objects and on their pod
+   * templates; Service, NetworkPolicy and PodDisruptionBudget selectors are narrowed to the instance's pods; pod
+   * templates get the restricted Pod Security defaults where they set nothing. In a tenant namespace the objects are
+   * written as the tenant (impersonated), beside a NetworkPolicy opening the default deny within the instance.
    */
   async applyManifests(
     req: {
@@ -640,6 +728,11 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
       const kind = obj.kind ?? '';
       const { group, version } = splitApiVersion(apiVersion);
       checkKind(obj, !this.namespacePerTenant);
+      checkServiceExposure(obj, this.serviceExposure);
+      for (const at of podSpecs(obj)) {
+        checkPodSpec(obj, at);
+        hardenPodSpec(at.spec, this.runAsUser);
+      }
       const info = await this.resourceInfo(api, apiVersion, kind);
       if (!info) {
         throw new PermanentProviderError(
@@ -691,6 +784,7 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
       refs.push(ref);
     }
 
+    await this.refuseForeignPodReferences(api, objects, instanceNamespace, req.instance_id);
     // Nothing is taken over: an existing object must already be this instance's (checked here for all of them,
     // before anything is written, and again right before each apply).
     for (const obj of objects) {
@@ -700,6 +794,8 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
     }
 
     await this.ensureNamespace(api, instanceNamespace, req.tenant_id);
+    // Reads as the control plane, writes as the tenant.
+    const writer = this.writerFor(instanceNamespace, opts.signal);
     const tracking = await ignoreNotFound(
       api.read<V1ConfigMap>(header('v1', 'ConfigMap', instanceNamespace, trackingName)),
     );
@@ -712,11 +808,14 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
       ...reserved,
       [LABEL.component]: 'manifests',
     };
-    await this.writeTracking(api, instanceNamespace, trackingName, trackingLabels, [...stale, ...refs]);
+    await this.writeTracking(writer, instanceNamespace, trackingName, trackingLabels, [...stale, ...refs]);
+    if (this.namespacePerTenant) {
+      await this.apply(writer, instanceNetworkPolicy(req.instance_id, instanceNamespace, trackingLabels));
+    }
 
     for (const obj of objects) {
       try {
-        await this.applyOwned(api, obj, req.instance_id);
+        await this.applyOwned(writer, obj, req.instance_id);
       } catch (err) {
         if (isNotFound(err)) {
           throw new PermanentProviderError(
@@ -729,10 +828,10 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
       opts.progress?.(`applied ${obj.kind} ${obj.metadata?.name}`);
     }
     for (const ref of [...stale].reverse()) {
-      if (await this.deleteOwnedRef(api, ref, req.instance_id))
+      if (await this.deleteOwnedRef(writer, ref, req.instance_id))
         opts.progress?.(`pruned ${ref.kind} ${ref.name}`);
     }
-    await this.writeTracking(api, instanceNamespace, trackingName, trackingLabels, refs);
+    await this.writeTracking(writer, instanceNamespace, trackingName, trackingLabels, refs);
 
     this.knownNamespaces.set(req.instance_id, instanceNamespace);
     this.log.info(
@@ -760,6 +859,10 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
     for (const ref of [...refs].reverse()) {
       if (await this.deleteOwnedRef(api, ref, instanceId)) opts.progress?.(`deleted ${ref.kind} ${ref.name}`);
     }
+    await this.deleteIfPresent(
+      api,
+      header('networking.k8s.io/v1', 'NetworkPolicy', namespace, instanceNetworkPolicyName(instanceId)),
+    );
     await this.deleteIfPresent(api, header('v1', 'ConfigMap', namespace, trackingName));
     this.knownNamespaces.delete(instanceId);
     this.log.info({ instance_id: instanceId, objects: refs.length }, 'kubernetes manifests deleted');
@@ -801,8 +904,11 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
     },
     opts: CallOptions = {},
   ): Promise<ProvisionResult> {
+    if (this.argoRepos.length === 0) throw argoDisabled();
     const api = this.objects.withSignal(opts.signal);
     const instanceNamespace = this.namespaceFor(req.tenant_id);
+    // One AppProject per tenant, named like its namespace: Argo CD's own rights are bounded by it alone.
+    const project = tenantNamespace(this.namespacePrefix, req.tenant_id);
     const application = argoApplication({
       instanceId: req.instance_id,
       namespace: this.argoNamespace,
@@ -813,12 +919,24 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
         caller: req.labels,
       }),
       app: req.app,
-      project: this.argoProject,
+      project,
       destinationServer: this.argoDestServer,
       destinationNamespace: instanceNamespace,
     });
+    checkArgoRepo(req.app.repo_url, this.argoRepos);
     await this.ensureNamespace(api, instanceNamespace, req.tenant_id);
     try {
+      await this.apply(
+        api,
+        argoProject({
+          name: project,
+          namespace: this.argoNamespace,
+          labels: { ...this.labels, [LABEL.managedBy]: MANAGED_BY, [LABEL.tenantId]: req.tenant_id },
+          repos: this.argoRepos,
+          destinationServer: this.argoDestServer,
+          destinationNamespace: instanceNamespace,
+        }),
+      );
       await this.apply(api, application);
     } catch (err) {
       if (isNotFound(err)) {
@@ -873,9 +991,7 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
   ): Promise<ProvisionResult> {
     const binary = this.helmBinary();
     if (!binary) throw helmUnavailable();
-    const api = this.objects.withSignal(opts.signal);
-    // The release goes to the instance namespace, whatever the source asks for (a different one is refused), and
-    // helm never creates a namespace: with namespacePerTenant the provider does, otherwise the operator's exists.
+    // The release goes to the instance namespace, whatever the source asks for (a different one is refused).
     const namespace = this.namespaceFor(req.tenant_id);
     for (const asked of [req.namespace, req.chart?.namespace]) {
       if (asked && asked !== namespace) {
@@ -885,76 +1001,56 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
         );
       }
     }
-    await this.ensureNamespace(api, namespace, req.tenant_id);
+    checkChartSource(req.chart, this.helmRepos);
     const release = resourceName(req.instance_id);
-    return withTempDir(async (dir) => {
+    const rendered = await withTempDir(async (dir) => {
       const values = req.chart.values ?? {};
       const valuesFile =
         Object.keys(values).length > 0
           ? await writePrivate(join(dir, 'values.json'), JSON.stringify(values))
           : undefined;
-      const args = installArgs(release, namespace, req.chart, valuesFile);
-      opts.progress?.(`helm upgrade --install ${release}`);
-      let out: string;
+      opts.progress?.(`helm template ${release}`);
       try {
-        out = await runHelm(await this.helmContext(binary, dir, opts.signal), args);
+        return await runHelm(
+          { binary, signal: opts.signal },
+          templateArgs(release, namespace, req.chart, valuesFile),
+          offlineHelmEnv(dir),
+        );
       } catch (err) {
         const text = errorMessage(err);
-        if (/not found|no chart|invalid|parse error|unable to parse|failed to parse/i.test(text)) {
+        if (
+          /not found|no chart|invalid|parse error|unable to parse|failed to parse|template: |execution error|yaml/i.test(
+            text,
+          )
+        ) {
           throw new PermanentProviderError(text, 'invalid_spec');
         }
         throw err;
       }
-      const rel = parseRelease(out, { name: release, namespace });
-      this.log.info(
-        { instance_id: req.instance_id, release, namespace, revision: rel.revision },
-        'helm release installed',
-      );
-      return {
-        provider_ref: `helm:${namespace}/${release}`,
-        endpoints: [],
-        metadata: { revision: String(rel.revision), namespace, status: rel.status },
-      };
     });
+    // What the chart rendered goes through the manifests policy and apply path, as the tenant.
+    const applied = await this.applyManifests(
+      { instance_id: req.instance_id, tenant_id: req.tenant_id, docs: [rendered] },
+      opts,
+    );
+    this.log.info({ instance_id: req.instance_id, release, namespace }, 'helm chart rendered and applied');
+    return {
+      provider_ref: `helm:${namespace}/${release}`,
+      endpoints: [],
+      metadata: { ...applied.metadata, release },
+    };
   }
 
   async helmUninstall(instanceId: string, opts: CallOptions = {}): Promise<void> {
-    const binary = this.helmBinary();
-    if (!binary) throw helmUnavailable();
-    const release = resourceName(instanceId);
-    await withTempDir(async (dir) => {
-      const ctx = await this.helmContext(binary, dir, opts.signal);
-      const found = await this.findRelease(ctx, release);
-      if (!found) return;
-      try {
-        await runHelm(ctx, ['uninstall', release, '--namespace', found.namespace]);
-      } catch (err) {
-        if (!isReleaseNotFound(err)) throw err;
-      }
-      opts.progress?.(`helm uninstall ${release}`);
-    });
+    await this.deleteManifests(instanceId, opts);
   }
 
   async helmStatus(instanceId: string, opts: CallOptions = {}): Promise<InstanceStatus> {
-    const binary = this.helmBinary();
-    if (!binary) throw helmUnavailable();
-    const release = resourceName(instanceId);
-    return withTempDir(async (dir) => {
-      const ctx = await this.helmContext(binary, dir, opts.signal);
-      const found = await this.findRelease(ctx, release);
-      if (!found)
-        return { state: 'destroyed', ready: false, restarts: 0, endpoints: [], message: 'no helm release' };
-      const out = await runHelm(ctx, ['status', release, '--namespace', found.namespace, '--output', 'json']);
-      const rel = parseRelease(out, { name: release, namespace: found.namespace });
-      const state = helmState(rel.status);
-      return {
-        state,
-        ready: state === 'running',
-        restarts: 0,
-        endpoints: [],
-        message: rel.description ?? rel.status,
-      };
-    });
+    const status = await this.manifestStatus(instanceId, opts);
+    if (status.message === 'no manifests applied') {
+      return { state: 'destroyed', ready: false, restarts: 0, endpoints: [], message: 'no helm release' };
+    }
+    return status;
   }
 
   // --- internals -------------------------------------------------------------------------------------------
@@ -963,34 +1059,17 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
     return this.helmCommand === false ? undefined : findExecutable(this.helmCommand);
   }
 
-  private async helmContext(binary: string, dir: string, signal: AbortSignal | undefined) {
-    if (this.inCluster) return { binary, signal };
-    const kubeconfig = await writePrivate(join(dir, 'kubeconfig'), this.kubeConfig.exportConfig());
-    return { binary, kubeconfig, signal };
-  }
-
-  private async findRelease(
-    ctx: { binary: string; kubeconfig?: string; signal?: AbortSignal },
-    release: string,
-  ): Promise<{ namespace: string } | undefined> {
-    const out = await runHelm(ctx, [
-      'list',
-      '--all-namespaces',
-      '--all',
-      '--filter',
-      `^${release}$`,
-      '--output',
-      'json',
-    ]);
-    const list = JSON.parse(out || '[]') as Array<{ name?: string; namespace?: string }>;
-    const hit = list.find((r) => r.name === release);
-    return hit?.namespace ? { namespace: hit.namespace } : undefined;
-  }
-
   /** Server-side apply, field manager `ctrlplane`, force: create or converge, never AlreadyExists. */
   private async apply<T extends KubernetesObject>(api: KubeObjects, obj: T): Promise<T> {
     try {
-      return await api.patch(obj, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+      return await api.patch(
+        fromWire(obj),
+        undefined,
+        undefined,
+        FIELD_MANAGER,
+        true,
+        PatchStrategy.ServerSideApply,
+      );
     } catch (err) {
       const ns = obj.metadata?.namespace;
       return translateError(err, `${obj.kind} ${ns ? `${ns}/` : ''}${obj.metadata?.name}`);
@@ -1113,19 +1192,135 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
     }
   }
 
-  /** With namespacePerTenant, applies the tenant namespace (once per process); otherwise nothing. */
+  /**
+   * The client a tenant namespace's objects are written with: one that impersonates the tenant's ServiceAccount
+   * (so the API server's RBAC and Pod Security judge what the tenant asked for), or in the shared namespace the
+   * control plane's own.
+   */
+  private writerFor(namespace: string, signal: AbortSignal | undefined): KubeObjects {
+    if (!this.namespacePerTenant) return this.objects.withSignal(signal);
+    const { username } = tenantIdentity(this.systemNamespace, namespace);
+    let client = this.tenantClients.get(username);
+    if (!client) {
+      client = KubeObjects.create(impersonating(this.kubeConfig, username));
+      this.tenantClients.set(username, client);
+    }
+    return client.withSignal(signal);
+  }
+
+  /**
+   * With namespacePerTenant, applies the tenant namespace and what makes it a boundary (tenant-namespace.ts), once
+   * per process, and waits until the tenant's RoleBinding is in effect; otherwise nothing.
+   */
   private async ensureNamespace(api: KubeObjects, namespace: string, tenantId: string): Promise<void> {
     if (!this.namespacePerTenant || namespace !== this.namespaceFor(tenantId)) return;
     if (this.ensuredNamespaces.has(namespace)) return;
-    await this.apply(api, {
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: {
-        name: namespace,
-        labels: { ...this.labels, [LABEL.managedBy]: MANAGED_BY, [LABEL.tenantId]: tenantId },
-      },
+    if (!this.clusterPolicyApplied) {
+      const systemLabels = { ...this.labels, [LABEL.managedBy]: MANAGED_BY };
+      await this.apply(api, {
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: { name: this.systemNamespace, labels: systemLabels },
+      });
+      for (const obj of serviceExposurePolicy(this.systemNamespace, this.serviceExposure, systemLabels)) {
+        await this.apply(api, obj);
+      }
+      this.clusterPolicyApplied = true;
+    }
+    const objects = tenantNamespaceObjects({
+      namespace,
+      tenantId,
+      identity: tenantIdentity(this.systemNamespace, namespace),
+      podSecurity: this.podSecurity,
+      limits: this.tenantLimits,
+      apiGroups: this.tenantApiGroups,
+      labels: this.labels,
     });
+    for (const obj of objects) await this.apply(api, obj);
+    const writer = this.writerFor(namespace, undefined);
+    const deadline = Date.now() + RBAC_PROPAGATION_MS;
+    for (;;) {
+      try {
+        await writer.list(
+          'v1',
+          'ConfigMap',
+          namespace,
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          1,
+        );
+        break;
+      } catch (err) {
+        if (statusCode(err) !== 403 || Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    await this.awaitServicePolicy(writer, namespace, deadline);
     this.ensuredNamespaces.add(namespace);
+  }
+
+  /**
+   * Waits until the API server enforces the Service admission policy in the namespace (a new policy or binding takes
+   * effect a moment after it is written): a dry-run create of a refused Service, as the tenant, must be refused.
+   */
+  private async awaitServicePolicy(writer: KubeObjects, namespace: string, deadline: number): Promise<void> {
+    const spec: Record<string, unknown> = { ports: [{ port: 80 }] };
+    if (!this.serviceExposure.includes('NodePort')) spec.type = 'NodePort';
+    else if (!this.serviceExposure.includes('LoadBalancer')) spec.type = 'LoadBalancer';
+    else if (!this.serviceExposure.includes('ExternalIPs')) spec.externalIPs = ['192.0.2.1'];
+    else return;
+    const probe = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'ctrlplane-admission-probe', namespace },
+      spec,
+    } as KubernetesObject;
+    for (;;) {
+      try {
+        await writer.create(fromWire(probe), undefined, 'All');
+      } catch (err) {
+        if (statusCode(err) === 403) return;
+        throw err;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`the Service admission policy is not in effect in namespace ${namespace} yet`);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  /**
+   * Refuses a pod that reads a Secret, ConfigMap or claim the instance does not own: one of the same source, or an
+   * existing one labelled as this instance's. Another instance's (of this tenant, or of any tenant in a shared
+   * namespace) is refused, and so is a name that does not exist yet (someone else could create it).
+   */
+  private async refuseForeignPodReferences(
+    api: KubeObjects,
+    objects: KubernetesObject[],
+    namespace: string,
+    instanceId: string,
+  ): Promise<void> {
+    const inSource = new Set(
+      objects.filter((o) => o.apiVersion === 'v1').map((o) => `${o.kind}/${o.metadata?.name}`),
+    );
+    for (const obj of objects) {
+      for (const at of podSpecs(obj)) {
+        for (const ref of podReferences(at)) {
+          if (inSource.has(`${ref.kind}/${ref.name}`)) continue;
+          const live = await ignoreNotFound(api.read(header('v1', ref.kind, namespace, ref.name)));
+          if (live?.metadata?.labels?.[LABEL.instanceId] === instanceId) continue;
+          refusePod(
+            obj,
+            ref.path,
+            'foreign-reference',
+            `${ref.kind} ${ref.name} is not this instance's (${live ? 'it exists and belongs to another instance or to no one' : 'it is neither in this source nor an object of the instance'})`,
+          );
+        }
+      }
+    }
   }
 
   /**
@@ -1198,6 +1393,19 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
     const list = await this.listLabelled<V1Pod>(api, 'Pod', namespace, instanceSelector(instanceId));
     return list.items;
   }
+}
+
+/** The same cluster and credentials, every request made as `username` (Impersonate-User). */
+function impersonating(kc: KubeConfig, username: string): KubeConfig {
+  const current = kc.getCurrentUser()?.name;
+  const copy = new KubeConfig();
+  copy.loadFromOptions({
+    clusters: kc.getClusters(),
+    contexts: kc.getContexts(),
+    currentContext: kc.getCurrentContext(),
+    users: kc.getUsers().map((u) => (u.name === current ? { ...u, impersonateUser: username } : u)),
+  });
+  return copy;
 }
 
 interface PodMetrics extends KubernetesObject {

@@ -3,9 +3,11 @@ import { PermanentProviderError } from '../provider.ts';
 import { LABEL } from './names.ts';
 
 /**
- * What a tenant's manifests may contain. The objects are written with the control plane's credentials, so anything
- * outside the instance's namespace, or anything that touches another instance's objects, is refused before a single
- * object is written (PermanentProviderError 'invalid_spec').
+ * What a tenant's manifests may contain: anything outside the instance's namespace, or anything that touches another
+ * instance's objects, is refused before a single object is written (PermanentProviderError 'invalid_spec'). In a
+ * tenant namespace the objects are written as the tenant's own identity, so RBAC refuses the same again; in the
+ * shared namespace (an opt-in) they are written with the control plane's credentials and this is the only wall.
+ * Pod templates and Services are checked in pod-policy.ts.
  */
 
 /**

@@ -22,14 +22,23 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return !!value && typeof value === 'object' && !Array.isArray(value);
 }
 
+/** The 1-based number of the YAML document each parsed object came from, counted across all the source's files. */
+const documentNumbers = new WeakMap<KubernetesObject, number>();
+
+export function documentNumber(obj: KubernetesObject): number | undefined {
+  return documentNumbers.get(obj);
+}
+
 /**
  * Parses the rendered documents into objects: empty documents are skipped, a `List` contributes its items, and an
  * object without apiVersion, kind or metadata.name is a permanent error.
  */
 export function parseManifests(docs: readonly string[]): KubernetesObject[] {
   const objects: KubernetesObject[] = [];
+  let number = 0;
   docs.forEach((doc, d) => {
     for (const parsed of parseAllDocuments(doc)) {
+      number++;
       if (parsed.errors.length > 0) {
         throw new PermanentProviderError(
           `manifest document ${d + 1} is not valid YAML: ${parsed.errors[0]?.message}`,
@@ -58,7 +67,9 @@ export function parseManifests(docs: readonly string[]): KubernetesObject[] {
             `manifest document ${d + 1} (${kind}) has no metadata.name (generateName cannot be applied idempotently)`,
           );
         }
-        objects.push({ ...candidate, metadata } as KubernetesObject);
+        const obj = { ...candidate, metadata } as KubernetesObject;
+        documentNumbers.set(obj, number);
+        objects.push(obj);
       }
     }
   });

@@ -48,6 +48,8 @@ export interface PlanSettings {
   namespace: string;
   labels: Record<string, string>;
   imagePullSecrets: string[];
+  /** The non-root UID (and GID) the pods run as. */
+  runAsUser: number;
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -146,7 +148,11 @@ function readinessProbe(service: ServiceSpec): V1Probe | undefined {
 }
 
 function container(instanceId: string, service: ServiceSpec): V1Container {
-  const c: V1Container = { name: service.name, image: service.image };
+  const c: V1Container = {
+    name: service.name,
+    image: service.image,
+    securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+  };
   if (service.command?.length) c.command = [...service.command];
   if (service.args?.length) c.args = [...service.args];
   if (Object.keys(service.env ?? {}).length > 0) {
@@ -231,8 +237,19 @@ export function planWorkload(req: ProvisionRequest, settings: PlanSettings): Wor
   // Init services run one by one, each after the init services it depends on.
   const inits = orderByDependencies(req.services.filter((s) => roleOf(s) === 'init'));
   const runnable = req.services.filter((s) => roleOf(s) !== 'init');
+  // Compliant with Pod Security `restricted`: non-root, seccomp RuntimeDefault, nothing added or escalated; and
+  // nothing of the cluster in the pod (no ServiceAccount token, no other Services' addresses in the environment).
   const podSpec: V1PodSpec = {
     containers: runnable.map((s) => container(req.instance_id, s)),
+    enableServiceLinks: false,
+    automountServiceAccountToken: false,
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: settings.runAsUser,
+      runAsGroup: settings.runAsUser,
+      fsGroup: settings.runAsUser,
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
   };
   if (inits.length > 0) podSpec.initContainers = inits.map((s) => container(req.instance_id, s));
   if (volumes.length > 0) podSpec.volumes = volumes;

@@ -43,6 +43,20 @@ export function refused(pattern: RegExp): (err: unknown) => boolean {
   };
 }
 
+/** The API server's own refusal (403 Forbidden: RBAC, Pod Security, an admission policy) whose message matches. */
+export function forbidden(pattern: RegExp): (err: unknown) => boolean {
+  return (err: unknown) => {
+    assert.ok(err instanceof ApiException, String(err));
+    assert.equal(err.code, 403, String(err.body));
+    let message = String(err.body);
+    try {
+      message = (JSON.parse(message) as { message?: string }).message ?? message;
+    } catch {}
+    assert.match(message, pattern);
+    return true;
+  };
+}
+
 /** The kubeconfig file of the run's cluster (cluster-admin). */
 export const TEST_KUBECONFIG: string = path;
 
@@ -84,6 +98,24 @@ export class Cluster {
 
   constructor(readonly kc: KubeConfig = testKubeConfig()) {
     this.api = KubernetesObjectApi.makeApiClient(kc);
+  }
+
+  /** The same cluster, every request made as `username` (Impersonate-User, as the provider writes a tenant's objects). */
+  as(username: string): Cluster {
+    const current = this.kc.getCurrentUser()?.name;
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: this.kc.getClusters(),
+      contexts: this.kc.getContexts(),
+      currentContext: this.kc.getCurrentContext(),
+      users: this.kc.getUsers().map((u) => (u.name === current ? { ...u, impersonateUser: username } : u)),
+    });
+    return new Cluster(kc);
+  }
+
+  /** A plain create (POST), as `kubectl create` would. */
+  async create<T extends KubernetesObject>(obj: T): Promise<T> {
+    return (await this.api.create(obj)) as T;
   }
 
   async read<T extends KubernetesObject>(
