@@ -114,6 +114,17 @@ describe('every command through the API', () => {
     const suspendedEvent = (await eventsOf(stack.orm, id)).find((e) => e.type === 'instance.suspended');
     assert.equal(suspendedEvent?.payload.actor, `user-${operatorTenant}`);
     assert.equal(suspendedEvent?.payload.reason, 'abuse');
+    // and the workflow history keeps the command as accepted: the operator's sub, not the billing sweep's actor.
+    const history = await stack.client.workflow.getHandle(instanceWorkflowId(id)).fetchHistory();
+    const suspendRequests = (history.events ?? []).flatMap((e) => {
+      const input = e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input;
+      if (input?.name !== 'suspend') return [];
+      return (input.args?.payloads ?? []).map((p) => JSON.parse(Buffer.from(p.data ?? []).toString('utf8')));
+    });
+    assert.deepEqual(
+      suspendRequests.map((r) => [r.actor, r.reason]),
+      [[`user-${operatorTenant}`, 'abuse']],
+    );
 
     const unsuspend = await operator('POST', `/v1/instances/${id}/unsuspend?wait=true`);
     assert.equal(unsuspend.status, 200, JSON.stringify(unsuspend.body));
