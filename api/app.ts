@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { pinoHttp } from 'pino-http';
 import type { Logger } from '../config/logger.ts';
+import type { StreamTicketStore } from '../db/stream-tickets.ts';
 import { CtrlplaneError } from '../domain/errors.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { type AuthOptions, authenticate } from './auth.ts';
@@ -13,11 +14,14 @@ import type { IdempotencyStore } from './idempotency.ts';
 import type { InstanceCommands } from './instance-commands.ts';
 import type { InstanceStore } from './instance-store.ts';
 import { jsonBody } from './json-body.ts';
+import { loggedUrl } from './logged-url.ts';
 import { ApiMetrics, routeLabel } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { problem, sendProblem } from './problem.ts';
 import { tenantRateLimit } from './rate-limit.ts';
+import { readinessProbe } from './readiness.ts';
 import { type BillingRoutesDeps, billingRoutes } from './routes/billing.ts';
+import { capacityRoutes } from './routes/capacity.ts';
 import { datacenterRoutes } from './routes/datacenters.ts';
 import { instanceRoutes } from './routes/instances.ts';
 
@@ -30,7 +34,9 @@ export interface AppDeps {
   /** Datacenters: the /v1/datacenters admin routes and the provider resolution of a create. */
   datacenters: DatacenterStore;
   idempotency: IdempotencyStore;
-  auth: AuthOptions;
+  /** One-time tickets that open the SSE log stream (EventSource cannot send the Authorization header). */
+  streamTickets: StreamTicketStore;
+  auth: Omit<AuthOptions, 'streamTicket'>;
   /** How long a create waits for the provider's health check (default 5 s). */
   providerHealthTimeoutMs?: number;
   /** Requests per minute per tenant; 0 disables the limit. */
@@ -46,11 +52,8 @@ export interface AppDeps {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
-/** The request line as logged: a `?token=` (SSE auth) never reaches the logs. */
-function loggedUrl(url: string): string {
-  return url.replace(/([?&]token=)[^&]*/gi, '$1[redacted]');
-}
+/** The SSE log stream: the one route that takes a stream ticket instead of the Authorization header. */
+const LOG_STREAM_PATH = /^\/instances\/([^/]+)\/logs\/stream$/;
 
 /** A NUL cannot be stored in PostgreSQL text: refuse it in the path and query rather than fail later. */
 function refuseNul(req: Request, _res: Response, next: NextFunction): void {
@@ -104,24 +107,17 @@ export function createApp(deps: AppDeps): Express {
   app.get('/healthz', routeLabel('/healthz'), (_req, res) => {
     res.json({ status: 'ok' });
   });
+  const readiness = readinessProbe({
+    ping: { postgres: () => deps.store.ping(), temporal: () => deps.commands.ping() },
+    providers: deps.providers,
+    timeoutMs: deps.providerHealthTimeoutMs ?? 5_000,
+    logger: deps.logger,
+  });
+  // A full host does not make the API unready (reads and deletes still work): capacity is the operator's
+  // GET /v1/admin/capacity, and creates for a full host are refused.
   app.get('/readyz', routeLabel('/readyz'), async (_req: Request, res: Response) => {
-    const [checks, capacity] = await Promise.all([
-      readinessChecks(deps),
-      capacityReport(deps.providers, deps.store),
-    ]);
-    const ready = Object.values(checks).every((c) => c.ok);
-    // A full host does not make the API unready (reads and deletes still work): it is reported, and creates
-    // for it are refused.
-    res.status(ready ? 200 : 503).json({
-      status: ready ? 'ready' : 'not_ready',
-      checks,
-      capacity: Object.fromEntries(
-        capacity.map(({ provider, capacity: c, error }) => [
-          provider,
-          c ?? { error: error ?? 'not counted' },
-        ]),
-      ),
-    });
+    const answer = await readiness();
+    res.status(answer.status === 'ready' ? 200 : 503).json(answer);
   });
   app.get('/metrics', routeLabel('/metrics'), async (_req, res) => {
     const { contentType, body } = await metrics.render();
@@ -141,7 +137,16 @@ export function createApp(deps: AppDeps): Express {
   v1.use(
     authenticate({
       ...deps.auth,
-      queryTokenAllowed: (req) => req.method === 'GET' && /^\/instances\/[^/]+\/logs\/stream$/.test(req.path),
+      streamTicket: {
+        presented: (req) => req.method === 'GET' && LOG_STREAM_PATH.test(req.path) && 'ticket' in req.query,
+        redeem: async (req) => {
+          const instanceId = LOG_STREAM_PATH.exec(req.path)?.[1];
+          const ticket = req.query.ticket;
+          if (!instanceId || typeof ticket !== 'string' || ticket.length > 128) return undefined;
+          const holder = await deps.streamTickets.redeem(ticket, instanceId);
+          return holder ? { ...holder, roles: [] } : undefined;
+        },
+      },
     }),
   );
   v1.use(tenantRateLimit(deps.rateLimitPerMinute));
@@ -161,9 +166,11 @@ export function createApp(deps: AppDeps): Express {
       maxWaitMs: deps.maxWaitMs,
       ssePingMs: deps.ssePingMs,
       shutdown: deps.shutdown,
+      streamTickets: deps.streamTickets,
     }),
   );
   v1.use('/datacenters', datacenterRoutes({ store: deps.datacenters, providers: deps.providers }));
+  v1.use('/admin/capacity', capacityRoutes({ providers: deps.providers, store: deps.store }));
   if (deps.billing) v1.use('/admin', billingRoutes(deps.billing));
   app.use('/v1', v1);
 
@@ -172,30 +179,4 @@ export function createApp(deps: AppDeps): Express {
   });
   app.use(errorHandler(deps.logger));
   return app;
-}
-
-async function readinessChecks(deps: AppDeps): Promise<Record<string, { ok: boolean; message?: string }>> {
-  const check = async (fn: () => Promise<unknown>) => {
-    try {
-      await fn();
-      return { ok: true };
-    } catch (err) {
-      return { ok: false, message: err instanceof Error ? err.message : String(err) };
-    }
-  };
-  const entries: [string, Promise<{ ok: boolean; message?: string }>][] = [
-    ['postgres', check(() => deps.store.ping())],
-    ['temporal', check(() => deps.commands.ping())],
-    ...deps.providers.names().map((name): [string, Promise<{ ok: boolean; message?: string }>] => [
-      `provider:${name}`,
-      deps.providers
-        .get(name)
-        .healthCheck()
-        .then(
-          (h) => ({ ok: h.healthy, message: h.message }),
-          (err) => ({ ok: false, message: err instanceof Error ? err.message : String(err) }),
-        ),
-    ]),
-  ];
-  return Object.fromEntries(await Promise.all(entries.map(async ([k, p]) => [k, await p] as const)));
 }

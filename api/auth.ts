@@ -46,8 +46,6 @@ const JWKS_ALGORITHMS = [
   'EdDSA',
 ];
 
-export const ADMIN_ROLE = 'admin';
-
 export interface AuthOptions {
   /** HS256 shared secret; without it HS256 tokens are refused. */
   secret?: string;
@@ -55,15 +53,28 @@ export interface AuthOptions {
   jwksUrl?: string;
   /** Tests may pass a key set directly. */
   jwks?: JWTVerifyGetKey;
+  /** Required with a JWKS (a key set may sign tokens for other services too); checked on HS256 when set. */
   issuer?: string;
+  /** Required with a JWKS, like the issuer. */
   audience?: string;
-  /** Requests that may carry the token as `?token=` (SSE: EventSource cannot set headers). */
-  queryTokenAllowed?: (req: Request) => boolean;
+  /**
+   * The one alternative to the Authorization header: a request it recognises (the SSE log stream with
+   * `?ticket=`) is authenticated by it, or refused with 401 when it answers undefined. Requests it does not
+   * recognise need the header.
+   */
+  streamTicket?: {
+    presented(req: Request): boolean;
+    redeem(req: Request): Promise<Caller | undefined>;
+  };
 }
+
+/** Claims a token must carry besides `sub` and `tenant_id`: every token expires. */
+const REQUIRED_CLAIMS = ['exp'];
 
 /**
  * Bearer JWT authentication: HS256 with the shared secret, or an asymmetric key from the JWKS when one is
- * configured. The tenant comes from the token's `tenant_id` claim, never from the request.
+ * configured. The tenant comes from the token's `tenant_id` claim, never from the request. Every token must
+ * carry `exp`; with a JWKS, also the configured `iss` and `aud`.
  */
 export function authenticate(options: AuthOptions | string) {
   const opts: AuthOptions = typeof options === 'string' ? { secret: options } : options;
@@ -72,7 +83,11 @@ export function authenticate(options: AuthOptions | string) {
     throw new Error('authentication needs CTRLPLANE_JWT_SECRET (HS256) or CTRLPLANE_JWKS_URL');
   }
   const jwks = opts.jwks ?? (opts.jwksUrl ? createRemoteJWKSet(new URL(opts.jwksUrl)) : undefined);
+  if (jwks && (!opts.issuer || !opts.audience)) {
+    throw new Error('authentication with a JWKS needs CTRLPLANE_JWT_ISSUER and CTRLPLANE_JWT_AUDIENCE');
+  }
   const claimChecks = {
+    requiredClaims: REQUIRED_CLAIMS,
     ...(opts.issuer ? { issuer: opts.issuer } : {}),
     ...(opts.audience ? { audience: opts.audience } : {}),
   };
@@ -94,6 +109,8 @@ export function authenticate(options: AuthOptions | string) {
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired)
         throw new CtrlplaneError('unauthorized', 'the token has expired');
+      // Only a token whose signature verified gets here: saying which claim is wrong helps its issuer.
+      if (err instanceof joseErrors.JWTClaimValidationFailed) throw claimRefusal(err);
       if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid) {
         throw new CtrlplaneError(
           'unauthorized',
@@ -107,12 +124,19 @@ export function authenticate(options: AuthOptions | string) {
 
   return async (req: Request, _res: Response, next: NextFunction): Promise<void> => {
     const header = req.headers.authorization;
-    let token: string | undefined;
-    if (header !== undefined) {
-      token = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
-    } else if (opts.queryTokenAllowed?.(req) && typeof req.query.token === 'string') {
-      token = req.query.token;
+    if (header === undefined && opts.streamTicket?.presented(req)) {
+      const caller = await opts.streamTicket.redeem(req);
+      if (!caller) {
+        throw new CtrlplaneError(
+          'unauthorized',
+          'the stream ticket is not valid: it expired, was used already, or is for another instance',
+        );
+      }
+      req.caller = caller;
+      next();
+      return;
     }
+    const token = header === undefined ? undefined : /^Bearer\s+(\S+)$/i.exec(header)?.[1];
     if (!token)
       throw new CtrlplaneError('unauthorized', 'a Bearer token is required in the Authorization header');
     const claims = claimsSchema.safeParse(await verify(token));
@@ -124,16 +148,19 @@ export function authenticate(options: AuthOptions | string) {
   };
 }
 
+function claimRefusal(err: InstanceType<typeof joseErrors.JWTClaimValidationFailed>): CtrlplaneError {
+  const claim = err.claim;
+  if (err.reason === 'missing') {
+    const why = claim === 'exp' ? ': tokens must expire' : '';
+    return new CtrlplaneError('unauthorized', `the token has no ${claim} claim${why}`);
+  }
+  if (claim === 'iss' || claim === 'aud') {
+    return new CtrlplaneError('unauthorized', `the token's ${claim} claim is not the one this API accepts`);
+  }
+  return new CtrlplaneError('unauthorized', `the token's ${claim} claim is not valid`);
+}
+
 export function callerOf(req: Request): Caller {
   if (!req.caller) throw new CtrlplaneError('unauthorized', 'not authenticated');
   return req.caller;
-}
-
-/** Operator-only routes (suspend, unsuspend): 403 for a caller without the role. */
-export function requireRole(req: Request, role: string = ADMIN_ROLE): Caller {
-  const caller = callerOf(req);
-  if (!caller.roles.includes(role)) {
-    throw new CtrlplaneError('forbidden', `this operation needs the ${role} role`);
-  }
-  return caller;
 }

@@ -18,7 +18,10 @@ export interface InstancePage {
   total: number;
 }
 
-/** The API's access to the read model: tenant-scoped reads, and the one insert that reserves a slug. */
+/**
+ * The API's access to the read model: tenant-scoped reads (getInAnyTenant, for the operator, is the one
+ * exception), and the one insert that reserves a slug.
+ */
 export class InstanceStore {
   constructor(private readonly orm: Orm) {}
 
@@ -67,6 +70,11 @@ export class InstanceStore {
 
   async get(tenantId: string, id: string): Promise<InstanceRecord | null> {
     return this.em().findOne(InstanceRecordSchema, { id, tenant_id: tenantId });
+  }
+
+  /** The instance in whichever tenant holds it: only for the operator's routes. */
+  async getInAnyTenant(id: string): Promise<InstanceRecord | null> {
+    return this.em().findOne(InstanceRecordSchema, { id });
   }
 
   /** The live (not destroyed) instance holding `slug` in the tenant. */

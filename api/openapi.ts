@@ -8,6 +8,7 @@ import {
 import type { ZodType } from 'zod';
 import { COMMAND_NAMES } from '../domain/commands.ts';
 import { ERROR_STATUS } from '../domain/errors.ts';
+import { ROLE_DESCRIPTIONS, ROUTE_ROLES } from './route-roles.ts';
 import { registerBillingPaths } from './schemas/billing.ts';
 import { registerDatacenterPaths } from './schemas/datacenters.ts';
 import {
@@ -28,6 +29,7 @@ import {
   waitForStateQuerySchema,
 } from './schemas/instance-requests.ts';
 import {
+  capacityReportSchema,
   healthSchema,
   instanceEventListSchema,
   instanceListSchema,
@@ -35,6 +37,7 @@ import {
   logLineSchema,
   readinessSchema,
   resourceUsageSchema,
+  streamTicketSchema,
 } from './schemas/instance-responses.ts';
 import { json, problemResponse } from './schemas/openapi-responses.ts';
 import { z } from './schemas/zod.ts';
@@ -77,7 +80,7 @@ function commandRoute(
   name: string,
   summary: string,
   body: ZodType | undefined,
-  extra: { admin?: boolean } = {},
+  extra: { operator?: boolean } = {},
 ): RouteConfig {
   return {
     method: 'post',
@@ -105,7 +108,7 @@ function commandRoute(
         'The workflow accepted the command; the instance as the read model has it',
         ETAG_HEADER,
       ),
-      ...problems(...AUTHENTICATED, ...(extra.admin ? [403] : []), 404, 409, 412, 415, 422, 502, 503),
+      ...problems(...AUTHENTICATED, ...(extra.operator ? [403] : []), 404, 409, 412, 415, 422, 502, 503),
     },
   };
 }
@@ -116,7 +119,10 @@ function buildRegistry(): OpenAPIRegistry {
     type: 'http',
     scheme: 'bearer',
     bearerFormat: 'JWT',
-    description: 'HS256 (shared secret) or a key of the configured JWKS; claims sub, tenant_id, roles',
+    description:
+      'HS256 (shared secret) or a key of the configured JWKS; claims sub, tenant_id, roles and exp (required); ' +
+      'with a JWKS also iss and aud (required, the configured ones). Roles: `admin` (tenant) and `operator` ' +
+      "(platform); each operation's `x-required-role` says which it needs.",
   });
 
   registry.registerPath({
@@ -167,7 +173,11 @@ function buildRegistry(): OpenAPIRegistry {
     summary: 'List instances, newest first, with filters and a keyset cursor',
     tags: ['instances'],
     request: { query: listInstancesQuerySchema },
-    responses: { 200: json(instanceListSchema, 'A page of instances'), ...problems(...AUTHENTICATED) },
+    responses: {
+      200: json(instanceListSchema, 'A page of instances'),
+      ...problems(...AUTHENTICATED, 403),
+      403: problemResponse('tenant_id was given by a caller without the operator role'),
+    },
   });
   registry.registerPath({
     method: 'get',
@@ -225,18 +235,19 @@ function buildRegistry(): OpenAPIRegistry {
   registry.registerPath(commandRoute('restart', 'Restart a running instance', emptyBodySchema.optional()));
   registry.registerPath(commandRoute('scale', 'Change the main service resources', scaleInstanceSchema));
   registry.registerPath(
-    commandRoute('suspend', 'Suspend (stop and refuse start, restart, scale); admin', suspendInstanceSchema, {
-      admin: true,
-    }),
+    commandRoute(
+      'suspend',
+      "Suspend any tenant's instance (stop it; it refuses start, restart, scale); operator",
+      suspendInstanceSchema,
+      { operator: true },
+    ),
   );
   registry.registerPath(
     commandRoute(
       'unsuspend',
-      'Lift the suspension (optionally only one for `reason`); admin',
+      "Lift the suspension of any tenant's instance (optionally only one for `reason`); operator",
       unsuspendInstanceSchema.optional(),
-      {
-        admin: true,
-      },
+      { operator: true },
     ),
   );
 
@@ -277,6 +288,21 @@ function buildRegistry(): OpenAPIRegistry {
     },
   });
   registry.registerPath({
+    method: 'post',
+    path: '/v1/instances/{id}/logs/stream-ticket',
+    operationId: 'issueLogStreamTicket',
+    summary: 'A one-time ticket for the SSE log stream (for EventSource, which cannot send the header)',
+    description:
+      'The ticket opens GET /v1/instances/{id}/logs/stream?ticket=… once, for this instance only, within 30 s; ' +
+      'a reconnecting client asks for a new one. Tokens are never accepted in a query string.',
+    tags: ['observation'],
+    request: {
+      params: idParams,
+      body: { required: false, content: { 'application/json': { schema: emptyBodySchema } } },
+    },
+    responses: { 201: json(streamTicketSchema, 'The ticket'), ...problems(...AUTHENTICATED, 404, 415) },
+  });
+  registry.registerPath({
     method: 'get',
     path: '/v1/instances/{id}/logs/stream',
     operationId: 'instanceLogStream',
@@ -304,6 +330,17 @@ function buildRegistry(): OpenAPIRegistry {
 
   registerBillingPaths(registry);
   registerDatacenterPaths(registry);
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/admin/capacity',
+    operationId: 'getCapacity',
+    summary: 'What each provider host with a known limit can still take (operator)',
+    tags: ['operations'],
+    responses: {
+      200: json(capacityReportSchema, 'Per provider'),
+      ...problems(...AUTHENTICATED, 403),
+    },
+  });
 
   registry.registerPath({
     method: 'get',
@@ -318,7 +355,7 @@ function buildRegistry(): OpenAPIRegistry {
     method: 'get',
     path: '/readyz',
     operationId: 'readiness',
-    summary: 'Readiness: PostgreSQL, Temporal and every provider; what each Docker host can still take',
+    summary: 'Readiness: PostgreSQL, Temporal and every provider, each ok or down (answers cached for 2 s)',
     tags: ['operations'],
     security: [],
     responses: { 200: json(readinessSchema, 'Ready'), 503: json(readinessSchema, 'Not ready') },
@@ -362,11 +399,44 @@ function buildRegistry(): OpenAPIRegistry {
 
 export type OpenApiDocument = ReturnType<OpenApiGeneratorV31['generateDocument']>;
 
+const METHODS = ['get', 'put', 'post', 'patch', 'delete'] as const;
+
+/**
+ * Sets `x-required-role` on every /v1 operation, from ROUTE_ROLES, and says it in the description. A /v1
+ * operation missing from the table, or an entry without an operation, is a programming error.
+ */
+function withRequiredRoles(document: OpenApiDocument): OpenApiDocument {
+  const roles: Record<string, string> = ROUTE_ROLES;
+  const seen = new Set<string>();
+  for (const [path, item] of Object.entries(document.paths ?? {})) {
+    if (!path.startsWith('/v1/')) continue;
+    for (const method of METHODS) {
+      const operation = item[method];
+      if (!operation) continue;
+      const key = `${method.toUpperCase()} ${path}`;
+      const role = roles[key] as keyof typeof ROLE_DESCRIPTIONS | undefined;
+      if (!role) throw new Error(`openapi: ${key} has no entry in ROUTE_ROLES`);
+      seen.add(key);
+      Object.assign(operation, { 'x-required-role': role });
+      const needs = `Requires ${ROLE_DESCRIPTIONS[role]}.`;
+      operation.description = operation.description ? `${needs} ${operation.description}` : needs;
+    }
+  }
+  const unused = Object.keys(roles).filter((key) => !seen.has(key));
+  if (unused.length > 0) throw new Error(`openapi: ROUTE_ROLES names no operation: ${unused.join(', ')}`);
+  return document;
+}
+
 let cached: OpenApiDocument | undefined;
 
 /** The OpenAPI 3.1 document of the API, generated from the same zod schemas the routes validate with. */
 export function openApiDocument(): OpenApiDocument {
-  cached ??= new OpenApiGeneratorV31(buildRegistry().definitions).generateDocument({
+  cached ??= withRequiredRoles(generate());
+  return cached;
+}
+
+function generate(): OpenApiDocument {
+  return new OpenApiGeneratorV31(buildRegistry().definitions).generateDocument({
     openapi: '3.1.0',
     info: {
       title: 'ctrlplane',
@@ -383,10 +453,12 @@ export function openApiDocument(): OpenApiDocument {
         description: 'Lifecycle commands, processed one at a time by the instance workflow',
       },
       { name: 'observation', description: 'Events, logs, usage, waiting for a state' },
-      { name: 'billing', description: 'Billing accounts and the suspension sweep (admin)' },
+      { name: 'billing', description: 'Billing accounts and the suspension sweep (operator)' },
       { name: 'datacenters', description: "The tenant's datacenters: provider, region and status (admin)" },
-      { name: 'operations', description: 'Unauthenticated operational endpoints' },
+      {
+        name: 'operations',
+        description: 'Operational endpoints: unauthenticated ones, and host capacity (operator)',
+      },
     ],
   });
-  return cached;
 }

@@ -4,6 +4,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { Config } from '../config/env.ts';
 import type { Logger } from '../config/logger.ts';
 import { openOrm } from '../db/database.ts';
+import { StreamTicketStore } from '../db/stream-tickets.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { createApp } from './app.ts';
 import { DatacenterStore } from './datacenter-store.ts';
@@ -24,6 +25,8 @@ export interface RunningApi {
 }
 
 const IDEMPOTENCY_PURGE_INTERVAL_MS = 10 * 60_000;
+/** How long a stream ticket opens the log stream after it was issued. */
+const STREAM_TICKET_TTL_SECONDS = 30;
 
 export async function startApi(
   config: Config,
@@ -46,6 +49,7 @@ export async function startApi(
     lockMs: config.CTRLPLANE_COMMAND_ACCEPT_TIMEOUT_MS * 2 + config.CTRLPLANE_MAX_WAIT_MS + 30_000,
     busyWaitMs: config.CTRLPLANE_IDEMPOTENCY_WAIT_MS,
   });
+  const streamTickets = new StreamTicketStore(orm, STREAM_TICKET_TTL_SECONDS);
   const app = createApp({
     store: new InstanceStore(orm),
     commands: new InstanceCommands({
@@ -61,6 +65,7 @@ export async function startApi(
     datacenters: new DatacenterStore(orm),
     providerHealthTimeoutMs: config.CTRLPLANE_PROVIDER_HEALTH_TIMEOUT_MS,
     idempotency,
+    streamTickets,
     auth: {
       secret: config.CTRLPLANE_JWT_SECRET,
       ...(config.CTRLPLANE_JWKS_URL ? { jwksUrl: config.CTRLPLANE_JWKS_URL } : {}),
@@ -90,6 +95,7 @@ export async function startApi(
       (n) => n > 0 && logger.info({ purged: n }, 'expired idempotency keys purged'),
       (err) => logger.warn({ err }, 'idempotency key purge failed'),
     );
+    streamTickets.purgeExpired().catch((err) => logger.warn({ err }, 'stream ticket purge failed'));
   }, IDEMPOTENCY_PURGE_INTERVAL_MS);
   purge.unref();
 

@@ -25,9 +25,9 @@ const envFields = z.object({
    * (RS*, PS*, ES*, EdDSA) are verified against it. HS256 tokens are accepted only when CTRLPLANE_JWT_SECRET is set.
    */
   CTRLPLANE_JWKS_URL: z.string().url().optional(),
-  /** When set, tokens must carry this `iss`. */
+  /** Tokens must carry this `iss`: required with CTRLPLANE_JWKS_URL, checked on HS256 tokens when set. */
   CTRLPLANE_JWT_ISSUER: z.string().min(1).optional(),
-  /** When set, tokens must carry this `aud`. */
+  /** Tokens must carry this `aud`: required with CTRLPLANE_JWKS_URL, checked on HS256 tokens when set. */
   CTRLPLANE_JWT_AUDIENCE: z.string().min(1).optional(),
   /** Requests per minute per tenant on /v1 (per API process); 0 turns the limit off. */
   CTRLPLANE_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(600),
@@ -116,6 +116,19 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'CTRLPLANE_JWT_SECRET',
       'not set: the API verifies tokens with it (HS256, at least 16 characters) or with CTRLPLANE_JWKS_URL',
     );
+  }
+  // A key set (an identity provider's) signs tokens for other services too: only the issuer and audience
+  // make a token one for this API.
+  if (config.CTRLPLANE_JWKS_URL) {
+    const missing = (['CTRLPLANE_JWT_ISSUER', 'CTRLPLANE_JWT_AUDIENCE'] as const).filter((v) => !config[v]);
+    if (missing.length > 0) {
+      throw new ConfigError(
+        missing.map((variable) => ({
+          variable,
+          message: `not set: required with CTRLPLANE_JWKS_URL (tokens must carry this ${variable === 'CTRLPLANE_JWT_ISSUER' ? 'iss' : 'aud'})`,
+        })),
+      );
+    }
   }
   return config;
 }

@@ -19,6 +19,7 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { issueToken } from '../api/dev-token.ts';
+import { OPERATOR_ROLE } from '../api/roles.ts';
 import { docker } from '../test/support/docker.ts';
 import {
   createFleet,
@@ -216,9 +217,15 @@ try {
     `http://127.0.0.1:${port}`,
     await issueToken(jwtSecret, { sub: 'fleet-demo', tenant_id: tenant, roles: [] }),
   );
+  // Host capacity is the operator's (GET /v1/admin/capacity), not the public /readyz.
+  const operator = apiClient(
+    `http://127.0.0.1:${port}`,
+    await issueToken(jwtSecret, { sub: 'fleet-demo-operator', tenant_id: tenant, roles: [OPERATOR_ROLE] }),
+  );
   const ready = await api('GET', '/readyz');
   if (ready.status !== 200) throw new Error(`API not ready: ${JSON.stringify(ready.body)}`);
-  console.log(`fleet: host capacity before: ${JSON.stringify(ready.body.capacity.docker)}`);
+  const capacity = await operator('GET', '/v1/admin/capacity');
+  console.log(`fleet: host capacity before: ${JSON.stringify(capacity.body.capacity.docker)}`);
 
   const before = sampleMemory(apiPid, workerPid);
   const samples: MemorySample[] = [before];
@@ -229,7 +236,7 @@ try {
   const atFull = sampleMemory(apiPid, workerPid);
   samples.push(atFull);
   console.log(`fleet: all ${count} running after ${seconds(fleet.runningMs)}`);
-  const full = await api('GET', '/readyz');
+  const full = await operator('GET', '/v1/admin/capacity');
   console.log(`fleet: host capacity with all running: ${JSON.stringify(full.body.capacity.docker)}`);
 
   const reachMs = await reachFleet(api, fleet.ids);

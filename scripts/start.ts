@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { issueToken } from '../api/dev-token.ts';
+import { OPERATOR_ROLE, TENANT_ADMIN_ROLE } from '../api/roles.ts';
 import { exitOnConfigError } from '../config/config-error.ts';
 import { loadConfig } from '../config/env.ts';
 import { prepareDatabase } from '../db/database.ts';
@@ -20,6 +21,8 @@ import { REPO_ROOT, searchAttributeFlags, temporalCliPath } from './temporal-cli
 const DEV_TEMPORAL_PORT = 7233;
 const DEV_UI_PORT = 8233;
 const DEV_TENANT = 'ten_dev';
+/** The operator token's own tenant: its tenant routes act there, never in ten_dev. */
+const DEV_OPERATOR_TENANT = 'ten_dev_operator';
 
 // The dev stack signs its own tokens with a random secret kept under .data/ (never a built-in one).
 if (!process.env.CTRLPLANE_JWT_SECRET && !process.env.CTRLPLANE_JWKS_URL) {
@@ -100,7 +103,13 @@ await waitFor(
 
 const token = await issueToken(
   config.CTRLPLANE_JWT_SECRET ?? '',
-  { sub: 'dev-user', tenant_id: DEV_TENANT, roles: ['admin'] },
+  { sub: 'dev-user', tenant_id: DEV_TENANT, roles: [TENANT_ADMIN_ROLE] },
+  '7d',
+);
+// The platform's powers (suspend, billing, capacity, other tenants' lists) are this token's, never the tenant's.
+const operatorToken = await issueToken(
+  config.CTRLPLANE_JWT_SECRET ?? '',
+  { sub: 'dev-operator', tenant_id: DEV_OPERATOR_TENANT, roles: [OPERATOR_ROLE] },
   '7d',
 );
 console.log(`
@@ -112,8 +121,10 @@ ${
   kubernetes
     ? `  Kubernetes   provider "kubernetes", kubectl: export KUBECONFIG=${kubernetes.kubeconfig}; .tools/bin/kubectl get pods -A\n`
     : ''
-}  Dev token    (tenant ${DEV_TENANT}, admin, 7 days)
+}  Dev token    (tenant ${DEV_TENANT}, role admin, 7 days)
     export CTRLPLANE_TOKEN=${token}
+  Operator     (role operator: suspend/unsuspend any instance, billing, capacity; 7 days)
+    export CTRLPLANE_OPERATOR_TOKEN=${operatorToken}
   Try
     curl -s -H "Authorization: Bearer $CTRLPLANE_TOKEN" -H 'content-type: application/json' \\
       -d '{"name":"hello","services":[{"name":"web","image":"ctrlplane-test/busybox:1","command":["httpd","-f","-p","80","-h","/"],"ports":[{"container":80}]}]}' \\

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { pino } from 'pino';
 import { type RunningApi, startApi } from '../api/server.ts';
-import { createLogger } from '../config/logger.ts';
 import { buildProviders } from '../providers/build-providers.ts';
 import { FakeLogProvider } from './support/api-fake-provider.ts';
 import { type ApiCall, checkedClient, OpenApiChecker } from './support/api-openapi.ts';
@@ -12,6 +13,8 @@ import { deleteTenantRows, seedRecord, seedRows } from './support/api-seed.ts';
 import { type Stack, startStack, uniqueTenant } from './support/stack.ts';
 
 const RATE_LIMIT = 40;
+const ISSUER = 'https://idp.ctrlplane.test/';
+const AUDIENCE = 'ctrlplane-api';
 
 // No worker and no container: the subjects are authentication, roles, rate limits, the mapping of Temporal's
 // update limit, metrics and shutdown. Instances are read-model rows seeded directly, or created through the
@@ -44,6 +47,8 @@ describe('auth (HS256 and JWKS), roles, rate limits, metrics and graceful shutdo
       worker: false,
       env: {
         CTRLPLANE_JWKS_URL: jwksUrl,
+        CTRLPLANE_JWT_ISSUER: ISSUER,
+        CTRLPLANE_JWT_AUDIENCE: AUDIENCE,
         CTRLPLANE_RATE_LIMIT_PER_MINUTE: String(RATE_LIMIT),
         CTRLPLANE_COMMAND_ACCEPT_TIMEOUT_MS: '2000',
       },
@@ -63,14 +68,21 @@ describe('auth (HS256 and JWKS), roles, rate limits, metrics and graceful shutdo
     alg: string,
     kid: string,
     claims: Record<string, unknown>,
-    expires: string | number = '5m',
+    expires: string | number | null = '5m',
   ) {
-    return new SignJWT(claims)
+    const jwt = new SignJWT({ iss: ISSUER, aud: AUDIENCE, ...claims })
       .setProtectedHeader({ alg, kid })
       .setSubject('jwks-user')
-      .setIssuedAt()
-      .setExpirationTime(expires)
-      .sign(key);
+      .setIssuedAt();
+    return (expires === null ? jwt : jwt.setExpirationTime(expires)).sign(key);
+  }
+
+  /** An HS256 token the stack's secret signs, with the issuer and audience and these claims (no exp unless given). */
+  function hsToken(claims: Record<string, unknown>) {
+    return new SignJWT({ iss: ISSUER, aud: AUDIENCE, ...claims })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('hs-user')
+      .sign(new TextEncoder().encode(stack.jwtSecret));
   }
 
   function call(token?: string): ApiCall {
@@ -138,18 +150,58 @@ describe('auth (HS256 and JWKS), roles, rate limits, metrics and graceful shutdo
       const res = await call()('GET', '/v1/instances', undefined, { headers: { authorization } });
       assert.equal(res.status, 401, authorization);
     }
-    // ?token= is for the SSE log stream only.
+    // A token is never taken from the query string, not even by the SSE log stream (it takes a ticket).
     const viaQuery = await call()('GET', `/v1/instances?token=${await stack.token(tenant)}`);
     assert.equal(viaQuery.status, 401);
   });
 
-  it('lets only the admin role suspend and unsuspend: 403 for others, even on another tenant’s instance', async () => {
+  it('refuses a token without exp, and a JWKS token without the configured iss and aud, saying why', async () => {
+    const tenant = uniqueTenant('auth');
+    const refused = [
+      [await hsToken({ tenant_id: tenant }), 'the token has no exp claim: tokens must expire'],
+      [
+        await asymmetricToken(rsa.privateKey, 'RS256', 'rsa-1', { tenant_id: tenant }, null),
+        'the token has no exp claim: tokens must expire',
+      ],
+      [
+        await asymmetricToken(rsa.privateKey, 'RS256', 'rsa-1', { tenant_id: tenant, iss: undefined }),
+        'the token has no iss claim',
+      ],
+      [
+        await asymmetricToken(rsa.privateKey, 'RS256', 'rsa-1', { tenant_id: tenant, aud: undefined }),
+        'the token has no aud claim',
+      ],
+      [
+        await asymmetricToken(es.privateKey, 'ES256', 'es-1', {
+          tenant_id: tenant,
+          iss: 'https://other.test/',
+        }),
+        "the token's iss claim is not the one this API accepts",
+      ],
+      [
+        await asymmetricToken(es.privateKey, 'ES256', 'es-1', { tenant_id: tenant, aud: 'another-service' }),
+        "the token's aud claim is not the one this API accepts",
+      ],
+    ] as const;
+    for (const [token, detail] of refused) {
+      const res = await call(token)('GET', '/v1/instances');
+      assert.equal(res.status, 401, `${detail}: ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.code, 'unauthorized');
+      assert.equal(res.body.detail, detail);
+    }
+    // The same token with exp is accepted: exp was the only thing missing.
+    const withExp = await hsToken({ tenant_id: tenant, exp: Math.floor(Date.now() / 1000) + 60 });
+    assert.equal((await call(withExp)('GET', '/v1/instances')).status, 200);
+  });
+
+  it('lets only the operator role suspend and unsuspend, any tenant’s instance: 403 for a tenant, its admin too', async () => {
     const tenant = uniqueTenant('auth');
     const row = seedRecord({ tenant_id: tenant, name: 'to-suspend', state: 'stopped' });
     await seedRows(stack.orm, [row]);
     const member = call(await stack.token(tenant, ['member']));
-    const outsider = call(await stack.token(uniqueTenant('auth')));
-    for (const api of [member, outsider]) {
+    const tenantAdmin = call(await stack.token(tenant, ['admin']));
+    const outsider = call(await stack.token(uniqueTenant('auth'), ['admin']));
+    for (const api of [member, tenantAdmin, outsider]) {
       for (const [path, body] of [
         [`/v1/instances/${row.id}/suspend`, { reason: 'billing' }],
         [`/v1/instances/${row.id}/unsuspend`, undefined],
@@ -159,20 +211,18 @@ describe('auth (HS256 and JWKS), roles, rate limits, metrics and graceful shutdo
         assert.equal(res.body.code, 'forbidden');
       }
     }
-    // An admin gets through the role check; this row has no workflow behind it, so the workflow service
-    // answers that the instance takes no commands.
-    const admin = call(await stack.token(tenant, ['admin']));
-    const res = await admin('POST', `/v1/instances/${row.id}/suspend`, { reason: 'billing' });
+    // The operator, whose token names another tenant, gets through the role check and finds the instance by
+    // id; this row has no workflow behind it, so the workflow service answers that it takes no commands.
+    const operator = call(await stack.token(uniqueTenant('auth'), ['operator']));
+    const res = await operator('POST', `/v1/instances/${row.id}/suspend`, { reason: 'billing' });
     assert.equal(res.status, 409, JSON.stringify(res.body));
-    const missingReason = await admin('POST', `/v1/instances/${row.id}/suspend`, {});
+    const missingReason = await operator('POST', `/v1/instances/${row.id}/suspend`, {});
     assert.equal(missingReason.status, 400);
     assert.equal(missingReason.body.errors[0].field, 'reason');
-    const foreign = await call(await stack.token(uniqueTenant('auth'), ['admin']))(
-      'POST',
-      `/v1/instances/${row.id}/suspend`,
-      { reason: 'x' },
-    );
-    assert.equal(foreign.status, 404, 'an admin of another tenant does not see the instance');
+    const unknown = await operator('POST', '/v1/instances/inst_01h455vb4pex5vsknk084sn02q/suspend', {
+      reason: 'x',
+    });
+    assert.equal(unknown.status, 404, 'an instance no tenant has is not found');
   });
 
   it('limits each tenant to its budget per minute with 429, Retry-After and RateLimit headers', async () => {
@@ -245,9 +295,18 @@ describe('auth (HS256 and JWKS), roles, rate limits, metrics and graceful shutdo
     let token: string;
     const tenant = uniqueTenant('auth');
 
+    /** What this API logged, one JSON line each: the request log, where a credential must never appear. */
+    const logged: string[] = [];
+
     before(async () => {
       fake = new FakeLogProvider();
-      const logger = createLogger('test-shutdown', 'warn');
+      const sink = new Writable({
+        write(chunk, _encoding, done) {
+          logged.push(...String(chunk).split('\n').filter(Boolean));
+          done();
+        },
+      });
+      const logger = pino({ name: 'test-shutdown', level: 'info' }, sink);
       const providers = buildProviders(stack.config, logger).register('fake', fake);
       api = await startApi({ ...stack.config, CTRLPLANE_SSE_PING_INTERVAL_MS: 100 }, logger, providers);
       row = seedRecord({ tenant_id: tenant, name: 'chatty', provider_name: 'fake', state: 'stopped' });
@@ -283,12 +342,23 @@ describe('auth (HS256 and JWKS), roles, rate limits, metrics and graceful shutdo
       }
     });
 
-    it('follows over SSE with ?token=, pings, and lets go of the provider when the client leaves', async () => {
+    async function ticketFor(instanceId: string): Promise<{ ticket: string; stream_url: string }> {
+      const issued = await checkedClient(
+        api.url,
+        checker,
+        token,
+      )('POST', `/v1/instances/${instanceId}/logs/stream-ticket`);
+      assert.equal(issued.status, 201, JSON.stringify(issued.body));
+      assert.equal(issued.headers.get('cache-control'), 'no-store');
+      return issued.body;
+    }
+
+    it('follows over SSE with a one-time ticket, pings, and lets go of the provider when the client leaves', async () => {
       const before = fake.closedStreams;
       const controller = new AbortController();
-      const res = await fetch(`${api.url}/v1/instances/${row.id}/logs/stream?token=${token}`, {
-        signal: controller.signal,
-      });
+      const { ticket, stream_url } = await ticketFor(row.id);
+      assert.equal(stream_url, `/v1/instances/${row.id}/logs/stream?ticket=${ticket}`);
+      const res = await fetch(`${api.url}${stream_url}`, { signal: controller.signal });
       assert.equal(res.status, 200);
       assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
       checker.check('GET', `/v1/instances/${row.id}/logs/stream`, {
@@ -313,6 +383,51 @@ describe('auth (HS256 and JWKS), roles, rate limits, metrics and graceful shutdo
       while (fake.closedStreams === before && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 50));
       assert.equal(fake.closedStreams, before + 1, 'the provider stream was closed after the client left');
+      const again = await fetch(`${api.url}${stream_url}`);
+      assert.equal(again.status, 401, 'a ticket opens one stream only');
+      assert.match(((await again.json()) as { detail: string }).detail, /stream ticket is not valid/);
+    });
+
+    it('refuses a token in the stream’s query, another instance’s ticket and an expired one; logs none of them', async () => {
+      const other = seedRecord({ tenant_id: tenant, name: 'quiet', provider_name: 'fake', state: 'stopped' });
+      await seedRows(stack.orm, [other]);
+      const stream = (id: string, query: string) =>
+        fetch(`${api.url}/v1/instances/${id}/logs/stream?${query}`);
+
+      // The token in the query, under its name spelt as the query parser reads it: never accepted.
+      for (const name of ['token', '%74oken', 'TOKEN', 'token[]']) {
+        const res = await stream(row.id, `${name}=${token}`);
+        assert.equal(res.status, 401, name);
+        await res.body?.cancel();
+      }
+      const elsewhere = await ticketFor(other.id);
+      const misused = await stream(row.id, `ticket=${elsewhere.ticket}`);
+      assert.equal(misused.status, 401, 'a ticket is for one instance');
+      await misused.body?.cancel();
+      const gone = await stream(other.id, `ticket=${elsewhere.ticket}`);
+      assert.equal(gone.status, 401, 'and a misused ticket is spent');
+      await gone.body?.cancel();
+
+      const late = await ticketFor(row.id);
+      await stack.orm.em
+        .fork()
+        .getConnection()
+        .execute(`update stream_tickets set expires_at = now() - interval '1 second' where tenant_id = ?`, [
+          tenant,
+        ]);
+      const expired = await stream(row.id, `%74icket=${late.ticket}`);
+      assert.equal(expired.status, 401, 'an expired ticket');
+      await expired.body?.cancel();
+
+      // Every one of those requests reached the request log, and neither the token nor a ticket did.
+      await new Promise((r) => setTimeout(r, 100));
+      const requestLines = logged.filter((l) => l.includes('/logs/stream'));
+      assert.ok(requestLines.length >= 7, `request lines logged: ${requestLines.length}`);
+      for (const secret of [token, elsewhere.ticket, late.ticket]) {
+        assert.ok(!logged.some((l) => l.includes(secret)), `${secret.slice(0, 12)}… is not in the log`);
+      }
+      assert.ok(requestLines.some((l) => l.includes('%74oken=[redacted]')));
+      assert.ok(requestLines.some((l) => l.includes('%74icket=[redacted]')));
     });
 
     it('on shutdown finishes in-flight requests: waits answer, follow streams end, then it stops', async () => {

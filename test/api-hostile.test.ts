@@ -12,8 +12,11 @@ interface Hostile {
   body?: unknown;
   raw?: string | Buffer;
   headers?: Record<string, string>;
-  /** The caller: the attacker tenant (default), an admin of it, or no/forged credentials. */
-  as?: 'attacker' | 'admin' | 'anonymous';
+  /**
+   * The caller: the attacker tenant (default), an admin of it, the platform's operator (only with bodies it
+   * must refuse), or no/forged credentials.
+   */
+  as?: 'attacker' | 'admin' | 'operator' | 'anonymous';
   /** Node's HTTP server answers some of these itself (431), outside the API and its document. */
   unchecked?: boolean;
 }
@@ -53,9 +56,16 @@ describe('500 malformed or hostile requests: no 5xx, nothing written, nothing of
   async function tableCounts(): Promise<Record<string, number>> {
     const conn = stack.orm.em.fork().getConnection();
     const counts: Record<string, number> = {};
-    for (const table of ['instances', 'instance_events', 'idempotency_keys']) {
+    const newest: Record<string, string> = {
+      instances: 'updated_at',
+      instance_events: 'occurred_at',
+      idempotency_keys: 'created_at',
+      billing_accounts: 'updated_at',
+      stream_tickets: 'expires_at',
+    };
+    for (const [table, column] of Object.entries(newest)) {
       const [row] = await conn.execute<{ count: string; newest: Date | null }[]>(
-        `select count(*), max(${table === 'idempotency_keys' ? 'created_at' : table === 'instances' ? 'updated_at' : 'occurred_at'}) as newest from ${table}`,
+        `select count(*), max(${column}) as newest from ${table}`,
       );
       counts[table] = Number(row?.count);
       counts[`${table}.newest`] = row?.newest ? new Date(row.newest).getTime() : 0;
@@ -246,6 +256,8 @@ describe('500 malformed or hostile requests: no 5xx, nothing written, nothing of
       list.push({ method: 'POST', path: `/v1/instances/${id}/scale`, body: { replicas: 2 } });
       list.push({ method: 'POST', path: `/v1/instances/${id}/suspend`, body: { reason: 'x' }, as: 'admin' });
       list.push({ method: 'POST', path: `/v1/instances/${id}/unsuspend`, as: 'admin' });
+      list.push({ method: 'POST', path: `/v1/instances/${id}/unsuspend`, body: {}, as: 'admin' });
+      list.push({ method: 'POST', path: `/v1/instances/${id}/logs/stream-ticket` });
       for (const sub of ['events', 'logs', 'resources', 'wait?state=running&timeout=1ms', 'logs/stream']) {
         list.push({ method: 'GET', path: `/v1/instances/${id}/${sub}` });
       }
@@ -254,6 +266,18 @@ describe('500 malformed or hostile requests: no 5xx, nothing written, nothing of
     list.push({ method: 'GET', path: `/v1/instances/${theirs}`, headers: { 'x-tenant-id': victim } });
     list.push({ method: 'GET', path: `/v1/instances?tenant_id=${victim}` });
     list.push({ method: 'GET', path: `/v1/instances/${theirs}/logs/stream?token=forged`, as: 'anonymous' });
+    list.push({ method: 'GET', path: `/v1/instances/${theirs}/logs/stream?ticket=forged`, as: 'anonymous' });
+    list.push({ method: 'GET', path: `/v1/instances/${theirs}/logs/stream?ticket=${'x'.repeat(5000)}` });
+    list.push({ method: 'GET', path: `/v1/instances?tenant_id=${victim}`, as: 'admin' });
+    // The operator's routes, as the attacker's admin: billing of the victim (past due, no grace: the next
+    // sweep would suspend all its instances), the sweep, host capacity.
+    for (const body of [{ status: 'past_due', grace_period: '0s' }, { status: 'active' }]) {
+      list.push({ method: 'PUT', path: `/v1/admin/tenants/${victim}/billing`, body, as: 'admin' });
+      list.push({ method: 'PUT', path: `/v1/admin/tenants/${attacker}/billing`, body, as: 'admin' });
+    }
+    list.push({ method: 'GET', path: `/v1/admin/tenants/${victim}/billing`, as: 'admin' });
+    list.push({ method: 'POST', path: '/v1/admin/billing/sweep', as: 'admin' });
+    list.push({ method: 'GET', path: '/v1/admin/capacity', as: 'admin' });
     list.push({ method: 'GET', path: `/v1/instances/${theirs}`, as: 'anonymous' });
     list.push({
       method: 'PATCH',
@@ -353,11 +377,24 @@ describe('500 malformed or hostile requests: no 5xx, nothing written, nothing of
       { reason: 'a\u0007b' },
       { reason: 'x', extra: 1 },
     ]) {
-      list.push({ method: 'POST', path: `/v1/instances/${own}/suspend`, body, as: 'admin' });
+      list.push({ method: 'POST', path: `/v1/instances/${own}/suspend`, body, as: 'operator' });
+      list.push({ method: 'POST', path: `/v1/instances/${theirs}/suspend`, body, as: 'operator' });
     }
-    list.push({ method: 'POST', path: `/v1/instances/${own}/suspend`, body: { reason: 'not an admin' } });
-    list.push({ method: 'POST', path: `/v1/instances/${own}/unsuspend`, body: { reason: 5 }, as: 'admin' });
-    list.push({ method: 'POST', path: `/v1/instances/${own}/unsuspend`, body: { why: 'x' }, as: 'admin' });
+    list.push({ method: 'POST', path: `/v1/instances/${own}/suspend`, body: { reason: 'not an operator' } });
+    list.push({
+      method: 'POST',
+      path: `/v1/instances/${own}/suspend`,
+      body: { reason: 'mine' },
+      as: 'admin',
+    });
+    list.push({ method: 'POST', path: `/v1/instances/${own}/unsuspend`, body: {}, as: 'admin' });
+    list.push({
+      method: 'POST',
+      path: `/v1/instances/${own}/unsuspend`,
+      body: { reason: 5 },
+      as: 'operator',
+    });
+    list.push({ method: 'POST', path: `/v1/instances/${own}/unsuspend`, body: { why: 'x' }, as: 'operator' });
     for (const body of [
       {},
       { name: '' },
@@ -435,6 +472,11 @@ describe('500 malformed or hostile requests: no 5xx, nothing written, nothing of
     const callers: Record<NonNullable<Hostile['as']>, ApiCall> = {
       attacker: checkedClient(stack.api.url, checker, await stack.token(attacker)),
       admin: checkedClient(stack.api.url, checker, await stack.token(attacker, ['admin'])),
+      operator: checkedClient(
+        stack.api.url,
+        checker,
+        await stack.token(uniqueTenant('hostoperator'), ['operator']),
+      ),
       anonymous: checkedClient(stack.api.url, checker, forged),
     };
     const before = await tableCounts();

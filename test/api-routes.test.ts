@@ -27,6 +27,7 @@ describe('every route of the REST API, its success and its errors, checked again
   let checker: OpenApiChecker;
   let owner: ApiCall;
   let admin: ApiCall;
+  let operator: ApiCall;
   let stranger: ApiCall;
   let anonymous: ApiCall;
   const tenant = uniqueTenant('routes');
@@ -48,6 +49,12 @@ describe('every route of the REST API, its success and its errors, checked again
     checker = await OpenApiChecker.load(stack.api.url);
     owner = checkedClient(stack.api.url, checker, await stack.token(tenant));
     admin = checkedClient(stack.api.url, checker, await stack.token(tenant, ['admin']));
+    // The platform's operator: its token names a tenant of its own, never this one.
+    operator = checkedClient(
+      stack.api.url,
+      checker,
+      await stack.token(uniqueTenant('routesops'), ['operator']),
+    );
     stranger = checkedClient(stack.api.url, checker, await stack.token(uniqueTenant('routesother')));
     anonymous = checkedClient(stack.api.url, checker);
   });
@@ -69,7 +76,10 @@ describe('every route of the REST API, its success and its errors, checked again
     assert.deepEqual([health.status, health.body], [200, { status: 'ok' }]);
     const ready = await anonymous('GET', '/readyz');
     assert.equal(ready.status, 200, JSON.stringify(ready.body));
-    assert.deepEqual(Object.keys(ready.body.checks).sort(), ['postgres', 'provider:docker', 'temporal']);
+    assert.deepEqual(ready.body, {
+      status: 'ready',
+      checks: { postgres: 'ok', temporal: 'ok', 'provider:docker': 'ok' },
+    });
     const doc = await anonymous('GET', '/openapi.json');
     assert.equal(doc.body.openapi, '3.1.0');
     assert.ok(Object.keys(doc.body.paths).length >= 18);
@@ -385,11 +395,14 @@ describe('every route of the REST API, its success and its errors, checked again
     assert.equal((await stranger('POST', `/v1/instances/${id}/scale`, { replicas: 1 })).status, 404);
   });
 
-  it('suspends and unsuspends for admins only; a suspended instance refuses start, restart and scale', async () => {
-    const notAdmin = await owner('POST', `/v1/instances/${id}/suspend`, { reason: 'billing' });
-    assert.equal(notAdmin.status, 403);
-    assert.equal(notAdmin.body.code, 'forbidden');
-    const suspended = await admin('POST', `/v1/instances/${id}/suspend?wait=30s`, { reason: 'billing' });
+  it('suspends and unsuspends for the operator only; a suspended instance refuses start, restart and scale', async () => {
+    for (const tenantCaller of [owner, admin]) {
+      const refused = await tenantCaller('POST', `/v1/instances/${id}/suspend`, { reason: 'billing' });
+      assert.equal(refused.status, 403);
+      assert.equal(refused.body.code, 'forbidden');
+      assert.equal(refused.body.detail, 'this operation needs the operator role');
+    }
+    const suspended = await operator('POST', `/v1/instances/${id}/suspend?wait=30s`, { reason: 'billing' });
     assert.equal(suspended.status, 200, JSON.stringify(suspended.body));
     assert.equal(suspended.body.state, 'stopped');
     assert.equal(suspended.body.suspend_reason, 'billing');
@@ -404,15 +417,16 @@ describe('every route of the REST API, its success and its errors, checked again
       assert.equal(refused.body.code, 'suspended', command);
     }
     assert.equal((await owner('POST', `/v1/instances/${id}/unsuspend`)).status, 403);
-    const wrongReason = await admin('POST', `/v1/instances/${id}/unsuspend`, { reason: 'abuse' });
+    assert.equal((await admin('POST', `/v1/instances/${id}/unsuspend`, {})).status, 403);
+    const wrongReason = await operator('POST', `/v1/instances/${id}/unsuspend`, { reason: 'abuse' });
     assert.equal(wrongReason.status, 409);
-    const lifted = await admin('POST', `/v1/instances/${id}/unsuspend?wait=30s`);
+    const lifted = await operator('POST', `/v1/instances/${id}/unsuspend?wait=30s`);
     assert.equal(lifted.status, 200, JSON.stringify(lifted.body));
     assert.equal(lifted.body.state, 'running', 'back to the run state it had');
     assert.equal(lifted.body.suspend_reason, undefined);
-    const notSuspended = await admin('POST', `/v1/instances/${id}/unsuspend`, {});
+    const notSuspended = await operator('POST', `/v1/instances/${id}/unsuspend`, {});
     assert.equal(notSuspended.status, 409);
-    assert.equal((await admin('POST', `/v1/instances/${unknownId}/suspend`, { reason: 'x' })).status, 404);
+    assert.equal((await operator('POST', `/v1/instances/${unknownId}/suspend`, { reason: 'x' })).status, 404);
   });
 
   it('lists lifecycle events oldest first, cursor-paged', async () => {
@@ -497,14 +511,11 @@ describe('every route of the REST API, its success and its errors, checked again
     leave.abort();
     assert.ok((text.match(/tick/g) ?? []).length >= 3, text);
 
-    // SSE authenticates with ?token= (EventSource cannot send the header).
+    // SSE authenticates with a one-time ticket (EventSource cannot send the header).
+    const ticket = await owner('POST', `/v1/instances/${id}/logs/stream-ticket`);
+    assert.equal(ticket.status, 201, JSON.stringify(ticket.body));
     const sseAbort = new AbortController();
-    const sse = await fetch(
-      `${stack.api.url}/v1/instances/${id}/logs/stream?token=${await stack.token(tenant)}&tail=2`,
-      {
-        signal: sseAbort.signal,
-      },
-    );
+    const sse = await fetch(`${stack.api.url}${ticket.body.stream_url}&tail=2`, { signal: sseAbort.signal });
     assert.equal(sse.status, 200);
     assert.match(sse.headers.get('content-type') ?? '', /^text\/event-stream/);
     const sseReader = sse.body!.getReader();
@@ -520,6 +531,7 @@ describe('every route of the REST API, its success and its errors, checked again
     assert.equal(sseWithoutToken.status, 401);
     assert.equal((await stranger('GET', `/v1/instances/${id}/logs`)).status, 404);
     assert.equal((await stranger('GET', `/v1/instances/${id}/logs/stream`)).status, 404);
+    assert.equal((await stranger('POST', `/v1/instances/${id}/logs/stream-ticket`)).status, 404);
 
     const usage = await owner('GET', `/v1/instances/${id}/resources`);
     assert.equal(usage.status, 200, JSON.stringify(usage.body));
@@ -561,21 +573,27 @@ describe('every route of the REST API, its success and its errors, checked again
     assert.equal((await owner('DELETE', `/v1/instances/${unknownId}`)).status, 404);
   });
 
-  it('mounts the billing admin routes under /v1/admin, for admins only', async () => {
+  it('mounts the billing and capacity routes under /v1/admin, for the operator only', async () => {
     const path = `/v1/admin/tenants/${tenant}/billing`;
     assert.equal((await owner('GET', path)).status, 403);
-    assert.equal((await admin('GET', path)).status, 404);
-    const put = await admin('PUT', path, { status: 'active', grace_period: '24h' });
+    assert.equal((await admin('GET', path)).status, 403, 'a tenant admin does not read its billing account');
+    assert.equal((await operator('GET', path)).status, 404);
+    const put = await operator('PUT', path, { status: 'active', grace_period: '24h' });
     assert.equal(put.status, 201, JSON.stringify(put.body));
-    assert.equal((await admin('PUT', path, { status: 'active' })).status, 200);
-    const got = await admin('GET', path);
+    assert.equal((await operator('PUT', path, { status: 'active' })).status, 200);
+    const got = await operator('GET', path);
     assert.equal(got.body.grace_period_seconds, 86_400);
-    assert.equal((await admin('PUT', path, { status: 'bankrupt' })).status, 400);
+    assert.equal((await operator('PUT', path, { status: 'bankrupt' })).status, 400);
     for (const method of ['GET', 'POST']) {
-      const sweep = await admin(method, '/v1/admin/billing/sweep');
+      assert.equal((await admin(method, '/v1/admin/billing/sweep')).status, 403, method);
+      const sweep = await operator(method, '/v1/admin/billing/sweep');
       assert.equal(sweep.status, 503, `${method}: no worker has created this schedule`);
       assert.equal(sweep.body.code, 'temporal_unavailable');
     }
+    assert.equal((await admin('GET', '/v1/admin/capacity')).status, 403);
+    const capacity = await operator('GET', '/v1/admin/capacity');
+    assert.equal(capacity.status, 200, JSON.stringify(capacity.body));
+    assert.equal(capacity.body.capacity.docker.host, 'unix:///var/run/docker.sock');
   });
 
   it('answers wrong methods with 405 and Allow, unknown routes with 404, all as problem+json', async () => {

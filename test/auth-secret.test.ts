@@ -14,11 +14,23 @@ describe('authentication without a well-known secret', () => {
     assert.throws(() => authenticate({}), /CTRLPLANE_JWT_SECRET .* or CTRLPLANE_JWKS_URL/);
   });
 
+  it('refuses to start with a JWKS but without the issuer and audience its tokens must carry', async () => {
+    const { publicKey } = await generateKeyPair('ES256');
+    const jwks = createLocalJWKSet({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] });
+    for (const options of [
+      { jwks },
+      { jwks, issuer: 'https://idp.test/' },
+      { jwks, audience: 'ctrlplane' },
+    ]) {
+      assert.throws(() => authenticate(options), /needs CTRLPLANE_JWT_ISSUER and CTRLPLANE_JWT_AUDIENCE/);
+    }
+  });
+
   it('refuses HS256 tokens when only a JWKS is configured, whatever secret they were signed with', async () => {
     const { publicKey, privateKey } = await generateKeyPair('ES256');
     const jwks = createLocalJWKSet({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] });
     const app = express();
-    app.use(authenticate({ jwks }));
+    app.use(authenticate({ jwks, issuer: 'https://idp.test/', audience: 'ctrlplane' }));
     app.get('/whoami', (req, res) => {
       res.json(callerOf(req));
     });
@@ -27,7 +39,7 @@ describe('authentication without a well-known secret', () => {
     await new Promise((r) => server.once('listening', r));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/whoami`;
     try {
-      const asymmetric = await new SignJWT({ tenant_id: 'ten_a' })
+      const asymmetric = await new SignJWT({ tenant_id: 'ten_a', iss: 'https://idp.test/', aud: 'ctrlplane' })
         .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
         .setSubject('alice')
         .setExpirationTime('5m')
@@ -37,7 +49,15 @@ describe('authentication without a well-known secret', () => {
       assert.equal(((await ok.json()) as { tenant_id: string }).tenant_id, 'ten_a');
 
       for (const secret of ['ctrlplane-dev-secret-change-me', 'any-secret-at-all-0123']) {
-        const forged = await issueToken(secret, { sub: 'mallory', tenant_id: 'ten_a', roles: ['admin'] });
+        const forged = await issueToken(
+          secret,
+          { sub: 'mallory', tenant_id: 'ten_a', roles: ['operator'] },
+          '5m',
+          {
+            issuer: 'https://idp.test/',
+            audience: 'ctrlplane',
+          },
+        );
         const refused = await fetch(url, { headers: { authorization: `Bearer ${forged}` } });
         assert.equal(refused.status, 401, `HS256 signed with ${secret}`);
       }

@@ -30,7 +30,7 @@ describe('billing suspension', () => {
   let stack: Stack;
   let worker: { stop(): Promise<void> };
   let billingApi: { url: string; close(): Promise<void> };
-  let admin: ReturnType<typeof apiClient>;
+  let operator: ReturnType<typeof apiClient>;
   const payer = uniqueTenant('billpay');
   const other = uniqueTenant('billother');
   const created: string[] = [];
@@ -52,7 +52,7 @@ describe('billing suspension', () => {
   }
 
   const trigger = async () => {
-    const res = await admin('POST', '/v1/admin/billing/sweep');
+    const res = await operator('POST', '/v1/admin/billing/sweep');
     assert.equal(res.status, 202, JSON.stringify(res.body));
   };
 
@@ -71,7 +71,7 @@ describe('billing suspension', () => {
       'created',
     );
     billingApi = await startBillingApi(stack);
-    admin = apiClient(billingApi.url, await stack.token('ten_ops', ['admin']));
+    operator = apiClient(billingApi.url, await stack.token('ten_ops', ['operator']));
 
     const payerApi = apiClient(stack.api.url, await stack.token(payer));
     const otherApi = apiClient(stack.api.url, await stack.token(other));
@@ -85,7 +85,7 @@ describe('billing suspension', () => {
     payerIds = await Promise.all(['bill-a', 'bill-b', 'bill-c'].map((n) => create(payerApi, n)));
     otherId = await create(otherApi, 'bill-other');
     // The other tenant is past due too, but within its grace period.
-    const put = await admin('PUT', `/v1/admin/tenants/${other}/billing`, { status: 'past_due' });
+    const put = await operator('PUT', `/v1/admin/tenants/${other}/billing`, { status: 'past_due' });
     assert.equal(put.status, 201, JSON.stringify(put.body));
     assert.equal(put.body.grace_period, '72h', 'the configured default grace period');
     otherBefore = { row: await row(otherId), events: (await eventsOf(stack.orm, otherId)).length };
@@ -107,7 +107,7 @@ describe('billing suspension', () => {
   });
 
   it('suspends every instance of a tenant past due beyond its grace period, and a second sweep changes nothing', async () => {
-    const put = await admin('PUT', `/v1/admin/tenants/${payer}/billing`, {
+    const put = await operator('PUT', `/v1/admin/tenants/${payer}/billing`, {
       status: 'past_due',
       grace_period: '0s',
     });
@@ -158,7 +158,7 @@ describe('billing suspension', () => {
       async () => (await row(abused)).suspend_reason === 'abuse',
     );
 
-    const paid = await admin('PUT', `/v1/admin/tenants/${payer}/billing`, { status: 'active' });
+    const paid = await operator('PUT', `/v1/admin/tenants/${payer}/billing`, { status: 'active' });
     assert.equal(paid.status, 200, JSON.stringify(paid.body));
     assert.equal(paid.body.past_due_since, null);
     assert.equal(paid.body.grace_period, '0s', 'the grace period is kept when not given');
@@ -196,7 +196,7 @@ describe('billing suspension', () => {
 
       // Past due again, with the read model not showing the abuse suspension yet: billing does not replace it.
       await connection.execute(`update instances set suspend_reason = null where id = ?`, [abused]);
-      const due = await admin('PUT', `/v1/admin/tenants/${payer}/billing`, { status: 'past_due' });
+      const due = await operator('PUT', `/v1/admin/tenants/${payer}/billing`, { status: 'past_due' });
       assert.equal(due.status, 200, JSON.stringify(due.body));
       const suspend = await sweepStartedBy(stack, trigger);
       assert.deepEqual(suspend.counts, { suspended: 2, unsuspended: 0, skipped: 1, failed: 0 });
@@ -261,26 +261,29 @@ describe('billing suspension', () => {
     });
     assert.equal(listed.filter((id) => id === billingScheduleIdOf(stack)).length, 1, 'exactly one');
 
-    const shown = await admin('GET', '/v1/admin/billing/sweep');
+    const shown = await operator('GET', '/v1/admin/billing/sweep');
     assert.equal(shown.status, 200, JSON.stringify(shown.body));
     assert.equal(shown.body.interval, '48h');
     assert.equal(shown.body.recent_runs.length, 5, 'the five sweeps this file triggered');
   });
 
-  it('answers the admin API: roles, validation naming the field with nothing written, 404 and past_due_since kept', async () => {
+  it('answers the billing API to the operator only: roles, validation naming the field with nothing written, 404 and past_due_since kept', async () => {
     const tenant = uniqueTenant('billapi');
     const path = `/v1/admin/tenants/${tenant}/billing`;
     const user = apiClient(billingApi.url, await stack.token(tenant));
-    for (const [method, route, body] of [
-      ['GET', path, undefined],
-      ['PUT', path, { status: 'active' }],
-      ['POST', '/v1/admin/billing/sweep', undefined],
-      ['GET', '/v1/admin/billing/sweep', undefined],
-    ] as const) {
-      const res = await user(method, route, body);
-      assert.equal(res.status, 403, `${method} ${route}`);
-      assert.equal(res.body.code, 'forbidden');
-    }
+    // The tenant's own admin too: billing is the operator's, never the tenant's.
+    const tenantAdmin = apiClient(billingApi.url, await stack.token(tenant, ['admin']));
+    for (const caller of [user, tenantAdmin])
+      for (const [method, route, body] of [
+        ['GET', path, undefined],
+        ['PUT', path, { status: 'active' }],
+        ['POST', '/v1/admin/billing/sweep', undefined],
+        ['GET', '/v1/admin/billing/sweep', undefined],
+      ] as const) {
+        const res = await caller(method, route, body);
+        assert.equal(res.status, 403, `${method} ${route}`);
+        assert.equal(res.body.code, 'forbidden');
+      }
     assert.equal((await apiClient(billingApi.url)('GET', path)).status, 401);
 
     const bad: [unknown, string][] = [
@@ -294,7 +297,7 @@ describe('billing suspension', () => {
       ['{"status": ', 'body'],
     ];
     for (const [body, field] of bad) {
-      const res = await admin('PUT', path, body);
+      const res = await operator('PUT', path, body);
       assert.equal(res.status, 400, JSON.stringify(body));
       assert.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/);
       assert.ok(
@@ -302,23 +305,23 @@ describe('billing suspension', () => {
         `${field} named in ${JSON.stringify(res.body)}`,
       );
     }
-    const missing = await admin('GET', path);
+    const missing = await operator('GET', path);
     assert.equal(missing.status, 404, 'nothing was written');
     assert.equal(missing.body.code, 'not_found');
 
-    const first = await admin('PUT', path, { status: 'past_due', grace_period: 259200 });
+    const first = await operator('PUT', path, { status: 'past_due', grace_period: 259200 });
     assert.equal(first.status, 201);
     assert.equal(first.body.grace_period, '72h');
     assert.equal(first.body.grace_period_seconds, 259200);
     const since = first.body.past_due_since;
     assert.equal(first.body.suspend_after, new Date(new Date(since).getTime() + 259200_000).toISOString());
-    const again = await admin('PUT', path, { status: 'past_due', grace_period: '30m' });
+    const again = await operator('PUT', path, { status: 'past_due', grace_period: '30m' });
     assert.equal(again.status, 200);
     assert.equal(again.body.past_due_since, since, 'a repeated past_due keeps when it began');
     assert.equal(again.body.grace_period, '30m');
-    const got = await admin('GET', path);
+    const got = await operator('GET', path);
     assert.deepEqual(got.body, again.body);
-    const wrong = await admin('DELETE', path);
+    const wrong = await operator('DELETE', path);
     assert.equal(wrong.status, 405);
     assert.equal(wrong.headers.get('allow'), 'GET, PUT');
     await stack.orm.em

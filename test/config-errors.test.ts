@@ -57,6 +57,22 @@ describe('a bad configuration stops a process with one line per bad variable and
     assert.match(lines[0] ?? '', /^config: CTRLPLANE_JWT_SECRET: not set: .*CTRLPLANE_JWKS_URL/);
   });
 
+  it('api: a JWKS without the issuer and audience its tokens must carry is refused, naming each', () => {
+    const jwks = { CTRLPLANE_JWKS_URL: 'https://idp.example.test/.well-known/jwks.json' };
+    const neither = start('api', jwks);
+    assert.equal(neither.code, 2, neither.output);
+    assert.deepEqual(neither.lines.sort(), [
+      'config: CTRLPLANE_JWT_AUDIENCE: not set: required with CTRLPLANE_JWKS_URL (tokens must carry this aud)',
+      'config: CTRLPLANE_JWT_ISSUER: not set: required with CTRLPLANE_JWKS_URL (tokens must carry this iss)',
+    ]);
+    const noAudience = start('api', { ...jwks, CTRLPLANE_JWT_ISSUER: 'https://idp.example.test/' });
+    assert.equal(noAudience.code, 2, noAudience.output);
+    assert.deepEqual(noAudience.lines, [
+      'config: CTRLPLANE_JWT_AUDIENCE: not set: required with CTRLPLANE_JWKS_URL (tokens must carry this aud)',
+    ]);
+    assert.doesNotMatch(`${neither.output}${noAudience.output}`, /^\s+at /m, 'no stack trace');
+  });
+
   it('worker: a bad secret store or Kubernetes setting is named the same way', () => {
     const store = start('worker', { CTRLPLANE_SECRET_STORE: 'vault' });
     assert.equal(store.code, 2, store.output);

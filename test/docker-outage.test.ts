@@ -47,9 +47,16 @@ describe('the Docker engine goes away and comes back', () => {
     created.push(id);
 
     await proxy.cut();
-    const ready = await api('GET', '/readyz');
-    assert.equal(ready.status, 503);
-    assert.equal(ready.body.checks['provider:docker'].ok, false);
+    // /readyz answers from a cache of 2 s: the outage shows within that.
+    const ready = await eventually('/readyz to see the engine gone', async () => {
+      const res = await api('GET', '/readyz');
+      return res.status === 503 ? res : undefined;
+    });
+    // A word per dependency, not the engine's error (the log has that).
+    assert.deepEqual(ready.body, {
+      status: 'not_ready',
+      checks: { postgres: 'ok', temporal: 'ok', 'provider:docker': 'down' },
+    });
 
     const stop = await api('POST', `/v1/instances/${id}/stop`);
     assert.equal(stop.status, 202);
@@ -74,7 +81,7 @@ describe('the Docker engine goes away and comes back', () => {
     );
     const [container] = await containersOf(id);
     assert.equal((await docker.getContainer(container?.Id ?? '').inspect()).State.Running, false);
-    assert.equal((await api('GET', '/readyz')).status, 200);
+    await eventually('/readyz ready again', async () => (await api('GET', '/readyz')).status === 200);
     const types = (await eventsOf(stack.orm, id)).map((e) => e.type);
     assert.deepEqual(types.slice(-2), ['instance.stopping', 'instance.stopped'], 'the stop was applied once');
   });

@@ -18,15 +18,19 @@ import { type Stack, startStack, uniqueTenant } from './support/stack.ts';
 describe('every command through the API', () => {
   let stack: Stack;
   let api: ReturnType<typeof apiClient>;
-  let admin: ReturnType<typeof apiClient>;
+  let tenantAdmin: ReturnType<typeof apiClient>;
+  let operator: ReturnType<typeof apiClient>;
   const tenant = uniqueTenant('cmd');
+  // The operator's token names a tenant of its own: it reaches this tenant's instances by id only.
+  const operatorTenant = uniqueTenant('cmdops');
   const created: string[] = [];
 
   before(async () => {
     await removeTenantLeftovers('ten_cmd_');
     stack = await startStack();
     api = apiClient(stack.api.url, await stack.token(tenant));
-    admin = apiClient(stack.api.url, await stack.token(tenant, ['admin']));
+    tenantAdmin = apiClient(stack.api.url, await stack.token(tenant, ['admin']));
+    operator = apiClient(stack.api.url, await stack.token(operatorTenant, ['operator']));
   });
 
   after(async () => {
@@ -80,12 +84,11 @@ describe('every command through the API', () => {
       'a refused scale changes nothing',
     );
 
-    assert.equal(
-      (await api('POST', `/v1/instances/${id}/suspend`, { reason: 'abuse' })).status,
-      403,
-      'admin only',
-    );
-    const suspend = await admin('POST', `/v1/instances/${id}/suspend?wait=true`, { reason: 'abuse' });
+    for (const tenantCaller of [api, tenantAdmin]) {
+      const refused = await tenantCaller('POST', `/v1/instances/${id}/suspend`, { reason: 'abuse' });
+      assert.equal(refused.status, 403, 'the operator only, never the tenant (its admin neither)');
+    }
+    const suspend = await operator('POST', `/v1/instances/${id}/suspend?wait=true`, { reason: 'abuse' });
     assert.equal(suspend.status, 200, JSON.stringify(suspend.body));
     assert.equal(suspend.body.state, 'stopped');
     assert.equal(suspend.body.suspend_reason, 'abuse');
@@ -97,8 +100,33 @@ describe('every command through the API', () => {
       assert.equal(refused.body.code, 'suspended');
     }
     assert.equal((await api('POST', `/v1/instances/${id}/scale`, { memory_mb: 64 })).body.code, 'suspended');
+    // The tenant's admin cannot lift its own abuse suspension: 403, and the instance stays suspended.
+    for (const body of [{}, undefined, { reason: 'abuse' }]) {
+      const lift = await tenantAdmin('POST', `/v1/instances/${id}/unsuspend?wait=true`, body);
+      assert.equal(lift.status, 403, JSON.stringify(lift.body));
+      assert.equal(lift.body.code, 'forbidden');
+    }
+    const still = await api('GET', `/v1/instances/${id}`);
+    assert.equal(still.body.state, 'stopped');
+    assert.equal(still.body.suspend_reason, 'abuse');
+    assert.equal(await running(containerId), false, 'still stopped');
+    // Who suspended is on the event (and in the workflow's history): the operator's sub, not the billing sweep.
+    const suspendedEvent = (await eventsOf(stack.orm, id)).find((e) => e.type === 'instance.suspended');
+    assert.equal(suspendedEvent?.payload.actor, `user-${operatorTenant}`);
+    assert.equal(suspendedEvent?.payload.reason, 'abuse');
+    // and the workflow history keeps the command as accepted: the operator's sub, not the billing sweep's actor.
+    const history = await stack.client.workflow.getHandle(instanceWorkflowId(id)).fetchHistory();
+    const suspendRequests = (history.events ?? []).flatMap((e) => {
+      const input = e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input;
+      if (input?.name !== 'suspend') return [];
+      return (input.args?.payloads ?? []).map((p) => JSON.parse(Buffer.from(p.data ?? []).toString('utf8')));
+    });
+    assert.deepEqual(
+      suspendRequests.map((r) => [r.actor, r.reason]),
+      [[`user-${operatorTenant}`, 'abuse']],
+    );
 
-    const unsuspend = await admin('POST', `/v1/instances/${id}/unsuspend?wait=true`);
+    const unsuspend = await operator('POST', `/v1/instances/${id}/unsuspend?wait=true`);
     assert.equal(unsuspend.status, 200, JSON.stringify(unsuspend.body));
     assert.equal(unsuspend.body.state, 'running', 'back to the state it had when suspended');
     assert.equal(unsuspend.body.suspended_at, undefined);
@@ -131,13 +159,13 @@ describe('every command through the API', () => {
   it('suspends a stopped instance without a provider call and unsuspends it back to stopped', async () => {
     const { id } = await newInstance('sleeper');
     await api('POST', `/v1/instances/${id}/stop?wait=true`);
-    const suspend = await admin('POST', `/v1/instances/${id}/suspend?wait=true`, { reason: 'billing' });
+    const suspend = await operator('POST', `/v1/instances/${id}/suspend?wait=true`, { reason: 'billing' });
     assert.equal(suspend.body.state, 'stopped');
-    const unsuspend = await admin('POST', `/v1/instances/${id}/unsuspend?wait=true`);
+    const unsuspend = await operator('POST', `/v1/instances/${id}/unsuspend?wait=true`);
     assert.equal(unsuspend.body.state, 'stopped');
     assert.equal((await api('POST', `/v1/instances/${id}/unsuspend`)).status, 403);
     assert.equal(
-      (await admin('POST', `/v1/instances/${id}/unsuspend`)).status,
+      (await operator('POST', `/v1/instances/${id}/unsuspend`)).status,
       409,
       'not suspended any more',
     );

@@ -10,9 +10,9 @@ import type { Orm } from '../../db/database.ts';
 import { type BillingAccountRecord, BillingAccountRecordSchema } from '../../db/entities/billing-account.ts';
 import { CtrlplaneError } from '../../domain/errors.ts';
 import { durationSeconds, formatDuration } from '../../workflows/billing-duration.ts';
-import { requireRole } from '../auth.ts';
 import { routeLabel } from '../metrics.ts';
 import { RetryableError } from '../problem.ts';
+import { OPERATOR_ROLE, requireRole } from '../roles.ts';
 import {
   gracePeriodSeconds,
   MAX_GRACE_PERIOD_SECONDS,
@@ -37,7 +37,7 @@ const MOUNT = '/v1/admin';
 const noBodySchema = z.strictObject({}).optional();
 
 /**
- * The billing admin routes, for callers with the admin role; mount at `/v1/admin` behind authentication:
+ * The billing admin routes, for the operator role (never a tenant's admin); mount at `/v1/admin` behind authentication:
  * GET and PUT /tenants/:tenantId/billing, GET and POST /billing/sweep.
  */
 export function billingRoutes(deps: BillingRoutesDeps): Router {
@@ -53,7 +53,7 @@ export function billingRoutes(deps: BillingRoutesDeps): Router {
 
   function route(method: 'get' | 'put' | 'post', path: string, handler: RequestHandler): void {
     router[method](path, routeLabel(`${MOUNT}${path}`), (req, _res, next) => {
-      requireRole(req);
+      requireRole(req, OPERATOR_ROLE);
       next();
     });
     router[method](path, handler);
@@ -111,7 +111,7 @@ export function billingRoutes(deps: BillingRoutesDeps): Router {
 
   for (const [path, methods] of allowed) {
     router.all(path, (req: Request, res: Response) => {
-      requireRole(req);
+      requireRole(req, OPERATOR_ROLE);
       res.setHeader('Allow', methods.join(', '));
       throw new CtrlplaneError(
         'method_not_allowed',

@@ -2,9 +2,9 @@ import { type Request, type RequestHandler, type Response, Router } from 'expres
 import { type DatacenterRecord, isDatacenterId } from '../../db/entities/datacenter.ts';
 import { CtrlplaneError } from '../../domain/errors.ts';
 import type { ProviderRegistry } from '../../providers/registry.ts';
-import { requireRole } from '../auth.ts';
 import type { DatacenterStore } from '../datacenter-store.ts';
 import { routeLabel } from '../metrics.ts';
+import { requireRole, TENANT_ADMIN_ROLE } from '../roles.ts';
 import {
   createDatacenterSchema,
   listDatacentersQuerySchema,
@@ -29,7 +29,7 @@ export function datacenterRoutes(deps: DatacenterRoutesDeps): Router {
 
   function route(method: 'get' | 'post' | 'patch', path: string, handler: RequestHandler): void {
     router[method](path, routeLabel(`${MOUNT}${path === '/' ? '' : path}`), (req, _res, next) => {
-      requireRole(req);
+      requireRole(req, TENANT_ADMIN_ROLE);
       next();
     });
     router[method](path, handler);
@@ -46,7 +46,7 @@ export function datacenterRoutes(deps: DatacenterRoutesDeps): Router {
   }
 
   route('post', '/', async (req: Request, res: Response) => {
-    const caller = requireRole(req);
+    const caller = requireRole(req, TENANT_ADMIN_ROLE);
     const body = parseInput(createDatacenterSchema, req.body, 'body');
     const record = await deps.store.create({
       tenant_id: caller.tenant_id,
@@ -60,7 +60,7 @@ export function datacenterRoutes(deps: DatacenterRoutesDeps): Router {
   });
 
   route('get', '/', async (req: Request, res: Response) => {
-    const caller = requireRole(req);
+    const caller = requireRole(req, TENANT_ADMIN_ROLE);
     const query = parseInput(listDatacentersQuerySchema, req.query, 'query');
     if (query.cursor !== undefined && !isDatacenterId(query.cursor)) {
       throw new CtrlplaneError('invalid_request', 'cursor: is not a cursor this API returned', [
@@ -72,7 +72,7 @@ export function datacenterRoutes(deps: DatacenterRoutesDeps): Router {
   });
 
   route('get', '/:id', async (req: Request, res: Response) => {
-    const caller = requireRole(req);
+    const caller = requireRole(req, TENANT_ADMIN_ROLE);
     const id = datacenterIdOf(req);
     const record = await deps.store.get(caller.tenant_id, id);
     if (!record) throw new CtrlplaneError('not_found', `datacenter ${id} not found`);
@@ -80,7 +80,7 @@ export function datacenterRoutes(deps: DatacenterRoutesDeps): Router {
   });
 
   route('patch', '/:id', async (req: Request, res: Response) => {
-    const caller = requireRole(req);
+    const caller = requireRole(req, TENANT_ADMIN_ROLE);
     const id = datacenterIdOf(req);
     const body = parseInput(updateDatacenterSchema, req.body, 'body');
     if (body.provider_name !== undefined) registered(body.provider_name);
@@ -91,7 +91,7 @@ export function datacenterRoutes(deps: DatacenterRoutesDeps): Router {
 
   for (const [path, methods] of allowed) {
     router.all(path, routeLabel(`${MOUNT}${path === '/' ? '' : path}`), (req: Request, res: Response) => {
-      requireRole(req);
+      requireRole(req, TENANT_ADMIN_ROLE);
       res.setHeader('Allow', methods.join(', '));
       throw new CtrlplaneError(
         'method_not_allowed',

@@ -12,6 +12,7 @@ import { callerOf } from '../auth.ts';
 import { etagOf } from '../etag.ts';
 import { RetryableError } from '../problem.ts';
 import {
+  emptyBodySchema,
   eventsQuerySchema,
   type LogsQuery,
   logStreamQuerySchema,
@@ -115,6 +116,21 @@ export function observationRoutes(deps: InstanceRoutesDeps, route: RouteRegistra
       (line) => `${JSON.stringify(line)}\n`,
       (message) => `${JSON.stringify({ ts: new Date().toISOString(), stream: 'stderr', line: message })}\n`,
     );
+  });
+
+  // A ticket instead of the token in the stream's URL: URLs end up in access logs and browser history, a
+  // ticket is worth one stream of one instance for a few seconds.
+  route('post', '/:id/logs/stream-ticket', async (req: Request, res: Response) => {
+    if (req.body !== undefined) parseInput(emptyBodySchema, req.body, 'body');
+    const row = await loadOwned(store, req);
+    const caller = callerOf(req);
+    const issued = await deps.streamTickets.issue({ sub: caller.sub, tenant_id: row.tenant_id }, row.id);
+    res.setHeader('Cache-Control', 'no-store');
+    res.status(201).json({
+      ticket: issued.ticket,
+      expires_at: issued.expires_at.toISOString(),
+      stream_url: `/v1/instances/${row.id}/logs/stream?ticket=${issued.ticket}`,
+    });
   });
 
   route('get', '/:id/logs/stream', async (req: Request, res: Response) => {

@@ -7,13 +7,14 @@ import { CtrlplaneError } from '../../domain/errors.ts';
 import { newInstanceId } from '../../domain/ids.ts';
 import { type Instance, slugify } from '../../domain/instance.ts';
 import type { DeploymentVariables } from '../../workflows/messages.ts';
-import { callerOf, requireRole } from '../auth.ts';
+import { callerOf } from '../auth.ts';
 import { checkIfMatch, etagOf } from '../etag.ts';
 import { lookAtHost, requireRoom } from '../host-capacity.ts';
 import { replayCompleted, runIdempotent } from '../idempotency.ts';
 import { checkRender, prepareDeployment, requireHealthy, resolvePlacement } from '../instance-placement.ts';
 import { routeLabel } from '../metrics.ts';
 import { jsonReply, type Reply } from '../reply.ts';
+import { OPERATOR_ROLE, requireRole } from '../roles.ts';
 import {
   commandQuerySchema,
   createInstanceSchema,
@@ -27,7 +28,7 @@ import {
 import { parseInput } from '../validate.ts';
 import { DEFAULT_WAIT_MS, parseWait } from '../wait-duration.ts';
 import { observationRoutes } from './instance-observation.ts';
-import { type InstanceRoutesDeps, instanceIdOf, loadOwned, pause } from './route-context.ts';
+import { type InstanceRoutesDeps, instanceIdOf, loadForOperator, loadOwned, pause } from './route-context.ts';
 
 export type { InstanceRoutesDeps } from './route-context.ts';
 
@@ -171,8 +172,10 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
   });
 
   route('get', '/', async (req: Request, res: Response) => {
-    const query = parseInput(listInstancesQuerySchema, req.query, 'query');
-    const page = await store.list(callerOf(req).tenant_id, query);
+    const { tenant_id: tenantId, ...query } = parseInput(listInstancesQuerySchema, req.query, 'query');
+    // Another tenant's list is the operator's; a tenant never names a tenant, it is the token's.
+    if (tenantId !== undefined) requireRole(req, OPERATOR_ROLE);
+    const page = await store.list(tenantId ?? callerOf(req).tenant_id, query);
     res.json({ ...page, items: page.items.map(recordToInstance) });
   });
 
@@ -194,6 +197,8 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
     waitMs: number | undefined;
     /** Checks against the loaded instance before anything is sent (e.g. the rename's slug). */
     precheck?: (row: InstanceRecord) => Promise<void>;
+    /** `operator`: the instance is addressed by id in any tenant; else only in the caller's tenant. */
+    scope?: 'own_tenant' | 'operator';
   }
 
   /** Sends a command to the instance's workflow under the request's Idempotency-Key and If-Match. */
@@ -204,14 +209,15 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
   ): Promise<void> {
     const { name, waitMs } = options;
     const caller = callerOf(req);
+    const load = options.scope === 'operator' ? loadForOperator : loadOwned;
     // Another tenant's or a missing instance is a 404 before any key is claimed: such a request writes nothing.
-    await loadOwned(store, req);
+    await load(store, req);
     await runIdempotent(
       req,
       res,
       { store: deps.idempotency, logger: deps.logger, body: req.body, signal: deps.shutdown },
       async ({ key }) => {
-        const row = await loadOwned(store, req);
+        const row = await load(store, req);
         checkIfMatch(req, row);
         if (row.state === 'destroyed') {
           if (name !== 'delete') {
@@ -235,7 +241,7 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
           if (result.status === 'completed') {
             if (name === 'delete') return { status: 204 };
             // The read model's row (with its ETag) once it has caught up with the workflow's answer.
-            const current = await store.get(caller.tenant_id, row.id);
+            const current = await store.get(row.tenant_id, row.id);
             if (current && current.updated_at.getTime() >= new Date(result.instance.updated_at).getTime()) {
               return instanceReply(200, current);
             }
@@ -308,20 +314,22 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
     await runCommand(req, res, { name: 'scale', args, waitMs });
   });
 
+  // The operator's: any tenant's instance, by id. A tenant (its admin too) cannot suspend, nor lift a
+  // suspension, its own instances included.
   route('post', '/:id/suspend', async (req: Request, res: Response) => {
-    requireRole(req);
+    requireRole(req, OPERATOR_ROLE);
     instanceIdOf(req);
     const waitMs = commandWait(req);
     const args = parseInput(suspendInstanceSchema, req.body, 'body');
-    await runCommand(req, res, { name: 'suspend', args, waitMs });
+    await runCommand(req, res, { name: 'suspend', args, waitMs, scope: 'operator' });
   });
 
   route('post', '/:id/unsuspend', async (req: Request, res: Response) => {
-    requireRole(req);
+    requireRole(req, OPERATOR_ROLE);
     instanceIdOf(req);
     const waitMs = commandWait(req);
     const args = parseInput(unsuspendInstanceSchema, req.body ?? {}, 'body');
-    await runCommand(req, res, { name: 'unsuspend', args, waitMs });
+    await runCommand(req, res, { name: 'unsuspend', args, waitMs, scope: 'operator' });
   });
 
   observationRoutes(deps, route);

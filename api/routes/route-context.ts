@@ -1,6 +1,7 @@
 import type { Request, Response } from 'express';
 import type { Logger } from '../../config/logger.ts';
 import type { InstanceRecord } from '../../db/entities/instance-record.ts';
+import type { StreamTicketStore } from '../../db/stream-tickets.ts';
 import { CtrlplaneError } from '../../domain/errors.ts';
 import { isInstanceId } from '../../domain/ids.ts';
 import type { ProviderRegistry } from '../../providers/registry.ts';
@@ -29,6 +30,8 @@ export interface InstanceRoutesDeps {
   ssePingMs: number;
   /** Aborted when the API shuts down: waits and log streams end, so in-flight requests finish quickly. */
   shutdown: AbortSignal;
+  /** Issues the one-time tickets that open a log stream. */
+  streamTickets: StreamTicketStore;
 }
 
 export function instanceIdOf(req: Request): string {
@@ -47,6 +50,17 @@ export function instanceIdOf(req: Request): string {
 export async function loadOwned(store: InstanceStore, req: Request): Promise<InstanceRecord> {
   const id = instanceIdOf(req);
   const row = await store.get(callerOf(req).tenant_id, id);
+  if (!row) throw new CtrlplaneError('not_found', `instance ${id} not found`);
+  return row;
+}
+
+/**
+ * An instance the operator addresses by id, in any tenant (suspend, unsuspend). A missing one is a 404 as for
+ * tenants.
+ */
+export async function loadForOperator(store: InstanceStore, req: Request): Promise<InstanceRecord> {
+  const id = instanceIdOf(req);
+  const row = await store.getInAnyTenant(id);
   if (!row) throw new CtrlplaneError('not_found', `instance ${id} not found`);
   return row;
 }

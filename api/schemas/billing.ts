@@ -1,7 +1,7 @@
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { BILLING_STATUSES } from '../../db/entities/billing-account.ts';
 import { DURATION_PATTERN, durationSeconds } from '../../workflows/billing-duration.ts';
-import { adminProblems, json } from './openapi-responses.ts';
+import { json, roleProblems } from './openapi-responses.ts';
 import { z } from './zod.ts';
 
 /** Longest grace period an account may have (ten years; the column is a 32-bit integer of seconds). */
@@ -111,19 +111,19 @@ export function registerBillingPaths(registry: OpenAPIRegistry): void {
     method: 'get',
     path: '/v1/admin/tenants/{tenantId}/billing',
     operationId: 'getBillingAccount',
-    summary: "A tenant's billing account (admin)",
+    summary: "A tenant's billing account (operator)",
     tags,
     request: { params: tenantIdParamsSchema },
     responses: {
       200: json(billingAccountSchema, 'The billing account'),
-      ...adminProblems({ 404: 'The tenant has no billing account' }),
+      ...roleProblems('operator', { 404: 'The tenant has no billing account' }),
     },
   });
   registry.registerPath({
     method: 'put',
     path: '/v1/admin/tenants/{tenantId}/billing',
     operationId: 'putBillingAccount',
-    summary: "Set a tenant's billing status and grace period (admin)",
+    summary: "Set a tenant's billing status and grace period (operator)",
     tags,
     request: {
       params: tenantIdParamsSchema,
@@ -132,29 +132,33 @@ export function registerBillingPaths(registry: OpenAPIRegistry): void {
     responses: {
       200: json(billingAccountSchema, 'Updated'),
       201: json(billingAccountSchema, 'Created'),
-      ...adminProblems({ 415: 'The body is not JSON' }),
+      ...roleProblems('operator', { 415: 'The body is not JSON' }),
     },
   });
   registry.registerPath({
     method: 'post',
     path: '/v1/admin/billing/sweep',
     operationId: 'triggerBillingSweep',
-    summary: 'Run the billing sweep now (admin); skipped if a sweep is already running',
+    summary: 'Run the billing sweep now (operator); skipped if a sweep is already running',
     tags,
     responses: {
       202: json(sweepTriggeredSchema, 'The schedule was triggered'),
-      ...adminProblems({ 503: 'Temporal is unavailable, or no worker has created the schedule yet' }),
+      ...roleProblems('operator', {
+        503: 'Temporal is unavailable, or no worker has created the schedule yet',
+      }),
     },
   });
   registry.registerPath({
     method: 'get',
     path: '/v1/admin/billing/sweep',
     operationId: 'getBillingSweep',
-    summary: 'The billing sweep schedule: interval, next and recent runs (admin)',
+    summary: 'The billing sweep schedule: interval, next and recent runs (operator)',
     tags,
     responses: {
       200: json(sweepScheduleSchema, 'The schedule'),
-      ...adminProblems({ 503: 'Temporal is unavailable, or no worker has created the schedule yet' }),
+      ...roleProblems('operator', {
+        503: 'Temporal is unavailable, or no worker has created the schedule yet',
+      }),
     },
   });
 }

@@ -1,6 +1,6 @@
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { DATACENTER_STATUSES } from '../../db/entities/datacenter.ts';
-import { adminProblems, json } from './openapi-responses.ts';
+import { json, roleProblems } from './openapi-responses.ts';
 import { z } from './zod.ts';
 
 /** Requests and answers of the datacenter admin routes (/v1/datacenters), and their OpenAPI paths. */
@@ -103,7 +103,7 @@ export function registerDatacenterPaths(registry: OpenAPIRegistry): void {
       201: json(datacenterSchema, 'Created', {
         Location: { description: 'The new datacenter', schema: { type: 'string' } },
       }),
-      ...adminProblems({
+      ...roleProblems('admin', {
         400: 'Invalid request (fields named in `errors`), or provider_not_found',
         409: 'A datacenter with this slug exists in the tenant',
         415: 'The body is not JSON',
@@ -117,7 +117,7 @@ export function registerDatacenterPaths(registry: OpenAPIRegistry): void {
     summary: 'The caller’s tenant’s datacenters, oldest first (admin)',
     tags,
     request: { query: listDatacentersQuerySchema },
-    responses: { 200: json(datacenterListSchema, 'A page of datacenters'), ...adminProblems({}) },
+    responses: { 200: json(datacenterListSchema, 'A page of datacenters'), ...roleProblems('admin', {}) },
   });
   registry.registerPath({
     method: 'get',
@@ -128,7 +128,7 @@ export function registerDatacenterPaths(registry: OpenAPIRegistry): void {
     request: { params: datacenterIdParamsSchema },
     responses: {
       200: json(datacenterSchema, 'The datacenter'),
-      ...adminProblems({ 404: "No such datacenter in the caller's tenant" }),
+      ...roleProblems('admin', { 404: "No such datacenter in the caller's tenant" }),
     },
   });
   registry.registerPath({
@@ -143,7 +143,7 @@ export function registerDatacenterPaths(registry: OpenAPIRegistry): void {
     },
     responses: {
       200: json(datacenterSchema, 'Updated'),
-      ...adminProblems({
+      ...roleProblems('admin', {
         400: 'Invalid request (fields named in `errors`), or provider_not_found',
         404: "No such datacenter in the caller's tenant",
         409: 'A datacenter with this slug exists in the tenant',

@@ -116,10 +116,10 @@ const reasonSchema = z
   .max(200)
   .refine((s) => !/\p{Cc}/u.test(s), 'must not contain control characters');
 
-/** POST /v1/instances/{id}/suspend (admin). */
+/** POST /v1/instances/{id}/suspend (operator role, any tenant's instance). */
 export const suspendInstanceSchema = z.strictObject({ reason: reasonSchema }).meta({ id: 'SuspendRequest' });
 
-/** POST /v1/instances/{id}/unsuspend (admin): with a reason, lifts only a suspension for that reason. */
+/** POST /v1/instances/{id}/unsuspend (operator role): with a reason, lifts only a suspension for that reason. */
 export const unsuspendInstanceSchema = z
   .strictObject({ reason: reasonSchema.optional() })
   .meta({ id: 'UnsuspendRequest' });
@@ -157,6 +157,9 @@ export const listInstancesQuerySchema = z.strictObject({
   slug: z.string().min(1).max(300).optional().openapi({ description: 'The instance with this slug.' }),
   cursor: z.string().max(512).optional().openapi({ description: 'next_cursor of the previous page.' }),
   limit: z.coerce.number().int().min(1).max(100).default(20),
+  tenant_id: z.string().min(1).max(128).optional().openapi({
+    description: "Operator role only: list this tenant's instances instead of the caller's own.",
+  }),
 });
 
 export type ListInstancesQuery = z.infer<typeof listInstancesQuerySchema>;
@@ -225,13 +228,21 @@ function logsQuery(defaults: { follow: boolean; tail?: number }) {
 /** GET /v1/instances/{id}/logs (NDJSON) */
 export const logsQuerySchema = z.strictObject(logsQuery({ follow: false }));
 
-/** GET /v1/instances/{id}/logs/stream (SSE): `token` because EventSource cannot send an Authorization header. */
+/**
+ * GET /v1/instances/{id}/logs/stream (SSE): `ticket` because EventSource cannot send an Authorization header.
+ * A token is never accepted in the query (it would end up in proxies' and browsers' logs).
+ */
 export const logStreamQuerySchema = z.strictObject({
   ...logsQuery({ follow: true, tail: 100 }),
-  token: z
+  ticket: z
     .string()
+    .max(128)
     .optional()
-    .openapi({ description: 'The bearer token, for clients (EventSource) that cannot send the header.' }),
+    .openapi({
+      description:
+        'A stream ticket from POST /v1/instances/{id}/logs/stream-ticket, for clients (EventSource) that cannot ' +
+        'send the Authorization header: it opens one stream of this instance, once, within 30 s of being issued.',
+    }),
 });
 
 export type LogsQuery = z.infer<typeof logsQuerySchema>;

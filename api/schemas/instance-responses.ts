@@ -137,9 +137,24 @@ export const hostCapacitySchema = z
 export const readinessSchema = z
   .strictObject({
     status: z.enum(['ready', 'not_ready']),
-    checks: z.record(z.string(), z.strictObject({ ok: z.boolean(), message: z.string().optional() })),
+    checks: z.record(z.string(), z.enum(['ok', 'down'])).openapi({
+      description: 'postgres, temporal and provider:<name>: ok or down (why is in the API log, not here)',
+    }),
+  })
+  .meta({ id: 'Readiness' });
+
+export const capacityReportSchema = z
+  .strictObject({
     capacity: z.record(z.string(), hostCapacitySchema).openapi({
       description: 'Per provider that has a known limit (each Docker host): what it can still take',
     }),
   })
-  .meta({ id: 'Readiness' });
+  .meta({ id: 'CapacityReport' });
+
+export const streamTicketSchema = z
+  .strictObject({
+    ticket: z.string().openapi({ description: 'Opens one log stream of this instance, once' }),
+    expires_at: z.iso.datetime({ offset: true }),
+    stream_url: z.string().openapi({ description: 'The stream, with the ticket: for EventSource' }),
+  })
+  .meta({ id: 'StreamTicket' });

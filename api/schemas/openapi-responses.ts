@@ -18,12 +18,18 @@ export function problemResponse(description: string): ResponseConfig {
   return { description, content: { [PROBLEM_CONTENT_TYPE]: { schema: problemSchema } } };
 }
 
-/** The problem+json responses of an admin route: the usual ones plus `texts` (which may override them). */
-export function adminProblems(texts: Record<number, string>): Record<number, ResponseConfig> {
+/**
+ * The problem+json responses of a route that needs a role (`admin` or `operator`): the usual ones plus `texts`
+ * (which may override them).
+ */
+export function roleProblems(
+  role: 'admin' | 'operator',
+  texts: Record<number, string>,
+): Record<number, ResponseConfig> {
   const all: Record<number, string> = {
     400: 'Invalid request: the offending fields are named in `errors`',
     401: 'Missing, invalid or expired token',
-    403: 'The caller lacks the admin role',
+    403: `The caller lacks the ${role} role`,
     429: 'Rate limited; see Retry-After',
     500: 'Unexpected error (logged)',
     ...texts,

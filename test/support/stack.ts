@@ -94,7 +94,10 @@ export async function startStack(
       worker = undefined;
     },
     token: (tenantId, roles = []) =>
-      issueToken(jwtSecret, { sub: `user-${tenantId}`, tenant_id: tenantId, roles }),
+      issueToken(jwtSecret, { sub: `user-${tenantId}`, tenant_id: tenantId, roles }, '12h', {
+        issuer: config.CTRLPLANE_JWT_ISSUER,
+        audience: config.CTRLPLANE_JWT_AUDIENCE,
+      }),
     async close() {
       await stack.stopWorker();
       await api.close();
