@@ -2,11 +2,17 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { DockerProvider } from '../providers/docker/docker-provider.ts';
-import { containersOf, docker, httpdService, removeInstances } from './support/docker.ts';
+import {
+  containersOf,
+  docker,
+  httpdService,
+  removeInstances,
+  TEST_ALLOWED_IMAGES,
+} from './support/docker.ts';
 
 // The real Docker engine.
 describe('a provision retried after a crash between create and start', () => {
-  const provider = new DockerProvider({ docker, stopTimeoutSeconds: 1 });
+  const provider = new DockerProvider({ docker, allowedImages: TEST_ALLOWED_IMAGES, stopTimeoutSeconds: 1 });
   const id = `inst_adopt${randomUUID().replaceAll('-', '').slice(0, 16)}`;
   after(() => removeInstances([id]));
 

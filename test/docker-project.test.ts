@@ -12,11 +12,12 @@ import {
   projectVolumes,
   publicUrl,
   service,
+  TEST_ALLOWED_IMAGES,
   TestInstances,
 } from './support/docker-fixtures.ts';
 
 /** A three-service instance on the real engine: init → shared volume → main httpd, plus an idle sidecar. */
-const provider = new DockerProvider({ docker, stopTimeoutSeconds: 2 });
+const provider = new DockerProvider({ docker, allowedImages: TEST_ALLOWED_IMAGES, stopTimeoutSeconds: 2 });
 const instances = new TestInstances('ten_dockerproject');
 const MIB = 1024 * 1024;
 

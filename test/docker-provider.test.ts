@@ -7,11 +7,11 @@ import { dockerClient } from '../providers/docker/docker-client.ts';
 import { DockerProvider } from '../providers/docker/docker-provider.ts';
 import { orderServices } from '../providers/docker/service-order.ts';
 import { PermanentProviderError, type ProvisionRequest } from '../providers/provider.ts';
-import { docker, fetchText } from './support/docker-fixtures.ts';
+import { docker, fetchText, TEST_ALLOWED_IMAGES } from './support/docker-fixtures.ts';
 
 /** Runs against the real Docker engine, with the local image built by scripts/setup.sh (nothing is pulled). */
 const IMAGE = 'ctrlplane-test/busybox:1';
-const provider = new DockerProvider({ docker, stopTimeoutSeconds: 5 });
+const provider = new DockerProvider({ docker, allowedImages: TEST_ALLOWED_IMAGES, stopTimeoutSeconds: 5 });
 const instanceIds: string[] = [];
 
 function newInstanceId(): string {
