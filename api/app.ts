@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { pinoHttp } from 'pino-http';
 import type { Logger } from '../config/logger.ts';
+import type { RegistryCredentialStore } from '../db/registry-credential-store.ts';
 import { CtrlplaneError } from '../domain/errors.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { type AuthOptions, authenticate } from './auth.ts';
@@ -20,6 +21,7 @@ import { tenantRateLimit } from './rate-limit.ts';
 import { type BillingRoutesDeps, billingRoutes } from './routes/billing.ts';
 import { datacenterRoutes } from './routes/datacenters.ts';
 import { instanceRoutes } from './routes/instances.ts';
+import { registryCredentialRoutes } from './routes/registry-credentials.ts';
 
 export { BODY_LIMIT_BYTES } from './json-body.ts';
 
@@ -29,6 +31,8 @@ export interface AppDeps {
   providers: ProviderRegistry;
   /** Datacenters: the /v1/datacenters admin routes and the provider resolution of a create. */
   datacenters: DatacenterStore;
+  /** Tenants' own image registry credentials: the /v1/registry-credentials routes. */
+  registryCredentials: RegistryCredentialStore;
   idempotency: IdempotencyStore;
   auth: AuthOptions;
   /** How long a create waits for the provider's health check (default 5 s). */
@@ -164,6 +168,7 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
   v1.use('/datacenters', datacenterRoutes({ store: deps.datacenters, providers: deps.providers }));
+  v1.use('/registry-credentials', registryCredentialRoutes({ store: deps.registryCredentials }));
   if (deps.billing) v1.use('/admin', billingRoutes(deps.billing));
   app.use('/v1', v1);
 

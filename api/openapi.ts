@@ -37,6 +37,7 @@ import {
   resourceUsageSchema,
 } from './schemas/instance-responses.ts';
 import { json, problemResponse } from './schemas/openapi-responses.ts';
+import { registerRegistryCredentialPaths } from './schemas/registry-credentials.ts';
 import { z } from './schemas/zod.ts';
 
 export const API_VERSION = '1.0.0';
@@ -300,6 +301,7 @@ function buildRegistry(): OpenAPIRegistry {
 
   registerBillingPaths(registry);
   registerDatacenterPaths(registry);
+  registerRegistryCredentialPaths(registry);
 
   registry.registerPath({
     method: 'get',
@@ -381,6 +383,10 @@ export function openApiDocument(): OpenApiDocument {
       { name: 'observation', description: 'Events, logs, usage, waiting for a state' },
       { name: 'billing', description: 'Billing accounts and the suspension sweep (admin)' },
       { name: 'datacenters', description: "The tenant's datacenters: provider, region and status (admin)" },
+      {
+        name: 'registry-credentials',
+        description: "The tenant's own image registry credentials, used to pull its images (admin)",
+      },
       { name: 'operations', description: 'Unauthenticated operational endpoints' },
     ],
   });

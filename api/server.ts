@@ -4,6 +4,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { Config } from '../config/env.ts';
 import type { Logger } from '../config/logger.ts';
 import { openOrm } from '../db/database.ts';
+import { RegistryCredentialStore } from '../db/registry-credential-store.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { createApp } from './app.ts';
 import { DatacenterStore } from './datacenter-store.ts';
@@ -59,6 +60,7 @@ export async function startApi(
     }),
     providers,
     datacenters: new DatacenterStore(orm),
+    registryCredentials: new RegistryCredentialStore(orm),
     providerHealthTimeoutMs: config.CTRLPLANE_PROVIDER_HEALTH_TIMEOUT_MS,
     idempotency,
     auth: {

@@ -110,7 +110,8 @@ describe('images and registry credentials', () => {
     return new DockerProvider({
       docker: engine,
       registryAuth: auth,
-      allowedImages: TEST_ALLOWED_IMAGES,
+      // The platform's credentials are used only for allowlisted images (see docker-images.test.ts).
+      allowedImages: [...TEST_ALLOWED_IMAGES, 'registry.example.com/*'],
       stopTimeoutSeconds: 1,
     });
   }

@@ -138,7 +138,8 @@ describe('DockerProvider (real engine)', () => {
         { service_name: 'web', url: `http://cp-${id}-web:80`, port: 80, protocol: 'http', public: false },
       );
       url = publicUrl(result.endpoints, 'web');
-      assert.match(url, /^http:\/\/localhost:\d+$/);
+      // Published on the operator's address (127.0.0.1 by default), on a port of its range.
+      assert.match(url, /^http:\/\/127\.0\.0\.1:3\d{4}$/);
       assert.equal((await fetchText(url)).trim(), 'hello-one');
     });
 
