@@ -5,6 +5,7 @@ import { loadConfig } from '../config/env.ts';
 import { parseNetworkPool } from '../config/network-pool.ts';
 import { DockerProvider } from '../providers/docker/docker-provider.ts';
 import { networkName } from '../providers/docker/naming.ts';
+import { ephemeralSpecHashKey } from '../providers/docker/spec-hash.ts';
 import { SubnetPool } from '../providers/docker/subnet-pool.ts';
 import { PermanentProviderError, type ProvisionRequest } from '../providers/provider.ts';
 import {
@@ -19,17 +20,21 @@ import { testNetworkPool } from './support/network-pool.ts';
 // The real Docker engine. Two DockerProvider objects on one engine stand for two workers.
 describe('instance networks from the operator pool', () => {
   const pool = testNetworkPool(2);
+  // Workers of one installation share the spec-hash key.
+  const specHashKey = ephemeralSpecHashKey();
   const workerA = new DockerProvider({
     docker,
     allowedImages: TEST_ALLOWED_IMAGES,
     stopTimeoutSeconds: 1,
     networkPool: pool.settings,
+    specHashKey,
   });
   const workerB = new DockerProvider({
     docker,
     allowedImages: TEST_ALLOWED_IMAGES,
     stopTimeoutSeconds: 1,
     networkPool: pool.settings,
+    specHashKey,
   });
   const ids: string[] = [];
   const newId = () => {
