@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { ConfigError } from './config-error.ts';
 import { parseNetworkPool } from './network-pool.ts';
@@ -98,7 +99,10 @@ const envFields = z.object({
       return range;
     }),
   /** Published ports listen on this host address only (never all interfaces unless set to 0.0.0.0). */
-  CTRLPLANE_DOCKER_HOST_PORT_ADDRESS: z.union([z.ipv4(), z.ipv6()]).default('127.0.0.1'),
+  CTRLPLANE_DOCKER_HOST_PORT_ADDRESS: z
+    .string()
+    .refine((address) => isIP(address) !== 0, 'must be an IPv4 or IPv6 address such as 127.0.0.1')
+    .default('127.0.0.1'),
   /**
    * Images any tenant may run, comma-separated: `registry/repository` (any tag), `registry/repository:tag`,
    * or a prefix ending in `/*` (`ghcr.io/acme/*`, `registry.example.com/*`). Docker Hub is `docker.io`

@@ -7,17 +7,24 @@ import { buildProviders } from '../providers/build-providers.ts';
 import { secretStoreFromConfig } from '../providers/secret-store.ts';
 import { runWorker } from './run-worker.ts';
 
-const { config, logger, secrets } = exitOnConfigError(() => {
+// Tenants' registry credentials come from the database, opened once the configuration is known to be good.
+let credentials: RegistryCredentialStore | undefined;
+const { config, logger, providers, secrets } = exitOnConfigError(() => {
   const config = loadWorkerConfig();
   const logger = createLogger('ctrlplane-worker', config.LOG_LEVEL);
-  return { config, logger, secrets: secretStoreFromConfig() };
+  const providers = buildProviders(config, logger, process.env, {
+    tenantCredentials: {
+      lookup: (tenantId, registry) => {
+        if (!credentials) throw new Error('the registry credential store is not open yet');
+        return credentials.lookup(tenantId, registry);
+      },
+    },
+  });
+  return { config, logger, providers, secrets: secretStoreFromConfig() };
 });
 try {
-  // Tenants' registry credentials come from the database: the Docker provider pulls their images with them.
   const orm = await openOrm(config.DATABASE_URL);
-  const providers = exitOnConfigError(() =>
-    buildProviders(config, logger, process.env, { tenantCredentials: new RegistryCredentialStore(orm) }),
-  );
+  credentials = new RegistryCredentialStore(orm);
   await runWorker({
     config,
     logger,
