@@ -38,13 +38,9 @@ export const resourceSpecSchema = z
 export const portSpecSchema = z
   .strictObject({
     container: int().min(1).max(65535),
-    host: int()
-      .min(0)
-      .max(65535)
-      .optional()
-      .openapi({
-        description: 'Docker: within CTRLPLANE_DOCKER_HOST_PORT_RANGE; absent or 0: a free port of it',
-      }),
+    host: int().min(0).max(65535).optional().openapi({
+      description: 'Docker: within CTRLPLANE_DOCKER_HOST_PORT_RANGE; absent or 0: a free port of it',
+    }),
     protocol: z.enum(['tcp', 'udp', 'sctp', 'TCP', 'UDP', 'SCTP']).optional(),
   })
   .meta({ id: 'PortSpec' });

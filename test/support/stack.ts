@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities/index.ts';
@@ -54,6 +54,10 @@ export async function startStack(
     CTRLPLANE_DOCKER_STOP_TIMEOUT: '2',
     CTRLPLANE_WORKER_SHUTDOWN_GRACE_MS: '1000',
     CTRLPLANE_JWT_SECRET: `test-secret-${randomUUID()}`,
+    // As `npm test` sets them; also for the scripts (bench) that start a stack outside it.
+    CTRLPLANE_DOCKER_ALLOWED_IMAGES:
+      process.env.CTRLPLANE_DOCKER_ALLOWED_IMAGES ?? 'docker.io/ctrlplane-test/*',
+    CTRLPLANE_SPEC_HASH_KEY: process.env.CTRLPLANE_SPEC_HASH_KEY ?? randomBytes(32).toString('hex'),
     ...options.env,
   };
   const jwtSecret = env.CTRLPLANE_JWT_SECRET;
