@@ -1,6 +1,6 @@
 import type { DeploymentSource, Endpoint, Instance, ResourceSpec } from '../domain/instance.ts';
 import type { InstanceState } from '../domain/instance-state.ts';
-import type { Definition } from '../domain/sources/variables.ts';
+import type { Definition, SecretBinding } from '../domain/sources/variables.ts';
 import type { ProvisionRequest, ProvisionResult } from '../providers/provider.ts';
 
 /** Input of every provider call: which provider, and which instance on it (and how it was deployed). */
@@ -9,6 +9,16 @@ export interface ProviderCall {
   instance_id: string;
   /** The instance's source type: deprovision and status go to the engine that runs it. Absent = services. */
   source_type?: string;
+  /**
+   * The instance's secret variables, as references (never values): the activity resolves them in the tenant's
+   * scope only to redact their values from what the provider reports. Absent = no secret variables.
+   */
+  secret_refs?: SecretRefs;
+}
+
+export interface SecretRefs {
+  tenant_id: string;
+  bindings: SecretBinding[];
 }
 
 /**

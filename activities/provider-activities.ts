@@ -1,12 +1,12 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { CtrlplaneError } from '../domain/errors.ts';
-import { SourceError } from '../domain/sources/errors.ts';
 import { deprovisionSource, sourceStatus } from '../providers/dispatch.ts';
-import { type CallOptions, PermanentProviderError, type Provider } from '../providers/provider.ts';
+import type { CallOptions, Provider } from '../providers/provider.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { SecretStore } from '../providers/secret-store.ts';
-import type { InstanceActivities } from './instance-activity-types.ts';
+import type { InstanceActivities, ProviderCall } from './instance-activity-types.ts';
 import { provisionFromSource } from './provision-source.ts';
+import { RedactionScope, redactorFor } from './secret-redaction-scope.ts';
 
 const HEARTBEAT_INTERVAL_MS = 3_000;
 
@@ -21,39 +21,53 @@ type ProviderActivities = Pick<
   | 'observeInstance'
 >;
 
-/** Provider calls as activities: heartbeating, cancellable, and with permanent errors marked non-retryable. */
+/**
+ * Provider calls as activities: heartbeating, cancellable, with permanent errors marked non-retryable, and the
+ * instance's secret values redacted from every error, status message and heartbeat they let out.
+ */
 export function createProviderActivities(
   providers: ProviderRegistry,
   secrets: SecretStore,
 ): ProviderActivities {
+  /** A call on an existing instance: the redactor comes from its secret references, resolved first. */
+  const onInstance = <T>(
+    input: ProviderCall,
+    call: (provider: Provider, opts: CallOptions, redaction: RedactionScope) => Promise<T>,
+  ): Promise<T> =>
+    callProvider(providers, input.provider_name, async (provider, opts, redaction) => {
+      redaction.use(await redactorFor(secrets, input.secret_refs, Context.current().cancellationSignal));
+      return call(provider, opts, redaction);
+    });
+
   return {
+    // Provision resolves the secrets itself (it injects them) and hands them to the scope as it does.
     provisionInstance: (input) =>
-      callProvider(providers, input.provider_name, (p, opts) => provisionFromSource(p, input, secrets, opts)),
-    startInstance: ({ provider_name, instance_id, source_type }) =>
-      callProvider(providers, provider_name, async (p, opts) => {
-        // A helm, manifests or argocd source is running once its engine applied it; start is for services.
-        if (isServicesSource(source_type)) await p.start(instance_id, opts);
-        const { endpoints } = await sourceStatus(p, source_type, instance_id, opts);
-        return { endpoints };
-      }),
-    stopInstance: ({ provider_name, instance_id }) =>
-      callProvider(providers, provider_name, (p, opts) => p.stop(instance_id, opts)),
-    restartInstance: ({ provider_name, instance_id, source_type }) =>
-      callProvider(providers, provider_name, async (p, opts) => {
-        await p.restart(instance_id, opts);
-        const { endpoints } = await sourceStatus(p, source_type, instance_id, opts);
-        return { endpoints };
-      }),
-    scaleInstance: ({ provider_name, instance_id, resources }) =>
-      callProvider(providers, provider_name, (p, opts) => p.scale(instance_id, resources, opts)),
-    deprovisionInstance: ({ provider_name, instance_id, source_type }) =>
-      callProvider(providers, provider_name, (p, opts) =>
-        deprovisionSource(p, source_type, instance_id, opts),
+      callProvider(providers, input.provider_name, (p, opts, redaction) =>
+        provisionFromSource(p, input, secrets, opts, redaction),
       ),
-    observeInstance: ({ provider_name, instance_id, source_type }) =>
-      callProvider(providers, provider_name, async (p, opts) => {
-        const status = await sourceStatus(p, source_type, instance_id, opts);
-        return { state: status.state, ...(status.message ? { message: status.message } : {}) };
+    startInstance: (input) =>
+      onInstance(input, async (p, opts) => {
+        // A helm, manifests or argocd source is running once its engine applied it; start is for services.
+        if (isServicesSource(input.source_type)) await p.start(input.instance_id, opts);
+        const { endpoints } = await sourceStatus(p, input.source_type, input.instance_id, opts);
+        return { endpoints };
+      }),
+    stopInstance: (input) => onInstance(input, (p, opts) => p.stop(input.instance_id, opts)),
+    restartInstance: (input) =>
+      onInstance(input, async (p, opts) => {
+        await p.restart(input.instance_id, opts);
+        const { endpoints } = await sourceStatus(p, input.source_type, input.instance_id, opts);
+        return { endpoints };
+      }),
+    scaleInstance: (input) =>
+      onInstance(input, (p, opts) => p.scale(input.instance_id, input.resources, opts)),
+    deprovisionInstance: (input) =>
+      onInstance(input, (p, opts) => deprovisionSource(p, input.source_type, input.instance_id, opts)),
+    observeInstance: (input) =>
+      onInstance(input, async (p, opts, redaction) => {
+        const status = await sourceStatus(p, input.source_type, input.instance_id, opts);
+        const message = status.message ? redaction.redact(status.message) : '';
+        return { state: status.state, ...(message ? { message } : {}) };
       }),
   };
 }
@@ -61,7 +75,7 @@ export function createProviderActivities(
 async function callProvider<T>(
   providers: ProviderRegistry,
   providerName: string,
-  call: (provider: Provider, opts: CallOptions) => Promise<T>,
+  call: (provider: Provider, opts: CallOptions, redaction: RedactionScope) => Promise<T>,
 ): Promise<T> {
   const context = Context.current();
   let provider: Provider;
@@ -71,21 +85,24 @@ async function callProvider<T>(
     if (err instanceof CtrlplaneError) throw ApplicationFailure.nonRetryable(err.message, err.code);
     throw err;
   }
+  const redaction = new RedactionScope();
   let lastProgress = 'started';
   const heartbeat = setInterval(() => context.heartbeat(lastProgress), HEARTBEAT_INTERVAL_MS);
   try {
-    return await call(provider, {
-      signal: context.cancellationSignal,
-      progress: (detail) => {
-        lastProgress = detail;
-        context.heartbeat(detail);
+    return await call(
+      provider,
+      {
+        signal: context.cancellationSignal,
+        progress: (detail) => {
+          lastProgress = redaction.redact(detail);
+          context.heartbeat(lastProgress);
+        },
+        redact: redaction.redact,
       },
-    });
+      redaction,
+    );
   } catch (err) {
-    if (err instanceof PermanentProviderError || err instanceof SourceError) {
-      throw ApplicationFailure.nonRetryable(err.message, err.code);
-    }
-    throw err;
+    throw redaction.failure(err, context.cancellationSignal.aborted);
   } finally {
     clearInterval(heartbeat);
   }

@@ -5,17 +5,20 @@ import { renderSource } from '../providers/dispatch-render.ts';
 import type { CallOptions, Provider, ProvisionResult } from '../providers/provider.ts';
 import { resolveSecretBindings, type SecretStore } from '../providers/secret-store.ts';
 import type { ProvisionInput } from './instance-activity-types.ts';
+import type { RedactionScope } from './secret-redaction-scope.ts';
 
 /**
- * Resolves the variables, renders the source, fills secret variables from the secret store and hands the
- * result to the provider's engine for the source type. The rendered source holds secret values: it lives
- * only here and in the provider call, never in a return value, a log line or the workflow's history.
+ * Resolves the variables, renders the source, fills secret variables from the secret store (the tenant's
+ * secrets only) and hands the result to the provider's engine for the source type. The rendered source holds
+ * secret values: it lives only here and in the provider call, never in a return value, a log line or the
+ * workflow's history; the resolved values go to `redaction`, which takes them out of whatever the call lets out.
  */
 export async function provisionFromSource(
   provider: Provider,
   input: ProvisionInput,
   secrets: SecretStore,
   opts: CallOptions,
+  redaction: RedactionScope,
 ): Promise<ProvisionResult> {
   const { request } = input;
   const source = input.source ?? { type: 'services' as const, services: request.services };
@@ -26,7 +29,11 @@ export async function provisionFromSource(
   });
   let rendered = await renderSource(source, scope, opts.signal ? { signal: opts.signal } : {});
   if (bindings.length > 0) {
-    const values = await resolveSecretBindings(secrets, bindings, { tenant_id: request.tenant_id });
+    const values = await resolveSecretBindings(secrets, bindings, {
+      tenant_id: request.tenant_id,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    redaction.useResolved(bindings, values);
     rendered = injectSecretEnv(rendered, bindings, values);
   }
   return provisionSource(

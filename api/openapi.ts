@@ -151,6 +151,10 @@ function buildRegistry(): OpenAPIRegistry {
         'The slug is taken (already_exists), the datacenter is not active (datacenter_unavailable), or a ' +
           'request with the same Idempotency-Key is still running',
       ),
+      422: problemResponse(
+        "A secret variable's secret.key is not a key of the caller's tenant (invalid_secret_key, field named in " +
+          '`errors`), or the Idempotency-Key was used with another request (idempotency_key_reused)',
+      ),
       503: problemResponse(
         'The provider is unavailable (provider_unavailable) or Temporal is, or the provider host is full ' +
           '(capacity_exhausted: nothing was written); see Retry-After',

@@ -12,6 +12,7 @@ const TITLES: Record<ErrorCode, string> = {
   invalid_source: 'Invalid deployment source',
   unsupported_source: 'Unsupported deployment source',
   invalid_definition: 'Invalid variable definition',
+  invalid_secret_key: "Secret key outside the tenant's secrets",
   missing_required: 'Missing required variable',
   invalid_value: 'Invalid variable value',
   cycle: 'Variable cycle',

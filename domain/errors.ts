@@ -30,6 +30,8 @@ export const ERROR_STATUS = {
   unsupported_media_type: 415,
   /** An Idempotency-Key was reused with a different request. */
   idempotency_key_reused: 422,
+  /** A secret variable's key is not a key inside the caller's tenant (an absolute path, `..`, …). */
+  invalid_secret_key: 422,
   /** The provider refused the spec for good (a container config the engine rejects, an object the API rejects). */
   invalid_spec: 422,
   /** The image is neither present nor pullable. */

@@ -56,6 +56,11 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Called while a long call makes progress (the activity heartbeats with it). */
   progress?: (detail: string) => void;
+  /**
+   * Takes the instance's secret values out of text the workload produced (log lines, health-check output). A
+   * provider quoting such text in a message or status applies it to the whole text first, before cutting it.
+   */
+  redact?: (text: string) => string;
 }
 
 /** reference-behaviour.md §5.2. Only the source engines are gated by capability. */

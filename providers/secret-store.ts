@@ -1,33 +1,38 @@
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, sep } from 'node:path';
 import { ConfigError } from '../config/config-error.ts';
+import { SECRET_KEY_RULE, secretKeySegments } from '../domain/sources/secret-key.ts';
 import type { SecretBinding } from '../domain/sources/variables.ts';
 import { PermanentProviderError } from './provider.ts';
+import { secretEnvName } from './secret-env-name.ts';
 
 /**
- * Secret stores: where the provision activity (and nothing else) reads the values of secret variables.
+ * Secret stores: where the provider activities (and nothing else) read the values of secret variables.
  * Errors name the reference and the variable, never a value.
  *
+ * A key is always one of the instance's tenant's secrets: every store puts the tenant in front of it, so no key
+ * reaches another tenant's secrets, whatever it spells (domain/sources/secret-key.ts says what a key is).
+ *
  * Configuration (`secretStoreFromConfig`), env var CTRLPLANE_SECRET_STORE:
- *   `env` (default)      ref `tenant/db/password` → env var CTRLPLANE_SECRET_TENANT_DB_PASSWORD
+ *   `env` (default)      tenant `acme`, key `db/password` → env var CTRLPLANE_SECRET_ACME__DB__PASSWORD
+ *                        (the one-to-one encoding of secret-env-name.ts)
  *   `env:<PREFIX>`       the same with another prefix, e.g. `env:MYAPP_SECRET_`
- *   `dir:/abs/path`      ref `tenant/db/password` → the file /abs/path/tenant/db/password (one trailing newline
- *                        stripped; a Docker or Kubernetes secret mount works as is)
- * CTRLPLANE_SECRET_STORE_PER_TENANT=true puts the caller's tenant first: env CTRLPLANE_SECRET_<TENANT>_<REF>,
- * file <dir>/<tenant>/<ref>. Without it every tenant can name every ref the store holds.
+ *   `dir:/abs/path`      tenant `acme`, key `db/password` → the file /abs/path/acme/db/password (one trailing
+ *                        newline stripped; a Docker or Kubernetes secret mount works as is); a tenant id with
+ *                        characters other than A-Z a-z 0-9 . _ - has them percent-encoded (tenantDirectory)
  */
 
 export interface SecretLookup {
-  /** The instance's tenant; used by per-tenant stores. */
-  tenant_id?: string;
+  /** The instance's tenant: the only tenant whose secrets the lookup can reach. */
+  tenant_id: string;
   signal?: AbortSignal;
 }
 
 export interface SecretStore {
   /** e.g. `env` or `dir:/run/secrets`, for messages. */
   readonly description: string;
-  /** The value of `ref`; a SecretNotFoundError when the store does not hold it. */
-  resolve(ref: string, lookup?: SecretLookup): Promise<string>;
+  /** The value of the tenant's secret `ref`; a SecretNotFoundError when the store does not hold it. */
+  resolve(ref: string, lookup: SecretLookup): Promise<string>;
 }
 
 /** A secret that is absent (or a reference the store refuses): permanent, no retry will find it. */
@@ -41,39 +46,45 @@ export class SecretNotFoundError extends PermanentProviderError {
   }
 }
 
-/** A ref: segments of letters, digits, `.`, `_`, `-` separated by `/`; no empty, `.` or `..` segment. */
-const REF_SEGMENT = /^[A-Za-z0-9._-]+$/;
-const MAX_REF_LENGTH = 512;
 const MAX_SECRET_BYTES = 1024 * 1024;
 
+/** The key's segments; a key that is not one of the tenant's (see secret-key.ts) is refused, never resolved. */
 export function refSegments(ref: string): string[] {
-  const segments = ref.split('/');
-  const ok =
-    ref.length > 0 &&
-    ref.length <= MAX_REF_LENGTH &&
-    segments.every((s) => REF_SEGMENT.test(s) && s !== '.' && s !== '..');
-  if (!ok) {
+  const key = secretKeySegments(ref);
+  if ('problem' in key) {
     throw new SecretNotFoundError(
-      `invalid secret reference ${JSON.stringify(ref)}: use segments of letters, digits, ".", "_" and "-" separated by "/" (no "..")`,
+      `invalid secret key ${JSON.stringify(ref)}: ${key.problem}; ${SECRET_KEY_RULE}`,
       ref,
     );
   }
-  return segments;
-}
-
-function envPart(text: string): string {
-  return text.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+  return key.segments;
 }
 
 function requireTenant(ref: string, lookup: SecretLookup | undefined): string {
   const tenant = lookup?.tenant_id;
-  if (!tenant || !REF_SEGMENT.test(tenant) || tenant === '.' || tenant === '..') {
-    throw new SecretNotFoundError(
-      `secret ${JSON.stringify(ref)}: a per-tenant secret store needs the tenant`,
-      ref,
-    );
+  if (typeof tenant !== 'string' || tenant === '') {
+    throw new SecretNotFoundError(`secret ${JSON.stringify(ref)}: the lookup names no tenant`, ref);
   }
   return tenant;
+}
+
+const DIRECTORY_SAFE = /^[A-Za-z0-9._-]$/;
+
+/**
+ * A tenant's directory in a `dir:` store: the tenant id itself when it is made of A-Z a-z 0-9 . _ - (and is not
+ * `.` or `..`), else the id with every other byte, and then its dots, as `%XX`. `%` is always encoded, so two
+ * tenants never share a directory.
+ */
+export function tenantDirectory(tenantId: string): string {
+  let out = '';
+  for (const byte of Buffer.from(tenantId, 'utf8')) {
+    const char = String.fromCharCode(byte);
+    out +=
+      byte < 0x80 && DIRECTORY_SAFE.test(char)
+        ? char
+        : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out === '.' || out === '..' ? out.replaceAll('.', '%2E') : out;
 }
 
 /** Secrets in environment variables of the worker: `<prefix><REF upper-cased, non-alphanumerics → _>`. */
@@ -82,7 +93,7 @@ export class EnvSecretStore implements SecretStore {
 
   constructor(
     private readonly env: Readonly<Record<string, string | undefined>> = process.env,
-    private readonly options: { prefix?: string; perTenant?: boolean } = {},
+    private readonly options: { prefix?: string } = {},
   ) {
     this.description = `env (${this.prefix}…)`;
   }
@@ -91,14 +102,13 @@ export class EnvSecretStore implements SecretStore {
     return this.options.prefix ?? 'CTRLPLANE_SECRET_';
   }
 
-  /** The env var holding `ref` (two refs differing only in punctuation share one; avoid that). */
-  envName(ref: string, lookup?: SecretLookup): string {
+  /** The env var holding the tenant's secret `ref`: one per (tenant, key), see secret-env-name.ts. */
+  envName(ref: string, lookup: SecretLookup): string {
     const segments = refSegments(ref);
-    const tenant = this.options.perTenant ? `${envPart(requireTenant(ref, lookup))}_` : '';
-    return `${this.prefix}${tenant}${envPart(segments.join('/'))}`;
+    return secretEnvName(this.prefix, requireTenant(ref, lookup), segments);
   }
 
-  async resolve(ref: string, lookup?: SecretLookup): Promise<string> {
+  async resolve(ref: string, lookup: SecretLookup): Promise<string> {
     const name = this.envName(ref, lookup);
     const value = this.env[name];
     if (value === undefined) {
@@ -115,36 +125,38 @@ export class EnvSecretStore implements SecretStore {
 export class FileSecretStore implements SecretStore {
   readonly description: string;
 
-  constructor(
-    readonly dir: string,
-    private readonly options: { perTenant?: boolean } = {},
-  ) {
+  constructor(readonly dir: string) {
     if (!isAbsolute(dir))
       throw new Error(`the secret directory must be an absolute path, not ${JSON.stringify(dir)}`);
     this.description = `dir:${dir}`;
   }
 
-  /** The file of `ref` (before symlinks are followed). */
-  pathOf(ref: string, lookup?: SecretLookup): string {
-    const segments = refSegments(ref);
-    const tenant = this.options.perTenant ? [requireTenant(ref, lookup)] : [];
-    return join(this.dir, ...tenant, ...segments);
+  /** The tenant's directory, which its keys cannot leave. */
+  tenantDir(lookup: SecretLookup, ref = ''): string {
+    return join(this.dir, tenantDirectory(requireTenant(ref, lookup)));
   }
 
-  async resolve(ref: string, lookup?: SecretLookup): Promise<string> {
+  /** The file of the tenant's secret `ref` (before symlinks are followed). */
+  pathOf(ref: string, lookup: SecretLookup): string {
+    const segments = refSegments(ref);
+    return join(this.tenantDir(lookup, ref), ...segments);
+  }
+
+  async resolve(ref: string, lookup: SecretLookup): Promise<string> {
     const path = this.pathOf(ref, lookup);
     const notFound = (why: string) =>
       new SecretNotFoundError(`secret ${JSON.stringify(ref)} not found in ${this.description}: ${why}`, ref);
     let base: string;
     let real: string;
     try {
-      base = await realpath(this.dir);
+      base = await realpath(this.tenantDir(lookup, ref));
       real = await realpath(path);
     } catch (err) {
       if (isMissing(err)) throw notFound('no such file');
       throw err;
     }
-    if (!real.startsWith(base + sep)) throw notFound('the reference leads outside the secret directory');
+    // A symlink may not lead out of the tenant's directory (into another tenant's, or anywhere else).
+    if (!real.startsWith(base + sep)) throw notFound("the key leads outside the tenant's secret directory");
     const info = await stat(real);
     if (!info.isFile()) throw notFound('not a regular file');
     if (info.size > MAX_SECRET_BYTES) throw notFound(`larger than ${MAX_SECRET_BYTES} bytes`);
@@ -161,20 +173,18 @@ function isMissing(err: unknown): boolean {
   return code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP';
 }
 
-/** The store CTRLPLANE_SECRET_STORE (and CTRLPLANE_SECRET_STORE_PER_TENANT) name; a bad value throws at start-up. */
+/** The store CTRLPLANE_SECRET_STORE names; a bad value throws at start-up. */
 export function secretStoreFromConfig(
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): SecretStore {
   const spec = (env.CTRLPLANE_SECRET_STORE ?? '').trim() || 'env';
-  const perTenantRaw = (env.CTRLPLANE_SECRET_STORE_PER_TENANT ?? '').trim().toLowerCase();
-  if (!['', 'true', 'false', '1', '0'].includes(perTenantRaw)) {
+  if (env.CTRLPLANE_SECRET_STORE_PER_TENANT !== undefined) {
     throw ConfigError.of(
       'CTRLPLANE_SECRET_STORE_PER_TENANT',
-      `must be true or false, not ${JSON.stringify(perTenantRaw)}`,
+      "is no longer read: secret keys are always scoped to the instance's tenant; remove it (see the README on naming a tenant's secrets)",
     );
   }
-  const perTenant = perTenantRaw === 'true' || perTenantRaw === '1';
-  if (spec === 'env') return new EnvSecretStore(env, { perTenant });
+  if (spec === 'env') return new EnvSecretStore(env);
   if (spec.startsWith('env:')) {
     const prefix = spec.slice('env:'.length);
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(prefix)) {
@@ -183,13 +193,13 @@ export function secretStoreFromConfig(
         `${JSON.stringify(prefix)} is not a valid env var prefix`,
       );
     }
-    return new EnvSecretStore(env, { prefix, perTenant });
+    return new EnvSecretStore(env, { prefix });
   }
   if (spec.startsWith('dir:')) {
     const dir = spec.slice('dir:'.length);
     if (!isAbsolute(dir))
       throw ConfigError.of('CTRLPLANE_SECRET_STORE', `dir:${dir} must be an absolute path`);
-    return new FileSecretStore(dir, { perTenant });
+    return new FileSecretStore(dir);
   }
   throw ConfigError.of(
     'CTRLPLANE_SECRET_STORE',
@@ -204,7 +214,7 @@ export function secretStoreFromConfig(
 export async function resolveSecretBindings(
   store: SecretStore,
   bindings: readonly SecretBinding[],
-  lookup: SecretLookup = {},
+  lookup: SecretLookup,
 ): Promise<Record<string, string>> {
   const values: Record<string, string> = {};
   for (const binding of bindings) {

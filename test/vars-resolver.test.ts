@@ -160,24 +160,51 @@ describe('Vars: typed values', () => {
     assert.equal(err.field, 'variables.n.default');
   });
 
-  it('translates RE2-only syntax and refuses JS-only constructs', () => {
+  it('speaks RE2: (?i), named groups, POSIX classes, \\pN; lookaround and backreferences are a clear invalid_definition', () => {
     assert.ok(compilePattern('(?i)^web$').test('WEB'));
     assert.ok(compilePattern('^(?P<x>[a-z]+)$').test('abc'));
+    assert.ok(compilePattern('^[[:alpha:]]+$').test('abc'));
+    assert.ok(compilePattern('^\\pN+\\z').test('123'));
     assert.throws(() => compilePattern('a(?=b)'), /lookaround/);
+    assert.throws(() => compilePattern('(?<!a)b'), /lookaround/);
     assert.throws(() => compilePattern('(a)\\1'), /backreferences/);
+    assert.throws(() => compilePattern('(?<x>a)\\k<x>'), /backreferences/);
+    for (const [pattern, why] of [
+      ['a(?=b)', /lookaround/],
+      ['(a)\\1', /backreferences/],
+      ['([a-z', /missing closing \]/],
+      ['x{1001}', /invalid repeat count/],
+    ] as const) {
+      const err = fails(
+        () => validateDefinitions([{ name: 'x', type: 'string', pattern }]),
+        'invalid_definition',
+        'x',
+        why,
+      );
+      assert.equal(err.field, 'variables[0].pattern');
+    }
   });
 
-  it('refuses nested repetition, which backtracks catastrophically in JS (not in RE2)', () => {
+  // These held the event loop for 25 s (`^(a|aa)+$`, 41 characters) and for more than 9 minutes
+  // (`a*a*a*a*a*b`, 300 characters) on the backtracking JavaScript engine. RE2 is linear in the input.
+  it('runs patterns on a linear-time engine: the backtracking bombs finish, with the right answers', () => {
+    const alternation = compilePattern('^(a|aa)+$');
+    assert.equal(alternation.test('a'.repeat(41)), true);
+    assert.equal(alternation.test(`${'a'.repeat(40)}b`), false);
+    const stars = compilePattern('a*a*a*a*a*b');
+    assert.equal(stars.test('a'.repeat(300)), false);
+    assert.equal(stars.test(`${'a'.repeat(300)}b`), true);
+    const def: Definition = { name: 'v', type: 'string', pattern: '^(a|aa)+$' };
+    fails(() => resolve([def], { v: `${'a'.repeat(40)}b` }, derived), 'invalid_value', 'v');
+    assert.equal(resolve([def], { v: 'a'.repeat(41) }, derived).scope.var.v, 'a'.repeat(41));
+  });
+
+  it('accepts nested repetition, which RE2 runs in linear time too', () => {
     for (const p of ['(a+)+$', '(\\w*)*', '(.*,){3}', '((a+)b)+'])
-      assert.throws(() => compilePattern(p), /repeated group/, p);
-    for (const p of ['^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', '(ab)+', '\\(a+\\)+', '(a+)?'])
       assert.doesNotThrow(() => compilePattern(p), p);
-    const err = fails(
-      () => validateDefinitions([{ name: 'x', type: 'string', pattern: '(a+)+$' }]),
-      'invalid_definition',
-      'x',
-    );
-    assert.equal(err.field, 'variables[0].pattern');
+    assert.equal(compilePattern('^(a+)+$').test(`${'a'.repeat(5000)}!`), false);
+    assert.equal(compilePattern('(.*,){3}').test('x,y,z,'), true);
+    assert.equal(compilePattern('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$').test('my-app-1'), true);
   });
 });
 
@@ -224,6 +251,34 @@ describe('Vars: secrets', () => {
       { name: 'hdr', type: 'string', expression: 'Bearer {{ .var.token }}' },
     ];
     fails(() => resolve(defs, {}, derived), 'invalid_definition', 'hdr', /secret variable "token"/);
+  });
+
+  it("refuses (422 invalid_secret_key) a key that could leave the tenant's secrets, naming the field", () => {
+    for (const key of [
+      '/etc/passwd',
+      '../other/db',
+      'a/../../b',
+      './x',
+      'a//b',
+      'x/',
+      'env:X',
+      'a\\b',
+      'a b',
+      '..',
+    ]) {
+      const err = fails(
+        () => validateDefinitions([{ name: 'pw', type: 'secret', secret: { key } }]),
+        'invalid_secret_key',
+        'pw',
+        /relative to your tenant/,
+      );
+      assert.equal(err.field, 'variables[0].secret.key', key);
+      assert.equal(err.status, 422);
+    }
+    // A key that spells another tenant's id is just a key of the caller's own tenant.
+    assert.doesNotThrow(() =>
+      validateDefinitions([{ name: 'pw', type: 'secret', secret: { key: 'othertenant/db/password' } }]),
+    );
   });
 });
 

@@ -39,6 +39,7 @@ describe('a worker killed in the middle of a provider call', () => {
     const w = spawnWorker({
       CTRLPLANE_TASK_QUEUE: stack.config.CTRLPLANE_TASK_QUEUE,
       CTRLPLANE_DOCKER_STOP_TIMEOUT: '2',
+      LOG_LEVEL: 'info', // for its 'worker polling' line
       ...(pauseAfter ? { CTRLPLANE_TEST_PAUSE_AFTER: pauseAfter } : {}),
     });
     workers.push(w);
@@ -106,6 +107,7 @@ describe('a worker killed in the middle of a provider call', () => {
     async function crashDuring(call: string, send: (requestId: string) => Promise<void>, settled: string) {
       await current.kill('SIGTERM');
       const doomed = worker(call);
+      await doomed.waitForLine(/worker polling/);
       const requestId = `${call}-${randomUUID()}`;
       requestIds.push(requestId);
       await send(requestId);
@@ -123,7 +125,12 @@ describe('a worker killed in the middle of a provider call', () => {
     const viaApi =
       (path: string, method = 'POST') =>
       async (requestId: string) => {
-        const r = await api(method, path, undefined, { 'Idempotency-Key': requestId });
+        // As the API's 503 says: retry with the same key. Under load a fresh worker (and the workflow's sticky
+        // queue on the one just stopped) can take longer than the accept deadline to take the update.
+        let r = await api(method, path, undefined, { 'Idempotency-Key': requestId });
+        for (let retry = 0; r.status === 503 && retry < 5; retry++) {
+          r = await api(method, path, undefined, { 'Idempotency-Key': requestId });
+        }
         assert.equal(r.status, 202, JSON.stringify(r.body));
       };
     await crashDuring('stop', viaApi(`/v1/instances/${id}/stop`), 'stopped');

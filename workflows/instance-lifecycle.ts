@@ -22,6 +22,7 @@ import {
   slugify,
 } from '../domain/instance.ts';
 import type { InstanceState } from '../domain/instance-state.ts';
+import { secretBindingsOf } from '../domain/sources/secret-bindings.ts';
 import { transitionError } from '../domain/state-machine.ts';
 import {
   COMMAND_FAILED_EVENT,
@@ -455,11 +456,14 @@ export class InstanceLifecycle {
     this.instance = { ...this.instance, endpoints: started.endpoints };
   }
 
+  /** Which instance a provider call is about; its secret references let the activity redact their values. */
   private providerCall() {
+    const bindings = secretBindingsOf(this.deployment?.variables);
     return {
       provider_name: this.instance.provider_name,
       instance_id: this.instance.id,
       ...(this.instance.source?.type ? { source_type: this.instance.source.type } : {}),
+      ...(bindings.length > 0 ? { secret_refs: { tenant_id: this.instance.tenant_id, bindings } } : {}),
     };
   }
 

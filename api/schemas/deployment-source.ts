@@ -166,7 +166,11 @@ export const variableDefinitionSchema = z
     enum: z.array(text(1024)).max(100).optional().openapi({ description: 'The members of an enum variable' }),
     secret: z
       .strictObject({
-        key: text(253).openapi({ description: 'The secret store reference, e.g. tenant/db/password' }),
+        key: text(253).openapi({
+          description:
+            "A key of the caller's tenant's secrets, e.g. db/password: segments of A-Z a-z 0-9 . _ - separated by " +
+            '"/" (no leading "/", no "." or ".." segment); anything else is 422 invalid_secret_key',
+        }),
         type: z.enum(SECRET_TYPES).optional(),
       })
       .optional()
@@ -178,9 +182,10 @@ export const variableDefinitionSchema = z
     expression: text(4096)
       .optional()
       .openapi({ description: 'A computed variable, e.g. `{{ .var.sub }}.{{ .region }}.example.com`' }),
-    pattern: text(1024)
-      .optional()
-      .openapi({ description: 'A regular expression the value must contain a match of' }),
+    pattern: text(1024).optional().openapi({
+      description:
+        'An RE2 regular expression (Go regexp syntax, linear-time matching) the value must contain a match of',
+    }),
   })
   .meta({ id: 'VariableDefinition' });
 

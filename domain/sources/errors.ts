@@ -1,6 +1,7 @@
 /**
  * Errors of the deployment-source library (reference-behaviour.md §5.5–§5.9). Every one is a client error
- * (HTTP 400) that no retry can fix; `field` and `variable` say what was wrong, never a secret value.
+ * (HTTP 400; invalid_secret_key 422) that no retry can fix; `field` and `variable` say what was wrong, never a
+ * secret value.
  */
 export const SOURCE_ERROR_CODES = [
   /** The source is malformed (ErrInvalidSource), or its type is unknown. */
@@ -9,6 +10,8 @@ export const SOURCE_ERROR_CODES = [
   'unsupported_source',
   /** A variable definition is malformed (ErrInvalidDefinition). */
   'invalid_definition',
+  /** A secret variable's key would name something outside the caller's tenant (or is no key at all): 422. */
+  'invalid_secret_key',
   /** A required variable has neither a value nor a default (ErrMissingRequired). */
   'missing_required',
   /** A variable's value (or default) fails its type, enum or pattern (ErrInvalidValue). */
@@ -49,7 +52,7 @@ export class SourceError extends Error {
 
   /** All of them are the caller's fault. */
   get status(): number {
-    return 400;
+    return this.code === 'invalid_secret_key' ? 422 : 400;
   }
 }
 

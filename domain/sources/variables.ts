@@ -1,10 +1,15 @@
 import { SourceError } from './errors.ts';
+import { compilePattern } from './pattern.ts';
+import { envKeyOf, secretBindingOf } from './secret-bindings.ts';
+import { SECRET_KEY_RULE, secretKeySegments } from './secret-key.ts';
 import { parseTemplate, renderTemplate, TemplateError, templatePaths } from './template.ts';
 
 /**
  * Variables (reference-behaviour.md §5.7): definitions, their structural validation and their resolution into
  * the template scope `{var, instance, tenant, region}` plus the secret bindings. Plain TS: safe in workflows.
  */
+
+export { compilePattern } from './pattern.ts';
 
 export const VARIABLE_TYPES = ['string', 'int', 'bool', 'enum', 'secret'] as const;
 export type VariableType = (typeof VARIABLE_TYPES)[number];
@@ -13,7 +18,7 @@ export const SECRET_TYPES = ['env', 'file', 'registry', 'tls'] as const;
 export type SecretType = (typeof SECRET_TYPES)[number];
 
 export interface SecretRef {
-  /** The secret store reference, e.g. `tenant/db/password`. */
+  /** The key of one of the caller's tenant's secrets, e.g. `db/password` (see secret-key.ts). */
   key: string;
   type?: SecretType;
 }
@@ -48,7 +53,10 @@ export interface TemplateScope {
   region: string;
 }
 
-/** A secret variable: the provision activity resolves `ref` from the secret store into the env var `env_key`. */
+/**
+ * A secret variable: the provider activities resolve `ref` (a key of the instance's tenant) from the secret
+ * store, into the env var `env_key`.
+ */
 export interface SecretBinding {
   var_name: string;
   env_key: string;
@@ -60,10 +68,7 @@ export interface Resolution {
   bindings: SecretBinding[];
 }
 
-/** The env var a secret variable lands in: upper case, `-` → `_`. */
-export function envKeyOf(name: string): string {
-  return name.replaceAll('-', '_').toUpperCase();
-}
+export { envKeyOf } from './secret-bindings.ts';
 
 const ENV_KEY = /^[A-Z_][A-Z0-9_]*$/;
 
@@ -128,6 +133,14 @@ export function validateDefinitions(input: unknown, field = 'variables'): Defini
         fail(`${at}.secret`, 'a secret variable needs secret.key (the secret store reference)');
       }
       const s = secret as Record<string, unknown>;
+      const key = secretKeySegments(s.key as string);
+      if ('problem' in key) {
+        throw new SourceError(
+          'invalid_secret_key',
+          `invalid definition of variable ${JSON.stringify(name)}: secret.key ${JSON.stringify(s.key)} ${key.problem}; ${SECRET_KEY_RULE}`,
+          { field: `${at}.secret.key`, variable: name },
+        );
+      }
       if (s.type !== undefined && !(SECRET_TYPES as readonly unknown[]).includes(s.type)) {
         fail(
           `${at}.secret.type`,
@@ -201,7 +214,7 @@ export function resolve(
         );
       }
       secrets.add(def.name);
-      bindings.push({ var_name: def.name, env_key: envKeyOf(def.name), ref: def.secret!.key });
+      bindings.push(secretBindingOf(def)!);
       continue;
     }
     if (def.expression) {
@@ -359,102 +372,6 @@ function toBool(raw: unknown): boolean | undefined {
     if (FALSE.has(raw)) return false;
   }
   return undefined;
-}
-
-const patternCache = new Map<string, RegExp>();
-
-/**
- * A pattern as a JS RegExp with Go's MatchString (unanchored find) semantics. JS syntax is close to RE2 for
- * ordinary patterns; RE2's `(?P<name>…)` and a leading `(?i)`/`(?s)`/`(?m)` flag group are translated, and the
- * JS-only lookarounds and backreferences (which RE2 rejects) are refused. Other rarely used differences remain
- * (e.g. `\z`, `\pN` without braces, POSIX classes `[[:alpha:]]`).
- */
-export function compilePattern(pattern: string): RegExp {
-  const cached = patternCache.get(pattern);
-  if (cached) return cached;
-  let source = pattern;
-  let flags = '';
-  const leading = /^\(\?([ims]+)\)/.exec(source);
-  if (leading) {
-    flags = [...new Set(leading[1]!)].join('');
-    source = source.slice(leading[0].length);
-  }
-  source = source.replaceAll('(?P<', '(?<');
-  if (/\(\?<?[=!]/.test(source)) throw new Error('lookaround assertions are not supported (RE2 syntax)');
-  if (/(^|[^\\])(\\\\)*\\([1-9]|k<)/.test(source))
-    throw new Error('backreferences are not supported (RE2 syntax)');
-  const re = new RegExp(source, flags);
-  if (pattern.length > MAX_PATTERN_LENGTH) throw new Error(`longer than ${MAX_PATTERN_LENGTH} characters`);
-  if (hasNestedRepetition(source)) {
-    throw new Error(
-      'a repeated group that itself contains a repetition, such as (a+)+, is refused: JS regular expressions backtrack, unlike RE2',
-    );
-  }
-  patternCache.set(pattern, re);
-  return re;
-}
-
-const MAX_PATTERN_LENGTH = 1024;
-
-/**
- * The classic catastrophic-backtracking shape: a group repeated by `*`, `+` or `{n,m}` (m > 1) whose body already
- * holds an unbounded repetition (`(a+)+`, `(\w*)*`, `(.*,){3}`). RE2 is linear on any pattern; JS is not, and a
- * user's pattern runs in the API process. Overlapping alternations (`(a|aa)+`) are not detected.
- */
-export function hasNestedRepetition(source: string): boolean {
-  const groups: boolean[] = [false];
-  let i = 0;
-  /** Reads the quantifier at i (if any): whether it repeats (max > 1) and whether it is unbounded. */
-  const quantifier = (): { repeats: boolean; unbounded: boolean } => {
-    const c = source[i];
-    let result = { repeats: false, unbounded: false };
-    if (c === '*' || c === '+') {
-      result = { repeats: true, unbounded: true };
-      i++;
-    } else if (c === '?') {
-      i++;
-    } else if (c === '{') {
-      const m = /^\{(\d+)(,(\d*))?\}/.exec(source.slice(i));
-      if (m) {
-        const max = m[2] === undefined ? Number(m[1]) : m[3] === '' ? Number.POSITIVE_INFINITY : Number(m[3]);
-        result = { repeats: max > 1, unbounded: max === Number.POSITIVE_INFINITY };
-        i += m[0].length;
-      }
-    }
-    if (source[i] === '?') i++; // lazy
-    return result;
-  };
-  const atom = (groupHadRepetition: boolean): boolean => {
-    const q = quantifier();
-    if (groupHadRepetition && q.repeats) return true;
-    if (q.unbounded || groupHadRepetition) groups[groups.length - 1] = true;
-    return false;
-  };
-  while (i < source.length) {
-    const c = source[i]!;
-    if (c === '\\') {
-      i += 2;
-      if (atom(false)) return true;
-    } else if (c === '[') {
-      i++;
-      if (source[i] === '^') i++;
-      if (source[i] === ']') i++;
-      while (i < source.length && source[i] !== ']') i += source[i] === '\\' ? 2 : 1;
-      i++;
-      if (atom(false)) return true;
-    } else if (c === '(') {
-      groups.push(false);
-      i++;
-    } else if (c === ')') {
-      const inner = groups.length > 1 ? groups.pop()! : false;
-      i++;
-      if (atom(inner)) return true;
-    } else {
-      i++;
-      if (c !== '|' && c !== '^' && c !== '$' && atom(false)) return true;
-    }
-  }
-  return false;
 }
 
 function jsonType(value: unknown): string {

@@ -49,11 +49,13 @@ export interface ContainerReadiness {
 
 /**
  * Whether a container is ready: it runs and, if it has a health check, Docker reports it `healthy`
- * (`starting` and `unhealthy` are not ready).
+ * (`starting` and `unhealthy` are not ready). The check's output is the workload's: `redact` takes the
+ * instance's secrets out of it before it is cut to the message.
  */
 export function containerReadiness(
   info: Dockerode.ContainerInspectInfo,
   condition: ContainerCondition = containerCondition(info),
+  redact: (text: string) => string = (text) => text,
 ): ContainerReadiness {
   if (condition.state !== 'running') return { ready: false };
   const health = info.State.Health;
@@ -61,7 +63,12 @@ export function containerReadiness(
   if (!status || status === 'none' || status === 'healthy') return { ready: true };
   if (status === 'starting') return { ready: false, message: 'health check starting' };
   const last = health.Log?.[health.Log.length - 1];
-  const output = last?.Output?.trim().split('\n').slice(-3).join(' ').slice(0, 300);
+  const output = redact(last?.Output ?? '')
+    .trim()
+    .split('\n')
+    .slice(-3)
+    .join(' ')
+    .slice(0, 300);
   return {
     ready: false,
     message: `health check ${status}${last ? ` (exit ${last.ExitCode}${output ? `: ${output}` : ''})` : ''}`,

@@ -393,7 +393,7 @@ export class DockerProvider implements Provider {
       const service = labels[LABEL.service] ?? info.Name.replace(/^\//, '');
       const role = labels[LABEL.role] || 'main';
       const condition = containerCondition(info);
-      const readiness = containerReadiness(info, condition);
+      const readiness = containerReadiness(info, condition, opts.redact);
       const restartCount = info.RestartCount ?? 0;
       services[service] = {
         state: condition.state,
@@ -729,6 +729,8 @@ export class DockerProvider implements Provider {
     const code = result.StatusCode ?? 0;
     if (code === 0) return;
 
+    // The workload's own output: redacted (opts.redact) as a whole before it is quoted.
+    const redact = opts.redact ?? ((text: string) => text);
     let tail = '';
     try {
       const raw = await container.logs({
@@ -737,14 +739,12 @@ export class DockerProvider implements Provider {
         tail: INIT_LOG_TAIL,
         ...abortable(signal),
       });
-      tail = demuxAll(raw)
-        .map((l) => l.line)
-        .slice(-INIT_LOG_TAIL)
-        .join('\n');
+      const lines = demuxAll(raw).map((l) => l.line);
+      tail = redact(lines.join('\n')).split('\n').slice(-INIT_LOG_TAIL).join('\n');
     } catch (err) {
       tail = `(logs unavailable: ${errorMessage(err)})`;
     }
-    if (!tail && result.Error?.Message) tail = result.Error.Message;
+    if (!tail && result.Error?.Message) tail = redact(result.Error.Message);
     throw new PermanentProviderError(`init service ${service.name} exited with code ${code}: ${tail}`);
   }
 
