@@ -3,6 +3,7 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import { pinoHttp } from 'pino-http';
 import type { Logger } from '../config/logger.ts';
 import type { StreamTicketStore } from '../db/stream-tickets.ts';
+import type { RegistryCredentialStore } from '../db/registry-credential-store.ts';
 import { CtrlplaneError } from '../domain/errors.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { type AuthOptions, authenticate } from './auth.ts';
@@ -24,6 +25,7 @@ import { type BillingRoutesDeps, billingRoutes } from './routes/billing.ts';
 import { capacityRoutes } from './routes/capacity.ts';
 import { datacenterRoutes } from './routes/datacenters.ts';
 import { instanceRoutes } from './routes/instances.ts';
+import { registryCredentialRoutes } from './routes/registry-credentials.ts';
 
 export { BODY_LIMIT_BYTES } from './json-body.ts';
 
@@ -33,6 +35,8 @@ export interface AppDeps {
   providers: ProviderRegistry;
   /** Datacenters: the /v1/datacenters admin routes and the provider resolution of a create. */
   datacenters: DatacenterStore;
+  /** Tenants' own image registry credentials: the /v1/registry-credentials routes. */
+  registryCredentials: RegistryCredentialStore;
   idempotency: IdempotencyStore;
   /** One-time tickets that open the SSE log stream (EventSource cannot send the Authorization header). */
   streamTickets: StreamTicketStore;
@@ -171,6 +175,7 @@ export function createApp(deps: AppDeps): Express {
   );
   v1.use('/datacenters', datacenterRoutes({ store: deps.datacenters, providers: deps.providers }));
   v1.use('/admin/capacity', capacityRoutes({ providers: deps.providers, store: deps.store }));
+  v1.use('/registry-credentials', registryCredentialRoutes({ store: deps.registryCredentials }));
   if (deps.billing) v1.use('/admin', billingRoutes(deps.billing));
   app.use('/v1', v1);
 

@@ -40,6 +40,7 @@ import {
   streamTicketSchema,
 } from './schemas/instance-responses.ts';
 import { json, problemResponse } from './schemas/openapi-responses.ts';
+import { registerRegistryCredentialPaths } from './schemas/registry-credentials.ts';
 import { z } from './schemas/zod.ts';
 
 export const API_VERSION = '1.0.0';
@@ -341,6 +342,7 @@ function buildRegistry(): OpenAPIRegistry {
       ...problems(...AUTHENTICATED, 403),
     },
   });
+  registerRegistryCredentialPaths(registry);
 
   registry.registerPath({
     method: 'get',
@@ -455,6 +457,10 @@ function generate(): OpenApiDocument {
       { name: 'observation', description: 'Events, logs, usage, waiting for a state' },
       { name: 'billing', description: 'Billing accounts and the suspension sweep (operator)' },
       { name: 'datacenters', description: "The tenant's datacenters: provider, region and status (admin)" },
+      {
+        name: 'registry-credentials',
+        description: "The tenant's own image registry credentials, used to pull its images (admin)",
+      },
       {
         name: 'operations',
         description: 'Operational endpoints: unauthenticated ones, and host capacity (operator)',

@@ -7,6 +7,7 @@ const TITLES: Record<ErrorCode, string> = {
   invalid_request: 'Invalid request',
   invalid_spec: 'Spec refused by the provider',
   image_not_found: 'Image not found',
+  image_not_allowed: 'Image not allowed',
   provider_not_found: 'Provider not found',
   invalid_source: 'Invalid deployment source',
   unsupported_source: 'Unsupported deployment source',

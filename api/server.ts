@@ -5,6 +5,7 @@ import type { Config } from '../config/env.ts';
 import type { Logger } from '../config/logger.ts';
 import { openOrm } from '../db/database.ts';
 import { StreamTicketStore } from '../db/stream-tickets.ts';
+import { RegistryCredentialStore } from '../db/registry-credential-store.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { createApp } from './app.ts';
 import { DatacenterStore } from './datacenter-store.ts';
@@ -63,6 +64,7 @@ export async function startApi(
     }),
     providers,
     datacenters: new DatacenterStore(orm),
+    registryCredentials: new RegistryCredentialStore(orm),
     providerHealthTimeoutMs: config.CTRLPLANE_PROVIDER_HEALTH_TIMEOUT_MS,
     idempotency,
     streamTickets,

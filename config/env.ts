@@ -1,6 +1,8 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { ConfigError } from './config-error.ts';
 import { parseNetworkPool } from './network-pool.ts';
+import { parsePortRange } from './port-range.ts';
 
 /**
  * Every setting comes from the environment, parsed once, with the defaults a local dev stack needs.
@@ -68,6 +70,60 @@ const envFields = z.object({
   CTRLPLANE_DOCKER_NETWORK_PREFIX: z.coerce.number().int().default(27),
   /** Most instances one Docker host runs at once (its memory is the usual bound); creates beyond it are 503. */
   CTRLPLANE_DOCKER_MAX_INSTANCES: z.coerce.number().int().min(1).default(1000),
+  /** Most processes (threads included) one Docker container may hold: a fork bomb stops there. */
+  CTRLPLANE_DOCKER_PIDS_LIMIT: z.coerce.number().int().min(16).max(1_000_000).default(512),
+  /** Memory limit of a Docker service whose spec gives none (memory_mb absent or 0). */
+  CTRLPLANE_DOCKER_DEFAULT_MEMORY_MB: z.coerce.number().int().min(6).default(512),
+  /** CPU limit, in thousandths of a CPU, of a Docker service whose spec gives none (cpu_millis absent or 0). */
+  CTRLPLANE_DOCKER_DEFAULT_CPU_MILLIS: z.coerce.number().int().min(1).default(1000),
+  /** Most memory one Docker service may ask for; above it a create, update or scale is a 400 naming the field. */
+  CTRLPLANE_DOCKER_MAX_MEMORY_MB: z.coerce.number().int().min(6).default(8192),
+  /** Most CPU (thousandths) one Docker service may ask for; above it is a 400 naming the field. */
+  CTRLPLANE_DOCKER_MAX_CPU_MILLIS: z.coerce.number().int().min(1).default(4000),
+  /** Log rotation of every Docker container (json-file driver): size of one file, and how many are kept. */
+  CTRLPLANE_DOCKER_LOG_MAX_SIZE: z
+    .string()
+    .regex(/^[1-9]\d{0,5}[kmg]$/, 'must be a size such as 10m, 500k or 1g')
+    .default('10m'),
+  CTRLPLANE_DOCKER_LOG_MAX_FILE: z.coerce.number().int().min(1).max(100).default(3),
+  /** The host ports Docker services may publish on (a requested one outside it is a 400; none: one from it). */
+  CTRLPLANE_DOCKER_HOST_PORT_RANGE: z
+    .string()
+    .default('30000-32767')
+    .transform((raw, ctx) => {
+      const range = parsePortRange(raw);
+      if ('problem' in range) {
+        ctx.addIssue({ code: 'custom', message: range.problem });
+        return z.NEVER;
+      }
+      return range;
+    }),
+  /** Published ports listen on this host address only (never all interfaces unless set to 0.0.0.0). */
+  CTRLPLANE_DOCKER_HOST_PORT_ADDRESS: z
+    .string()
+    .refine((address) => isIP(address) !== 0, 'must be an IPv4 or IPv6 address such as 127.0.0.1')
+    .default('127.0.0.1'),
+  /**
+   * Images any tenant may run, comma-separated: `registry/repository` (any tag), `registry/repository:tag`,
+   * or a prefix ending in `/*` (`ghcr.io/acme/*`, `registry.example.com/*`). Docker Hub is `docker.io`
+   * (`docker.io/library/nginx`). The platform's registry credentials are used only for these. Any other image runs
+   * only when a pull with the tenant's own registry credentials (or an anonymous pull) succeeds.
+   */
+  CTRLPLANE_DOCKER_ALLOWED_IMAGES: z
+    .string()
+    .default('')
+    .transform((raw) =>
+      raw
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter((entry) => entry !== ''),
+    ),
+  /**
+   * Key of the HMAC-SHA256 that makes the `ctrlplane.spec-hash` label of Docker containers (their config
+   * includes env, and with it resolved secrets). The worker needs it (at least 32 characters); `npm start`
+   * generates one for the dev stack under .data/. Changing it replaces every container on its next provision.
+   */
+  CTRLPLANE_SPEC_HASH_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
   /** How long the API waits for Temporal to accept a command before answering 503. */
   CTRLPLANE_COMMAND_ACCEPT_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   /** Longest `?wait=` a caller may ask for. */
@@ -97,12 +153,26 @@ const envFields = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
-/** Settings checked together: the network pool and its subnet prefix. */
+/** Settings checked together: the network pool and its subnet prefix; Docker defaults and their ceilings. */
 const envSchema = envFields.superRefine((env, ctx) => {
   const parsed = parseNetworkPool(env.CTRLPLANE_DOCKER_NETWORK_POOL, env.CTRLPLANE_DOCKER_NETWORK_PREFIX);
   if ('problem' in parsed) {
     const key = parsed.field === 'pool' ? 'CTRLPLANE_DOCKER_NETWORK_POOL' : 'CTRLPLANE_DOCKER_NETWORK_PREFIX';
     ctx.addIssue({ code: 'custom', path: [key], message: parsed.problem });
+  }
+  if (env.CTRLPLANE_DOCKER_DEFAULT_MEMORY_MB > env.CTRLPLANE_DOCKER_MAX_MEMORY_MB) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['CTRLPLANE_DOCKER_DEFAULT_MEMORY_MB'],
+      message: `must not be above CTRLPLANE_DOCKER_MAX_MEMORY_MB (${env.CTRLPLANE_DOCKER_MAX_MEMORY_MB})`,
+    });
+  }
+  if (env.CTRLPLANE_DOCKER_DEFAULT_CPU_MILLIS > env.CTRLPLANE_DOCKER_MAX_CPU_MILLIS) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['CTRLPLANE_DOCKER_DEFAULT_CPU_MILLIS'],
+      message: `must not be above CTRLPLANE_DOCKER_MAX_CPU_MILLIS (${env.CTRLPLANE_DOCKER_MAX_CPU_MILLIS})`,
+    });
   }
 });
 
@@ -129,6 +199,19 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): Config {
         })),
       );
     }
+  }
+  return config;
+}
+
+/** The worker's configuration: loadConfig's, with the key of the Docker spec hash (the worker makes containers). */
+export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const config = loadConfig(env);
+  if (!config.CTRLPLANE_SPEC_HASH_KEY) {
+    throw ConfigError.of(
+      'CTRLPLANE_SPEC_HASH_KEY',
+      'not set: the worker signs the spec-hash label of Docker containers with it (at least 32 characters; ' +
+        'e.g. `openssl rand -hex 32`, the same for every worker of an installation)',
+    );
   }
   return config;
 }

@@ -36,6 +36,8 @@ export const ERROR_STATUS = {
   invalid_spec: 422,
   /** The image is neither present nor pullable. */
   image_not_found: 422,
+  /** The image is not on the operator's allowlist and the tenant's registry credentials could not pull it. */
+  image_not_allowed: 422,
   rate_limited: 429,
   internal: 500,
   provider_unavailable: 503,

@@ -129,6 +129,12 @@ export interface CapacityCount {
   free: number;
 }
 
+/** A part of a spec the provider's operator limits refuse: where (relative to what was checked) and why. */
+export interface SpecProblem {
+  path: (string | number)[];
+  message: string;
+}
+
 export interface Provider {
   info(): ProviderInfo;
   capabilities(): Capability[];
@@ -146,6 +152,13 @@ export interface Provider {
   /** A one-shot usage sample; zero usage (never an error) when the instance has no running parts. */
   resources(instanceId: string, opts?: CallOptions): Promise<ResourceUsage>;
   healthCheck(): Promise<HealthStatus>;
+  /**
+   * What the operator's limits refuse in these services (paths from the service list: `[0, 'resources',
+   * 'memory_mb']`). The API checks it before anything is written; the provider enforces it again. Absent: none.
+   */
+  specProblems?(services: readonly ServiceSpec[]): SpecProblem[];
+  /** The same for the main service's resources of a scale (paths from the resources: `['memory_mb']`). */
+  resourceProblems?(resources: Partial<ResourceSpec>): SpecProblem[];
   /** What the host holds now, to count its capacity from. Absent: no known limit. */
   capacitySnapshot?(opts?: CallOptions): Promise<CapacitySnapshot>;
 }
@@ -205,6 +218,7 @@ export class PermanentProviderError extends Error {
     readonly code:
       | 'invalid_spec'
       | 'image_not_found'
+      | 'image_not_allowed'
       | 'unsupported_source'
       | 'invalid_request'
       | 'capacity_exhausted' = 'invalid_spec',

@@ -22,6 +22,8 @@ import { newInstanceId } from '../domain/ids.ts';
 import type { ServiceSpec } from '../domain/instance.ts';
 import { buildContainerConfig } from '../providers/docker/container-config.ts';
 import { dockerClient } from '../providers/docker/docker-client.ts';
+import { DEFAULT_HOST_LIMITS } from '../providers/docker/host-limits.ts';
+import { ephemeralSpecHashKey } from '../providers/docker/spec-hash.ts';
 import { httpdService, removeInstances } from '../test/support/docker.ts';
 import { apiClient, type HttpResponse } from '../test/support/http.ts';
 import { type Stack, startStack } from '../test/support/stack.ts';
@@ -252,6 +254,8 @@ try {
       containerName: `${name}-web`,
       networkName: `${name}-net`,
       labels,
+      limits: DEFAULT_HOST_LIMITS,
+      specHashKey: ephemeralSpecHashKey(),
     });
     await docker.createNetwork({
       Name: `${name}-net`,
@@ -294,6 +298,8 @@ try {
           containerName: `${name}-web`,
           networkName: `${name}-net`,
           labels,
+          limits: DEFAULT_HOST_LIMITS,
+          specHashKey: ephemeralSpecHashKey(),
         });
         await docker.createNetwork({
           Name: `${name}-net`,

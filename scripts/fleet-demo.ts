@@ -13,7 +13,7 @@
  * The 40-instance version runs in `npm test` (test/docker-fleet.test.ts).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createWriteStream, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -203,6 +203,9 @@ try {
     // One tenant sends all the creates and deletes and polls: the per-tenant limit would pace the demo.
     CTRLPLANE_RATE_LIMIT_PER_MINUTE: '0',
     CTRLPLANE_DOCKER_STOP_TIMEOUT: '2',
+    // The imported test image runs for the demo's tenant; the worker signs spec hashes with a key of the run.
+    CTRLPLANE_DOCKER_ALLOWED_IMAGES: 'docker.io/ctrlplane-test/*',
+    CTRLPLANE_SPEC_HASH_KEY: randomBytes(32).toString('hex'),
     LOG_LEVEL: 'info',
   };
   workerProcess = startProcess('worker', 'worker/main.ts', env);

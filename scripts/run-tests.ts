@@ -3,6 +3,7 @@
  * run, the workflow code bundled once, then node's test runner over test/*.test.ts (or the files given). When
  * one of those files uses test/support/kubernetes.ts, a Kubernetes control plane too (startTestKubernetes).
  */
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { TOOLS_BIN } from './kubernetes-cluster.ts';
@@ -52,6 +53,11 @@ try {
       // helm and kubectl (kustomize) as setup built them.
       PATH: `${TOOLS_BIN}:${process.env.PATH ?? ''}`,
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+      // The tests' images (made with `docker import`, never pulled) run for every test tenant, and every worker
+      // of the run signs spec hashes with one key.
+      CTRLPLANE_DOCKER_ALLOWED_IMAGES:
+        process.env.CTRLPLANE_DOCKER_ALLOWED_IMAGES ?? 'docker.io/ctrlplane-test/*',
+      CTRLPLANE_SPEC_HASH_KEY: process.env.CTRLPLANE_SPEC_HASH_KEY ?? randomBytes(32).toString('hex'),
     },
     workDir: `${REPO_ROOT}.data/test`,
     testTimeoutMs: TEST_TIMEOUT_MS,

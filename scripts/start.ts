@@ -31,6 +31,14 @@ if (!process.env.CTRLPLANE_JWT_SECRET && !process.env.CTRLPLANE_JWKS_URL) {
   if (!existsSync(secretFile)) writeFileSync(secretFile, randomBytes(32).toString('hex'), { mode: 0o600 });
   process.env.CTRLPLANE_JWT_SECRET = readFileSync(secretFile, 'utf8').trim();
 }
+// The key of the Docker spec-hash HMAC, kept under .data/ like the token secret, so restarts adopt containers.
+if (!process.env.CTRLPLANE_SPEC_HASH_KEY) {
+  const keyFile = `${REPO_ROOT}.data/dev-spec-hash-key`;
+  if (!existsSync(keyFile)) writeFileSync(keyFile, randomBytes(32).toString('hex'), { mode: 0o600 });
+  process.env.CTRLPLANE_SPEC_HASH_KEY = readFileSync(keyFile, 'utf8').trim();
+}
+// The dev stack's example image (made by setup with `docker import`) runs for every tenant.
+process.env.CTRLPLANE_DOCKER_ALLOWED_IMAGES ??= 'docker.io/ctrlplane-test/*';
 const config = exitOnConfigError(loadConfig);
 const children: { name: string; process: ChildProcess }[] = [];
 mkdirSync(`${REPO_ROOT}.data/logs`, { recursive: true });

@@ -626,6 +626,28 @@ describe('every route of the REST API, its success and its errors, checked again
     assert.equal(patched.body.status, 'maintenance');
   });
 
+  it('mounts the registry credential routes, for admins only, never answering a password', async () => {
+    assert.equal((await owner('GET', '/v1/registry-credentials')).status, 403);
+    const put = await admin('PUT', '/v1/registry-credentials/ghcr.io', {
+      username: 'bot',
+      password: 'pw-route',
+    });
+    assert.equal(put.status, 201, JSON.stringify(put.body));
+    assert.equal(
+      (await admin('PUT', '/v1/registry-credentials/ghcr.io', { username: 'bot', password: 'x' })).status,
+      200,
+    );
+    const list = await admin('GET', '/v1/registry-credentials');
+    assert.deepEqual(
+      list.body.items.map((c: { registry: string }) => c.registry),
+      ['ghcr.io'],
+    );
+    assert.ok(!JSON.stringify(list.body).includes('pw-route'));
+    assert.equal((await admin('PUT', '/v1/registry-credentials/ghcr.io', { username: 'bot' })).status, 400);
+    assert.equal((await admin('DELETE', '/v1/registry-credentials/ghcr.io')).status, 204);
+    assert.equal((await admin('DELETE', '/v1/registry-credentials/ghcr.io')).status, 404);
+  });
+
   it('covered every documented route', (t) => {
     const operations = new Set([...checker.seen].map((s) => s.split(' ').slice(0, 2).join(' ')));
     const documented = Object.entries(checker.doc.paths as Record<string, object>).flatMap(([path, item]) =>

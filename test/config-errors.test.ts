@@ -30,6 +30,8 @@ function start(entry: keyof typeof ENTRY_POINTS, env: Record<string, string>) {
   return { code: result.status, lines, output: `${result.stdout}${result.stderr}` };
 }
 
+const KEY = 'k'.repeat(40);
+
 const BAD = {
   CTRLPLANE_JWT_SECRET: 'too-short',
   CTRLPLANE_BILLING_SWEEP_INTERVAL: 'every now and then',
@@ -73,13 +75,50 @@ describe('a bad configuration stops a process with one line per bad variable and
     assert.doesNotMatch(`${neither.output}${noAudience.output}`, /^\s+at /m, 'no stack trace');
   });
 
+  it('worker: no spec-hash key, or one too short, is a configuration error', () => {
+    const missing = start('worker', {});
+    assert.equal(missing.code, 2, missing.output);
+    assert.equal(missing.lines.length, 1, missing.output);
+    assert.match(missing.lines[0] ?? '', /^config: CTRLPLANE_SPEC_HASH_KEY: not set: the worker signs/);
+    const short = start('worker', { CTRLPLANE_SPEC_HASH_KEY: 'short' });
+    assert.deepEqual(short.lines, ['config: CTRLPLANE_SPEC_HASH_KEY: must be at least 32 characters']);
+  });
+
+  it('worker: bad Docker limits, port range or image allowlist are named the same way', () => {
+    const bad = start('worker', {
+      CTRLPLANE_SPEC_HASH_KEY: KEY,
+      CTRLPLANE_DOCKER_HOST_PORT_RANGE: '40000-30000',
+      CTRLPLANE_DOCKER_HOST_PORT_ADDRESS: 'everywhere',
+    });
+    assert.equal(bad.code, 2, bad.output);
+    assert.deepEqual(bad.lines.sort(), [
+      'config: CTRLPLANE_DOCKER_HOST_PORT_ADDRESS: must be an IPv4 or IPv6 address such as 127.0.0.1',
+      'config: CTRLPLANE_DOCKER_HOST_PORT_RANGE: must be a range of ports between 1 and 65535, the first not above the last',
+    ]);
+    const defaults = start('worker', {
+      CTRLPLANE_SPEC_HASH_KEY: KEY,
+      CTRLPLANE_DOCKER_DEFAULT_MEMORY_MB: '9000',
+    });
+    assert.deepEqual(defaults.lines, [
+      'config: CTRLPLANE_DOCKER_DEFAULT_MEMORY_MB: must not be above CTRLPLANE_DOCKER_MAX_MEMORY_MB (8192)',
+    ]);
+    const images = start('worker', {
+      CTRLPLANE_SPEC_HASH_KEY: KEY,
+      CTRLPLANE_DOCKER_ALLOWED_IMAGES: 'ok/*, sha256:abc',
+    });
+    assert.equal(images.code, 2, images.output);
+    assert.deepEqual(images.lines, [
+      'config: CTRLPLANE_DOCKER_ALLOWED_IMAGES: image allowlist: "sha256:abc" is not an image name or a prefix/*',
+    ]);
+  });
+
   it('worker: a bad secret store or Kubernetes setting is named the same way', () => {
-    const store = start('worker', { CTRLPLANE_SECRET_STORE: 'vault' });
+    const store = start('worker', { CTRLPLANE_SPEC_HASH_KEY: KEY, CTRLPLANE_SECRET_STORE: 'vault' });
     assert.equal(store.code, 2, store.output);
     assert.deepEqual(store.lines, [
       'config: CTRLPLANE_SECRET_STORE: must be env, env:<PREFIX> or dir:/absolute/path, not "vault"',
     ]);
-    const kubernetes = start('worker', { CP_K8S_ENABLED: 'maybe' });
+    const kubernetes = start('worker', { CTRLPLANE_SPEC_HASH_KEY: KEY, CP_K8S_ENABLED: 'maybe' });
     assert.equal(kubernetes.code, 2, kubernetes.output);
     assert.deepEqual(kubernetes.lines, ['config: CP_K8S_ENABLED: expected a boolean, got "maybe"']);
   });

@@ -3,7 +3,15 @@ import { after, before, describe, it } from 'node:test';
 import { DockerConnectionClosed, dockerClient } from '../providers/docker/docker-client.ts';
 import { DockerProvider } from '../providers/docker/docker-provider.ts';
 import { PermanentProviderError } from '../providers/provider.ts';
-import { docker, IMAGE, service, sleep, TestInstances, waitFor } from './support/docker-fixtures.ts';
+import {
+  docker,
+  IMAGE,
+  service,
+  sleep,
+  TEST_ALLOWED_IMAGES,
+  TestInstances,
+  waitFor,
+} from './support/docker-fixtures.ts';
 import { DockerSocketProxy } from './support/docker-socket-proxy.ts';
 
 /**
@@ -53,7 +61,11 @@ describe('a connection to the engine that closes mid-answer', () => {
   });
 
   it('fails a provision waiting for an init service with an ordinary, retryable error', async () => {
-    const provider = new DockerProvider({ docker: dockerClient(proxy.dockerHost), stopTimeoutSeconds: 1 });
+    const provider = new DockerProvider({
+      docker: dockerClient(proxy.dockerHost),
+      allowedImages: TEST_ALLOWED_IMAGES,
+      stopTimeoutSeconds: 1,
+    });
     const id = instances.newId();
     const provisioning = provider.provision(
       instances.request(id, [

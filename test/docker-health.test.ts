@@ -4,10 +4,18 @@ import { after, before, describe, it } from 'node:test';
 import { dockerClient } from '../providers/docker/docker-client.ts';
 import { DockerProvider } from '../providers/docker/docker-provider.ts';
 import { PermanentProviderError } from '../providers/provider.ts';
-import { docker, exec, IMAGE, service, TestInstances, waitFor } from './support/docker-fixtures.ts';
+import {
+  docker,
+  exec,
+  IMAGE,
+  service,
+  TEST_ALLOWED_IMAGES,
+  TestInstances,
+  waitFor,
+} from './support/docker-fixtures.ts';
 
 /** Health checks and readiness, an engine that is down, and pulls with registry credentials. */
-const provider = new DockerProvider({ docker, stopTimeoutSeconds: 1 });
+const provider = new DockerProvider({ docker, allowedImages: TEST_ALLOWED_IMAGES, stopTimeoutSeconds: 1 });
 const instances = new TestInstances('ten_dockerhealth');
 const MS = 1_000_000; // Go durations are nanoseconds
 
@@ -99,7 +107,13 @@ describe('images and registry credentials', () => {
   function stubbedPull(pull: (ref: string, opts: Record<string, unknown>) => Promise<NodeJS.ReadableStream>) {
     const engine = dockerClient(process.env.DOCKER_HOST);
     (engine as unknown as { pull: typeof pull }).pull = pull;
-    return new DockerProvider({ docker: engine, registryAuth: auth, stopTimeoutSeconds: 1 });
+    return new DockerProvider({
+      docker: engine,
+      registryAuth: auth,
+      // The platform's credentials are used only for allowlisted images (see docker-images.test.ts).
+      allowedImages: [...TEST_ALLOWED_IMAGES, 'registry.example.com/*'],
+      stopTimeoutSeconds: 1,
+    });
   }
 
   it('pulls an absent image with the credentials of its registry; a refused pull is permanent, naming the image', async () => {

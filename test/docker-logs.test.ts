@@ -3,10 +3,17 @@ import { after, before, describe, it } from 'node:test';
 import { DockerProvider } from '../providers/docker/docker-provider.ts';
 import { timestampNanos } from '../providers/docker/log-stream.ts';
 import { type LogLine, type LogOptions, PermanentProviderError } from '../providers/provider.ts';
-import { docker, IMAGE, service, TestInstances, waitFor } from './support/docker-fixtures.ts';
+import {
+  docker,
+  IMAGE,
+  service,
+  TEST_ALLOWED_IMAGES,
+  TestInstances,
+  waitFor,
+} from './support/docker-fixtures.ts';
 
 /** Logs of a multi-service instance on the real engine: per service, in order, since/tail, follow. */
-const provider = new DockerProvider({ docker, stopTimeoutSeconds: 1 });
+const provider = new DockerProvider({ docker, allowedImages: TEST_ALLOWED_IMAGES, stopTimeoutSeconds: 1 });
 const instances = new TestInstances('ten_dockerlogs');
 const RFC3339_NANO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{1,9}Z$/;
 

@@ -5,16 +5,37 @@ import { loadConfig } from '../config/env.ts';
 import { parseNetworkPool } from '../config/network-pool.ts';
 import { DockerProvider } from '../providers/docker/docker-provider.ts';
 import { networkName } from '../providers/docker/naming.ts';
+import { ephemeralSpecHashKey } from '../providers/docker/spec-hash.ts';
 import { SubnetPool } from '../providers/docker/subnet-pool.ts';
 import { PermanentProviderError, type ProvisionRequest } from '../providers/provider.ts';
-import { containersOf, docker, httpdService, removeInstances } from './support/docker.ts';
+import {
+  containersOf,
+  docker,
+  httpdService,
+  removeInstances,
+  TEST_ALLOWED_IMAGES,
+} from './support/docker.ts';
 import { testNetworkPool } from './support/network-pool.ts';
 
 // The real Docker engine. Two DockerProvider objects on one engine stand for two workers.
 describe('instance networks from the operator pool', () => {
   const pool = testNetworkPool(2);
-  const workerA = new DockerProvider({ docker, stopTimeoutSeconds: 1, networkPool: pool.settings });
-  const workerB = new DockerProvider({ docker, stopTimeoutSeconds: 1, networkPool: pool.settings });
+  // Workers of one installation share the spec-hash key.
+  const specHashKey = ephemeralSpecHashKey();
+  const workerA = new DockerProvider({
+    docker,
+    allowedImages: TEST_ALLOWED_IMAGES,
+    stopTimeoutSeconds: 1,
+    networkPool: pool.settings,
+    specHashKey,
+  });
+  const workerB = new DockerProvider({
+    docker,
+    allowedImages: TEST_ALLOWED_IMAGES,
+    stopTimeoutSeconds: 1,
+    networkPool: pool.settings,
+    specHashKey,
+  });
   const ids: string[] = [];
   const newId = () => {
     const id = `inst_pool${randomUUID().replaceAll('-', '').slice(0, 17)}`;

@@ -12,11 +12,12 @@ import {
   projectVolumes,
   publicUrl,
   service,
+  TEST_ALLOWED_IMAGES,
   TestInstances,
 } from './support/docker-fixtures.ts';
 
 /** A three-service instance on the real engine: init → shared volume → main httpd, plus an idle sidecar. */
-const provider = new DockerProvider({ docker, stopTimeoutSeconds: 2 });
+const provider = new DockerProvider({ docker, allowedImages: TEST_ALLOWED_IMAGES, stopTimeoutSeconds: 2 });
 const instances = new TestInstances('ten_dockerproject');
 const MIB = 1024 * 1024;
 
@@ -143,7 +144,7 @@ describe('a three-service instance with a shared volume', () => {
     assert.equal((await projectContainers(id)).length, 3);
   });
 
-  it('refuses replicas other than 1, and lifting a limit in place, as invalid requests', async () => {
+  it('refuses replicas other than 1 as an invalid request; memory_mb 0 is the default, never no limit', async () => {
     await assert.rejects(
       provider.scale(id, { cpu_millis: 250, memory_mb: 64, replicas: 3 }),
       (err: unknown) => {
@@ -153,16 +154,17 @@ describe('a three-service instance with a shared volume', () => {
         return true;
       },
     );
-    await assert.rejects(
-      provider.scale(id, { cpu_millis: 250, memory_mb: 0, replicas: 1 }),
-      (err: unknown) => err instanceof PermanentProviderError && err.code === 'invalid_request',
-    );
+    await provider.scale(id, { cpu_millis: 250, memory_mb: 0, replicas: 1 });
+    const defaulted = await docker.getContainer(webId).inspect();
+    assert.equal(defaulted.Id, webId, 'updated in place');
+    assert.equal(defaulted.HostConfig.Memory, 512 * MIB, 'the operator default (512 MiB), not unlimited');
+    await provider.scale(id, { cpu_millis: 250, memory_mb: 64, replicas: 1 });
     await assert.rejects(
       provider.scale(instances.newId(), { cpu_millis: 250, memory_mb: 64, replicas: 1 }),
       (err: unknown) => err instanceof PermanentProviderError && /no main container/.test(err.message),
     );
     const info = await docker.getContainer(webId).inspect();
-    assert.equal(info.HostConfig.Memory, 64 * MIB, 'unchanged');
+    assert.equal(info.HostConfig.Memory, 64 * MIB, 'unchanged by the refused scales');
   });
 
   it('sums resource usage across the running containers', async () => {

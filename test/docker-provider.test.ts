@@ -7,11 +7,11 @@ import { dockerClient } from '../providers/docker/docker-client.ts';
 import { DockerProvider } from '../providers/docker/docker-provider.ts';
 import { orderServices } from '../providers/docker/service-order.ts';
 import { PermanentProviderError, type ProvisionRequest } from '../providers/provider.ts';
-import { docker, fetchText } from './support/docker-fixtures.ts';
+import { docker, fetchText, TEST_ALLOWED_IMAGES } from './support/docker-fixtures.ts';
 
 /** Runs against the real Docker engine, with the local image built by scripts/setup.sh (nothing is pulled). */
 const IMAGE = 'ctrlplane-test/busybox:1';
-const provider = new DockerProvider({ docker, stopTimeoutSeconds: 5 });
+const provider = new DockerProvider({ docker, allowedImages: TEST_ALLOWED_IMAGES, stopTimeoutSeconds: 5 });
 const instanceIds: string[] = [];
 
 function newInstanceId(): string {
@@ -138,7 +138,8 @@ describe('DockerProvider (real engine)', () => {
         { service_name: 'web', url: `http://cp-${id}-web:80`, port: 80, protocol: 'http', public: false },
       );
       url = publicUrl(result.endpoints, 'web');
-      assert.match(url, /^http:\/\/localhost:\d+$/);
+      // Published on the operator's address (127.0.0.1 by default), on a port of its range.
+      assert.match(url, /^http:\/\/127\.0\.0\.1:3\d{4}$/);
       assert.equal((await fetchText(url)).trim(), 'hello-one');
     });
 

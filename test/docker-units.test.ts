@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,13 +9,22 @@ import type { ServiceSpec } from '../domain/instance.ts';
 import { configFilesOf } from '../providers/docker/config-files.ts';
 import { buildContainerConfig, limitsUpdate, resourceLimits } from '../providers/docker/container-config.ts';
 import { dockerHealthcheck } from '../providers/docker/health-check.ts';
+import {
+  DEFAULT_HOST_LIMITS,
+  resourceProblems,
+  serviceLimitProblems,
+} from '../providers/docker/host-limits.ts';
+import { ImageAllowlist, parseImageName } from '../providers/docker/image-allowlist.ts';
 import { pullAuthFor, registryHost } from '../providers/docker/images.ts';
 import { demuxAll, dockerSince, LogDemuxer, timestampNanos } from '../providers/docker/log-stream.ts';
+import { canonicalJson, specHash, specHashKey } from '../providers/docker/spec-hash.ts';
 import { tarArchive } from '../providers/docker/tar.ts';
 import { containerUsage, sumUsage } from '../providers/docker/usage.ts';
 import { PermanentProviderError } from '../providers/provider.ts';
 
 /** Pure parts of the Docker provider, without an engine. */
+
+const KEY = specHashKey('k'.repeat(40));
 
 function frame(stream: 1 | 2, text: string): Buffer {
   const payload = Buffer.from(text);
@@ -154,6 +164,8 @@ describe('config files', () => {
         containerName: 'cp-inst_1-web',
         networkName: 'cp-inst_1-net',
         labels: {},
+        limits: DEFAULT_HOST_LIMITS,
+        specHashKey: KEY,
       });
     assert.notEqual(
       plan('one').config.Labels?.['ctrlplane.spec-hash'],
@@ -175,6 +187,8 @@ describe('resource limits', () => {
         containerName: 'cp-inst_1-web',
         networkName: 'cp-inst_1-net',
         labels: {},
+        limits: DEFAULT_HOST_LIMITS,
+        specHashKey: KEY,
       });
     const small = plan(64, 250);
     const big = plan(128, 1000);
@@ -183,18 +197,137 @@ describe('resource limits', () => {
     assert.equal(big.config.HostConfig?.NanoCpus, 1_000_000_000);
   });
 
-  it('updates limits in place, or asks for a new container to lift one', () => {
+  it('updates limits in place; 0 or absent takes the operator default, never "no limit"', () => {
     const mib = 1024 * 1024;
+    const limits = { ...DEFAULT_HOST_LIMITS, defaultMemoryMb: 300, defaultCpuMillis: 700 };
     const current = { Memory: 64 * mib, MemorySwap: 64 * mib, NanoCpus: 250_000_000 };
-    assert.equal(limitsUpdate(current, resourceLimits({ memory_mb: 64, cpu_millis: 250 })), undefined);
-    assert.deepEqual(limitsUpdate(current, resourceLimits({ memory_mb: 128, cpu_millis: 250 })), {
+    assert.equal(
+      limitsUpdate(current, resourceLimits({ memory_mb: 64, cpu_millis: 250 }, limits)),
+      undefined,
+    );
+    assert.deepEqual(limitsUpdate(current, resourceLimits({ memory_mb: 128, cpu_millis: 250 }, limits)), {
       Memory: 128 * mib,
       MemorySwap: 128 * mib,
     });
-    assert.deepEqual(limitsUpdate({}, resourceLimits({ memory_mb: 0, cpu_millis: 500 })), {
-      NanoCpus: 500_000_000,
+    assert.deepEqual(resourceLimits({ memory_mb: 0, cpu_millis: 0 }, limits), {
+      Memory: 300 * mib,
+      MemorySwap: 300 * mib,
+      NanoCpus: 700_000_000,
     });
-    assert.equal(limitsUpdate(current, resourceLimits({ memory_mb: 0, cpu_millis: 250 })), 'recreate');
+    assert.deepEqual(
+      resourceLimits(undefined, limits),
+      resourceLimits({ memory_mb: 0, cpu_millis: 0 }, limits),
+    );
+  });
+
+  it('gives every container the pids limit, no-new-privileges, log rotation and the default limits', () => {
+    const limits = { ...DEFAULT_HOST_LIMITS, pidsLimit: 99, logMaxSize: '5m', logMaxFile: 2 };
+    const { config } = buildContainerConfig({
+      instanceId: 'inst_1',
+      service: svc({ resources: { cpu_millis: 0, memory_mb: 0, replicas: 1 }, ports: [{ container: 80 }] }),
+      containerName: 'cp-inst_1-web',
+      networkName: 'cp-inst_1-net',
+      labels: {},
+      limits,
+      specHashKey: KEY,
+    });
+    const host = config.HostConfig ?? {};
+    assert.equal(host.PidsLimit, 99);
+    assert.deepEqual(host.SecurityOpt, ['no-new-privileges:true']);
+    assert.deepEqual(host.LogConfig, { Type: 'json-file', Config: { 'max-size': '5m', 'max-file': '2' } });
+    assert.equal(host.Memory, 512 * 1024 * 1024);
+    assert.equal(host.NanoCpus, 1_000_000_000);
+    // No host port asked for: a free one of the operator's range, on the configured address only.
+    assert.deepEqual(host.PortBindings, { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '30000-32767' }] });
+  });
+
+  it('refuses, naming the field, what is above the ceilings, a host port outside the range and a volume size', () => {
+    const limits = { ...DEFAULT_HOST_LIMITS, maxMemoryMb: 1024, maxCpuMillis: 2000 };
+    const problems = serviceLimitProblems(
+      svc({
+        resources: { cpu_millis: 2001, memory_mb: 1025, replicas: 1 },
+        ports: [
+          { container: 80, host: 80 },
+          { container: 81, host: 30001 },
+          { container: 82, host: 40000 },
+        ],
+        volumes: [{ name: 'data', mount_path: '/data', size_mb: 100 }],
+      }),
+      limits,
+    );
+    assert.deepEqual(
+      problems.map((p) => p.path.join('.')),
+      ['resources.cpu_millis', 'resources.memory_mb', 'ports.0.host', 'ports.2.host', 'volumes.0.size_mb'],
+    );
+    assert.match(problems[1]?.message ?? '', /at most 1024/);
+    assert.match(problems[2]?.message ?? '', /30000-32767/);
+    assert.deepEqual(resourceProblems({ memory_mb: 1024, cpu_millis: 2000 }, limits), []);
+  });
+});
+
+describe('spec hash', () => {
+  it('is an HMAC under the install key: another key gives another hash, the plain sha256 is not it', () => {
+    const config = { Image: 'img:1', Env: ['PASSWORD=hunter2'] };
+    const a = specHash(KEY, config);
+    assert.equal(a, specHash(specHashKey('k'.repeat(40)), config));
+    assert.notEqual(a, specHash(specHashKey('x'.repeat(40)), config));
+    for (const version of ['v2', 'v3']) {
+      const plain = createHash('sha256')
+        .update(`${version}\n${canonicalJson(config)}`)
+        .digest('hex');
+      assert.notEqual(a, plain, 'not guessable without the key');
+    }
+    assert.throws(() => specHashKey('short'), /at least 32/);
+  });
+});
+
+describe('image allowlist', () => {
+  it('normalises image names as Docker does', () => {
+    assert.deepEqual(parseImageName('nginx'), {
+      registry: 'docker.io',
+      repository: 'library/nginx',
+      tag: 'latest',
+    });
+    assert.deepEqual(parseImageName('ctrlplane-test/busybox:1'), {
+      registry: 'docker.io',
+      repository: 'ctrlplane-test/busybox',
+      tag: '1',
+    });
+    assert.deepEqual(parseImageName('localhost:5000/app@sha256:abc'), {
+      registry: 'localhost:5000',
+      repository: 'app',
+      digest: 'sha256:abc',
+    });
+    assert.equal(parseImageName(`sha256:${'a'.repeat(64)}`), undefined);
+    assert.equal(parseImageName('a'.repeat(64)), undefined);
+  });
+
+  it('matches repositories, exact tags and prefixes, and nothing else', () => {
+    const list = new ImageAllowlist([
+      'docker.io/library/nginx',
+      'ghcr.io/acme/*',
+      'registry.example.com/team/app:2',
+      'quay.io/*',
+    ]);
+    for (const ok of [
+      'nginx',
+      'nginx:1.27',
+      'docker.io/library/nginx:1',
+      'ghcr.io/acme/api:3',
+      'quay.io/x/y:1',
+    ])
+      assert.equal(list.allows(ok), true, ok);
+    for (const no of [
+      'nginxx',
+      'evil/nginx',
+      'ghcr.io/acme',
+      'ghcr.io/acmeevil/x:1',
+      'registry.example.com/team/app:3',
+      'registry.example.com/team/app',
+      `sha256:${'a'.repeat(64)}`,
+    ])
+      assert.equal(list.allows(no), false, no);
+    assert.throws(() => new ImageAllowlist(['']), /not an image name/);
   });
 });
 

@@ -1,21 +1,36 @@
 import { exitOnConfigError } from '../config/config-error.ts';
-import { loadConfig } from '../config/env.ts';
+import { loadWorkerConfig } from '../config/env.ts';
 import { createLogger } from '../config/logger.ts';
+import { openOrm } from '../db/database.ts';
+import { RegistryCredentialStore } from '../db/registry-credential-store.ts';
 import { buildProviders } from '../providers/build-providers.ts';
 import { secretStoreFromConfig } from '../providers/secret-store.ts';
 import { runWorker } from './run-worker.ts';
 
+// Tenants' registry credentials come from the database, opened once the configuration is known to be good.
+let credentials: RegistryCredentialStore | undefined;
 const { config, logger, providers, secrets } = exitOnConfigError(() => {
-  const config = loadConfig();
+  const config = loadWorkerConfig();
   const logger = createLogger('ctrlplane-worker', config.LOG_LEVEL);
-  return { config, logger, providers: buildProviders(config, logger), secrets: secretStoreFromConfig() };
+  const providers = buildProviders(config, logger, process.env, {
+    tenantCredentials: {
+      lookup: (tenantId, registry) => {
+        if (!credentials) throw new Error('the registry credential store is not open yet');
+        return credentials.lookup(tenantId, registry);
+      },
+    },
+  });
+  return { config, logger, providers, secrets: secretStoreFromConfig() };
 });
 try {
+  const orm = await openOrm(config.DATABASE_URL);
+  credentials = new RegistryCredentialStore(orm);
   await runWorker({
     config,
     logger,
     providers,
     secrets,
+    orm,
     workflowBundlePath: process.env.CTRLPLANE_WORKFLOW_BUNDLE,
   });
 } catch (err) {

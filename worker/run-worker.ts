@@ -3,7 +3,7 @@ import { NativeConnection, Runtime } from '@temporalio/worker';
 import { createActivities } from '../activities/index.ts';
 import type { Config } from '../config/env.ts';
 import type { Logger } from '../config/logger.ts';
-import { openOrm } from '../db/database.ts';
+import { type Orm, openOrm } from '../db/database.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { SecretStore } from '../providers/secret-store.ts';
 import { setUpBillingSchedule } from './billing-schedule.ts';
@@ -18,6 +18,8 @@ export interface RunWorkerOptions {
   /** Where secret variables are resolved (default: CTRLPLANE_SECRET_STORE, else env). */
   secrets?: SecretStore;
   workflowBundlePath?: string;
+  /** The database, when the caller opened it already (to build its providers with); closed on shutdown. */
+  orm?: Orm;
 }
 
 /**
@@ -30,6 +32,7 @@ export async function runWorker({
   providers,
   secrets,
   workflowBundlePath,
+  orm: opened,
 }: RunWorkerOptions): Promise<void> {
   Runtime.install({
     logger: new PinoTemporalLogger(logger.child({ component: 'temporal' })),
@@ -40,7 +43,7 @@ export async function runWorker({
   if (added.length > 0) logger.info({ added }, 'registered search attributes');
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
   await setUpBillingSchedule(client, config, logger);
-  const orm = await openOrm(config.DATABASE_URL);
+  const orm = opened ?? (await openOrm(config.DATABASE_URL));
   try {
     const worker = await createInstanceWorker({
       connection,

@@ -13,6 +13,7 @@ import { lookAtHost, requireRoom } from '../host-capacity.ts';
 import { replayCompleted, runIdempotent } from '../idempotency.ts';
 import { checkRender, prepareDeployment, requireHealthy, resolvePlacement } from '../instance-placement.ts';
 import { routeLabel } from '../metrics.ts';
+import { checkScaleLimits, checkServiceLimits } from '../provider-limits.ts';
 import { jsonReply, type Reply } from '../reply.ts';
 import { OPERATOR_ROLE, requireRole } from '../roles.ts';
 import {
@@ -95,6 +96,7 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
     const host = await lookAtHost(placement);
     if (host) requireRoom(placement, host, await store.admittedTo(placement.provider_name, host.taken_at));
     const deployment = prepareDeployment(placement, body);
+    checkServiceLimits(placement.provider, deployment.services, deployment.services_field);
     const renderContext = { name: body.name, tenant_id: caller.tenant_id, region: placement.region };
     const provisionalId = newInstanceId();
     await checkRender(deployment, { id: provisionalId, ...renderContext }, deps.shutdown);
@@ -272,6 +274,12 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
     // PATCH answers the updated instance: it waits for the update unless ?wait=false.
     const waitMs = commandWait(req, `${DEFAULT_WAIT_MS}ms`);
     const args = parseInput(updateInstanceSchema, req.body, 'body');
+    if (args.services) {
+      const row = await loadOwned(store, req);
+      if (deps.providers.has(row.provider_name)) {
+        checkServiceLimits(deps.providers.get(row.provider_name), args.services, 'services');
+      }
+    }
     await runCommand(req, res, {
       name: 'update',
       args,
@@ -311,6 +319,8 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
     instanceIdOf(req);
     const waitMs = commandWait(req);
     const args = parseInput(scaleInstanceSchema, req.body, 'body');
+    const row = await loadOwned(store, req);
+    if (deps.providers.has(row.provider_name)) checkScaleLimits(deps.providers.get(row.provider_name), args);
     await runCommand(req, res, { name: 'scale', args, waitMs });
   });
 

@@ -19,8 +19,16 @@ export function withoutTemplates(text: string): string {
 
 export const resourceSpecSchema = z
   .strictObject({
-    cpu_millis: int().min(0).max(1_000_000).default(0),
-    memory_mb: int().min(0).max(16_777_216).default(0),
+    cpu_millis: int()
+      .min(0)
+      .max(1_000_000)
+      .default(0)
+      .openapi({ description: "0: the provider's default. Docker: at most CTRLPLANE_DOCKER_MAX_CPU_MILLIS" }),
+    memory_mb: int()
+      .min(0)
+      .max(16_777_216)
+      .default(0)
+      .openapi({ description: "0: the provider's default. Docker: at most CTRLPLANE_DOCKER_MAX_MEMORY_MB" }),
     disk_mb: int().min(0).optional(),
     replicas: int().min(1).max(1000).default(1),
     gpu: int().min(0).optional(),
@@ -30,7 +38,9 @@ export const resourceSpecSchema = z
 export const portSpecSchema = z
   .strictObject({
     container: int().min(1).max(65535),
-    host: int().min(0).max(65535).optional(),
+    host: int().min(0).max(65535).optional().openapi({
+      description: 'Docker: within CTRLPLANE_DOCKER_HOST_PORT_RANGE; absent or 0: a free port of it',
+    }),
     protocol: z.enum(['tcp', 'udp', 'sctp', 'TCP', 'UDP', 'SCTP']).optional(),
   })
   .meta({ id: 'PortSpec' });
@@ -39,7 +49,10 @@ export const volumeSpecSchema = z
   .strictObject({
     name: serviceNameSchema,
     mount_path: z.string().startsWith('/', 'must be an absolute path').max(4096),
-    size_mb: int().min(0).optional(),
+    size_mb: int()
+      .min(0)
+      .optional()
+      .openapi({ description: 'Docker: refused (400), its local volume driver cannot enforce a size' }),
     type: z.string().max(64).optional(),
   })
   .meta({ id: 'VolumeSpec' });

@@ -4,6 +4,7 @@ import { Migration20261126010000_idempotency } from './Migration20261126010000_i
 import { Migration20261126020000_billing } from './Migration20261126020000_billing.ts';
 import { Migration20261126030000_datacenters } from './Migration20261126030000_datacenters.ts';
 import { Migration20261201000000_stream_tickets } from './Migration20261201000000_stream_tickets.ts';
+import { Migration20261201010000_registry_credentials } from './Migration20261201010000_registry_credentials.ts';
 
 /** Committed migrations, in order. Listed explicitly so they load the same under tsx, tsc output and bundlers. */
 export const migrationsList: MigrationObject[] = [
@@ -12,4 +13,8 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261126020000_billing', class: Migration20261126020000_billing },
   { name: 'Migration20261126030000_datacenters', class: Migration20261126030000_datacenters },
   { name: 'Migration20261201000000_stream_tickets', class: Migration20261201000000_stream_tickets },
+  {
+    name: 'Migration20261201010000_registry_credentials',
+    class: Migration20261201010000_registry_credentials,
+  },
 ];

@@ -1,57 +1,55 @@
 import type Dockerode from 'dockerode';
+import { formatPortRange } from '../../config/port-range.ts';
 import type { PortSpec, ResourceSpec, ServiceSpec } from '../../domain/instance.ts';
 import { PermanentProviderError } from '../provider.ts';
 import { configFilesDigest, configFilesOf, type RenderedConfigFile } from './config-files.ts';
 import { dockerHealthcheck } from './health-check.ts';
+import { type DockerHostLimits, resourceProblems, serviceLimitProblems } from './host-limits.ts';
 import { LABEL, roleOf } from './labels.ts';
 import { isValidServiceName } from './naming.ts';
-import { specHash } from './spec-hash.ts';
+import { type SpecHashKey, specHash } from './spec-hash.ts';
 import { validateVolumes, volumeMounts } from './volumes.ts';
 
 const PROTOCOLS = new Set(['tcp', 'udp', 'sctp']);
 const MIB = 1024 * 1024;
-/** Docker refuses memory limits below 6 MiB. */
-export const MIN_MEMORY_MB = 6;
 
 export function portProtocol(port: PortSpec): string {
   return (port.protocol || 'tcp').toLowerCase();
 }
 
-/** The Docker limits of a ResourceSpec; 0 means no limit. MemorySwap = Memory: no swap on top of the limit. */
+/** The Docker limits of a ResourceSpec. MemorySwap = Memory: no swap on top of the limit. Never 0 (unlimited). */
 export interface ResourceLimits {
   Memory: number;
   MemorySwap: number;
   NanoCpus: number;
 }
 
-export function resourceLimits(resources: Partial<ResourceSpec> | undefined): ResourceLimits {
-  const memory = Math.round((resources?.memory_mb ?? 0) * MIB);
+/** A ResourceSpec's limits; 0 or absent memory_mb / cpu_millis take the operator's defaults. */
+export function resourceLimits(
+  resources: Partial<ResourceSpec> | undefined,
+  limits: DockerHostLimits,
+): ResourceLimits {
+  const memory = Math.round((resources?.memory_mb || limits.defaultMemoryMb) * MIB);
   return {
     Memory: memory,
     MemorySwap: memory,
-    NanoCpus: Math.round((resources?.cpu_millis ?? 0) * 1_000_000),
+    NanoCpus: Math.round((resources?.cpu_millis || limits.defaultCpuMillis) * 1_000_000),
   };
 }
 
 /**
- * Checks cpu_millis and memory_mb (non-negative integers, memory 0 or ≥ 6 MiB) and, if `replicas` is checked,
+ * Checks cpu_millis and memory_mb against the operator's limits (host-limits.ts) and, if `replicas` is checked,
  * that it is 1: on Docker one instance is one replica. Returns a message, or undefined when valid.
  */
 export function resourceProblem(
   resources: Partial<ResourceSpec> | undefined,
   checkReplicas: boolean,
+  limits: DockerHostLimits,
 ): string | undefined {
   if (!resources) return undefined;
-  const { cpu_millis = 0, memory_mb = 0, replicas } = resources;
-  if (!Number.isInteger(cpu_millis) || cpu_millis < 0) {
-    return `cpu_millis must be a non-negative integer (got ${String(cpu_millis)})`;
-  }
-  if (!Number.isInteger(memory_mb) || memory_mb < 0) {
-    return `memory_mb must be a non-negative integer (got ${String(memory_mb)})`;
-  }
-  if (memory_mb > 0 && memory_mb < MIN_MEMORY_MB) {
-    return `memory_mb must be 0 (no limit) or at least ${MIN_MEMORY_MB} (got ${memory_mb})`;
-  }
+  const [problem] = resourceProblems(resources, limits);
+  if (problem) return `${problem.path.join('.')} ${problem.message}`;
+  const { replicas } = resources;
   if (checkReplicas && replicas !== undefined && replicas !== null && replicas !== 1) {
     return `replicas must be 1 on the docker provider: one instance is one replica (got ${String(replicas)})`;
   }
@@ -59,7 +57,7 @@ export function resourceProblem(
 }
 
 /** Rejects (permanently) what Docker would refuse anyway, so a bad spec is not retried forever. */
-export function validateService(service: ServiceSpec): void {
+export function validateService(service: ServiceSpec, limits: DockerHostLimits): void {
   if (!isValidServiceName(service.name)) {
     throw new PermanentProviderError(
       `service name "${service.name}" is not valid: use letters, digits, '_', '.' and '-', starting with a letter or digit`,
@@ -85,8 +83,14 @@ export function validateService(service: ServiceSpec): void {
       );
     }
   }
-  const problem = resourceProblem(service.resources, role === 'main');
+  const problem = resourceProblem(service.resources, role === 'main', limits);
   if (problem) throw new PermanentProviderError(`service ${service.name}: ${problem}`);
+  const [limitProblem] = serviceLimitProblems(service, limits);
+  if (limitProblem) {
+    throw new PermanentProviderError(
+      `service ${service.name}: ${limitProblem.path.join('.')} ${limitProblem.message}`,
+    );
+  }
   validateVolumes(service);
   if (role !== 'init') dockerHealthcheck(service);
   configFilesOf(service);
@@ -99,6 +103,10 @@ export interface ContainerConfigInput {
   networkName: string;
   /** The container's labels without the spec hash (see labels.ts). */
   labels: Record<string, string>;
+  /** The operator's limits: pids, defaults, log rotation, where ports are published. */
+  limits: DockerHostLimits;
+  /** Signs the spec hash (spec-hash.ts). */
+  specHashKey: SpecHashKey;
 }
 
 export interface ContainerPlan {
@@ -119,7 +127,7 @@ export interface ContainerPlan {
  * updates them in place: a container whose limits differ from the spec is updated, not recreated.
  */
 export function buildContainerConfig(input: ContainerConfigInput): ContainerPlan {
-  const { service, containerName, networkName } = input;
+  const { service, containerName, networkName, limits } = input;
   const isInit = roleOf(service) === 'init';
 
   const exposedPorts: Record<string, Record<string, never>> = {};
@@ -129,7 +137,11 @@ export function buildContainerConfig(input: ContainerConfigInput): ContainerPlan
       const key = `${port.container}/${portProtocol(port)}`;
       exposedPorts[key] = {};
       const bindings = portBindings[key] ?? [];
-      bindings.push({ HostIp: '0.0.0.0', HostPort: port.host ? String(port.host) : '' });
+      // Without a host port, Docker takes the first free one of the range.
+      bindings.push({
+        HostIp: limits.hostPortAddress,
+        HostPort: port.host ? String(port.host) : formatPortRange(limits.hostPortRange),
+      });
       portBindings[key] = bindings;
     }
   }
@@ -141,6 +153,13 @@ export function buildContainerConfig(input: ContainerConfigInput): ContainerPlan
     RestartPolicy: { Name: isInit ? 'no' : 'unless-stopped' },
     PortBindings: portBindings,
     Mounts: volumeMounts(input.instanceId, service.volumes),
+    PidsLimit: limits.pidsLimit,
+    // setuid binaries in the image cannot raise a process's privileges.
+    SecurityOpt: ['no-new-privileges:true'],
+    LogConfig: {
+      Type: 'json-file',
+      Config: { 'max-size': limits.logMaxSize, 'max-file': String(limits.logMaxFile) },
+    },
   };
 
   const config: Dockerode.ContainerCreateOptions = {
@@ -158,36 +177,29 @@ export function buildContainerConfig(input: ContainerConfigInput): ContainerPlan
   if (healthcheck) config.Healthcheck = healthcheck;
 
   const files = configFilesOf(service);
-  const hash = specHash({ config, files: configFilesDigest(files) });
+  const hash = specHash(input.specHashKey, { config, files: configFilesDigest(files) });
   config.Labels = { ...config.Labels, [LABEL.specHash]: hash };
 
-  const limits = resourceLimits(service.resources);
-  if (limits.Memory > 0) {
-    hostConfig.Memory = limits.Memory;
-    hostConfig.MemorySwap = limits.MemorySwap;
-  }
-  if (limits.NanoCpus > 0) hostConfig.NanoCpus = limits.NanoCpus;
-  return { config, files, limits };
+  const resources = resourceLimits(service.resources, limits);
+  hostConfig.Memory = resources.Memory;
+  hostConfig.MemorySwap = resources.MemorySwap;
+  hostConfig.NanoCpus = resources.NanoCpus;
+  return { config, files, limits: resources };
 }
 
 /**
  * What `container.update` must send to bring a container's limits to `wanted`, or `undefined` if they already
- * match. Docker cannot lift a limit in place (0 is "unchanged" there and -1 is refused), so going from a limit to
- * none returns `'recreate'`.
+ * match. Both limits are always set (0 takes the operator's default), so a container never has to lose one.
  */
 export function limitsUpdate(
   current: Pick<Dockerode.HostConfig, 'Memory' | 'MemorySwap' | 'NanoCpus'> | undefined,
   wanted: ResourceLimits,
-): Partial<ResourceLimits> | 'recreate' | undefined {
-  const memory = current?.Memory ?? 0;
-  const swap = current?.MemorySwap ?? 0;
-  const cpus = current?.NanoCpus ?? 0;
-  if ((wanted.Memory === 0 && memory !== 0) || (wanted.NanoCpus === 0 && cpus !== 0)) return 'recreate';
+): Partial<ResourceLimits> | undefined {
   const update: Partial<ResourceLimits> = {};
-  if (wanted.Memory !== 0 && (wanted.Memory !== memory || wanted.MemorySwap !== swap)) {
+  if (wanted.Memory !== (current?.Memory ?? 0) || wanted.MemorySwap !== (current?.MemorySwap ?? 0)) {
     update.Memory = wanted.Memory;
     update.MemorySwap = wanted.MemorySwap;
   }
-  if (wanted.NanoCpus !== 0 && wanted.NanoCpus !== cpus) update.NanoCpus = wanted.NanoCpus;
+  if (wanted.NanoCpus !== (current?.NanoCpus ?? 0)) update.NanoCpus = wanted.NanoCpus;
   return Object.keys(update).length > 0 ? update : undefined;
 }

@@ -19,6 +19,7 @@ import {
   type ProvisionResult,
   type ResourceUsage,
   type ServiceStatus,
+  type SpecProblem,
 } from '../provider.ts';
 import { configFilesArchive } from './config-files.ts';
 import {
@@ -32,13 +33,22 @@ import {
 import { containerCondition, containerReadiness, worstState } from './container-state.ts';
 import { errorMessage, hasStatus, ignoreStatus, statusCodeOf } from './docker-errors.ts';
 import { endpointsFromInspect } from './endpoints.ts';
-import { pullAuthFor, type RegistryAuth } from './images.ts';
+import {
+  DEFAULT_HOST_LIMITS,
+  type DockerHostLimits,
+  resourceProblems,
+  serviceLimitProblems,
+} from './host-limits.ts';
+import { ImageAllowlist, parseImageName } from './image-allowlist.ts';
+import { type PullAuth, pullAuthFor, type RegistryAuth, registryHost, serverAddress } from './images.ts';
 import { LABEL, type LabelContext, projectFilter, roleOf, serviceLabels } from './labels.ts';
 import { demuxAll, dockerSince, LogDemuxer } from './log-stream.ts';
 import { containerName, networkName, projectName, providerRef } from './naming.ts';
 import { type NetworkUsage, ProjectNetworks } from './project-networks.ts';
 import { orderServices } from './service-order.ts';
+import { ephemeralSpecHashKey, type SpecHashKey } from './spec-hash.ts';
 import { SubnetPool } from './subnet-pool.ts';
+import type { TenantRegistryCredentials } from './tenant-credentials.ts';
 import { type ContainerUsage, containerUsage, type StatsSample, sumUsage, zeroUsage } from './usage.ts';
 import { distinctVolumes, volumeLabels, volumeName } from './volumes.ts';
 
@@ -57,8 +67,22 @@ export interface DockerProviderOptions {
   /** How long provision waits for an init service to exit. Default 600 (10 minutes). */
   initTimeoutSeconds?: number;
   logger?: DockerProviderLogger;
-  /** Credentials for pulls, by registry host (`docker.io` for Docker Hub), e.g. from configuration. */
+  /**
+   * The platform's credentials for pulls, by registry host (`docker.io` for Docker Hub), e.g. from configuration.
+   * Used only for images of `allowedImages`.
+   */
   registryAuth?: RegistryAuth;
+  /**
+   * Images any tenant may run (image-allowlist.ts). Default none: every image must then be pullable with the
+   * tenant's own credentials (or anonymously), even one already on the host.
+   */
+  allowedImages?: readonly string[];
+  /** Each tenant's own registry credentials (a tenant sets them through the API; db/registry-credentials). */
+  tenantCredentials?: TenantRegistryCredentials;
+  /** The operator's per-container limits and defaults. Default DEFAULT_HOST_LIMITS. */
+  limits?: DockerHostLimits;
+  /** Key of the spec-hash HMAC; the same for every worker of an installation. Default: random per process. */
+  specHashKey?: SpecHashKey;
   /** Where instance networks get their subnets. Default 10.210.0.0/16 in /27s (config/env.ts). */
   networkPool?: NetworkPoolSettings;
   /** Most instances this host runs at once. Default 1000. */
@@ -98,6 +122,10 @@ export class DockerProvider implements Provider {
   private readonly initTimeoutMs: number;
   private readonly log: DockerProviderLogger;
   private readonly registryAuth: RegistryAuth | undefined;
+  private readonly allowedImages: ImageAllowlist;
+  private readonly tenantCredentials: TenantRegistryCredentials | undefined;
+  private readonly limits: DockerHostLimits;
+  private readonly specHashKey: SpecHashKey;
   private readonly networks: ProjectNetworks;
   private readonly maxInstances: number;
   private readonly hostName: string;
@@ -110,6 +138,10 @@ export class DockerProvider implements Provider {
     this.initTimeoutMs = (options.initTimeoutSeconds ?? 600) * 1000;
     this.log = options.logger ?? noopLogger;
     this.registryAuth = options.registryAuth;
+    this.allowedImages = new ImageAllowlist(options.allowedImages ?? []);
+    this.tenantCredentials = options.tenantCredentials;
+    this.limits = options.limits ?? DEFAULT_HOST_LIMITS;
+    this.specHashKey = options.specHashKey ?? ephemeralSpecHashKey();
     this.networks = new ProjectNetworks(
       this.docker,
       new SubnetPool(options.networkPool ?? defaultNetworkPool()),
@@ -127,8 +159,18 @@ export class DockerProvider implements Provider {
     return [...CAPABILITIES];
   }
 
+  specProblems(services: readonly ServiceSpec[]): SpecProblem[] {
+    return services.flatMap((service, i) =>
+      serviceLimitProblems(service, this.limits).map((p) => ({ path: [i, ...p.path], message: p.message })),
+    );
+  }
+
+  resourceProblems(resources: Partial<ResourceSpec>): SpecProblem[] {
+    return resourceProblems(resources, this.limits);
+  }
+
   async provision(req: ProvisionRequest, opts: CallOptions = {}): Promise<ProvisionResult> {
-    validateRequest(req);
+    validateRequest(req, this.limits);
     const { signal } = opts;
     const progress = (detail: string) => opts.progress?.(detail);
     const ctx: LabelContext = { instanceId: req.instance_id, tenantId: req.tenant_id, labels: req.labels };
@@ -238,10 +280,10 @@ export class DockerProvider implements Provider {
    */
   async scale(instanceId: string, resources: ResourceSpec, opts: CallOptions = {}): Promise<void> {
     const { signal } = opts;
-    const problem = resourceProblem(resources, true);
+    const problem = resourceProblem(resources, true, this.limits);
     if (problem)
       throw new PermanentProviderError(`cannot scale instance ${instanceId}: ${problem}`, 'invalid_request');
-    const wanted = resourceLimits(resources);
+    const wanted = resourceLimits(resources, this.limits);
 
     const mains = (await this.listProject(instanceId, signal)).filter(
       (c) => (c.Labels?.[LABEL.role] || 'main') === 'main',
@@ -257,13 +299,6 @@ export class DockerProvider implements Provider {
       const info = await container.inspect(abortable(signal));
       const change = limitsUpdate(info.HostConfig, wanted);
       if (change === undefined) continue;
-      if (change === 'recreate') {
-        throw new PermanentProviderError(
-          `cannot scale instance ${instanceId}: Docker cannot lift a CPU or memory limit in place; give a non-zero ` +
-            'cpu_millis and memory_mb, or update the services to recreate the container without a limit',
-          'invalid_request',
-        );
-      }
       await this.updateLimits(container, change, signal, (msg) => {
         return new PermanentProviderError(`cannot scale instance ${instanceId}: ${msg}`, 'invalid_request');
       });
@@ -506,20 +541,60 @@ export class DockerProvider implements Provider {
   }
 
   /**
-   * Inspects the image; pulls it if absent, with the configured credentials of its registry. An image the daemon
-   * says it cannot pull → PermanentProviderError naming it. A failure to reach the daemon stays an ordinary
-   * (retryable) error, and so does a registry rate limit.
+   * Makes sure the tenant may run the image and that it is on the host. An image of the operator's allowlist is
+   * used as it is on the host, or pulled with the platform's credentials for its registry. Any other image is
+   * pulled every time with the tenant's own credentials for its registry (anonymously if it has none), even when
+   * it is on the host already: the registry decides whether this tenant may have it, so an image another tenant
+   * pulled with its credentials never runs for one that could not pull it. A pull the daemon refuses →
+   * PermanentProviderError naming the image (`image_not_allowed` outside the allowlist); a failure to reach the
+   * daemon stays an ordinary (retryable) error, and so does a registry rate limit.
    */
-  private async ensureImage(ref: string, opts: CallOptions): Promise<void> {
+  private async ensureImage(ref: string, tenantId: string, opts: CallOptions): Promise<void> {
     const { signal } = opts;
-    try {
-      await this.docker.getImage(ref).inspect();
+    if (this.allowedImages.allows(ref)) {
+      try {
+        await this.docker.getImage(ref).inspect();
+        return;
+      } catch (err) {
+        if (!hasStatus(err, 404)) throw err;
+      }
+      await this.pull(ref, pullAuthFor(ref, this.registryAuth), opts, (message) => {
+        return new PermanentProviderError(
+          `image ${ref} is not present and could not be pulled: ${message}`,
+          'image_not_found',
+        );
+      });
       return;
-    } catch (err) {
-      if (!hasStatus(err, 404)) throw err;
     }
+    const registry = registryHost(ref);
+    if (!parseImageName(ref)) {
+      throw new PermanentProviderError(
+        `image ${ref} is not an image name (an image id runs only when the operator allows it by name)`,
+        'image_not_allowed',
+      );
+    }
+    const own = await this.tenantCredentials?.lookup(tenantId, registry, signal);
+    const authconfig = own ? { ...own, serveraddress: serverAddress(registry) } : undefined;
+    await this.pull(ref, authconfig, opts, (message) => {
+      const how = own
+        ? `with tenant ${tenantId}'s registry credentials for ${registry}`
+        : `anonymously (tenant ${tenantId} has no registry credentials for ${registry})`;
+      return new PermanentProviderError(
+        `image ${ref} is not on the operator's image allowlist, so it runs only if it can be pulled ${how}; ` +
+          `the pull failed: ${message}`,
+        'image_not_allowed',
+      );
+    });
+  }
+
+  private async pull(
+    ref: string,
+    authconfig: PullAuth | undefined,
+    opts: CallOptions,
+    refused: (message: string) => PermanentProviderError,
+  ): Promise<void> {
+    const { signal } = opts;
     opts.progress?.(`pulling image ${ref}`);
-    const authconfig = pullAuthFor(ref, this.registryAuth);
     try {
       const stream = await this.docker.pull(ref, {
         ...(authconfig ? { authconfig } : {}),
@@ -529,10 +604,7 @@ export class DockerProvider implements Provider {
     } catch (err) {
       const answered = err instanceof PullFailed || statusCodeOf(err) !== undefined;
       if (signal?.aborted || !answered || /toomanyrequests|rate limit/i.test(errorMessage(err))) throw err;
-      throw new PermanentProviderError(
-        `image ${ref} is not present and could not be pulled: ${errorMessage(err)}`,
-        'image_not_found',
-      );
+      throw refused(errorMessage(err));
     }
     this.log.info({ image: ref }, 'docker image pulled');
   }
@@ -568,6 +640,8 @@ export class DockerProvider implements Provider {
       containerName: containerName(ctx.instanceId, service.name),
       networkName: networkName(ctx.instanceId),
       labels: serviceLabels(ctx, service),
+      limits: this.limits,
+      specHashKey: this.specHashKey,
     });
   }
 
@@ -636,7 +710,7 @@ export class DockerProvider implements Provider {
       this.docker.getContainer(name).remove({ force: true, v: true, ...abortable(signal) }),
       404,
     );
-    await this.ensureImage(service.image, opts);
+    await this.ensureImage(service.image, ctx.tenantId ?? '', opts);
     const container = await this.createFromPlan(service, this.plan(ctx, service), signal);
     await ignoreStatus(container.start(abortable(signal)), 304);
     opts.progress?.(`init service ${service.name} started`);
@@ -697,7 +771,7 @@ export class DockerProvider implements Provider {
       // A container that was never started may be one a crashed attempt created but did not finish (its
       // config files are written between create and start): make it again rather than adopt it.
       const finished = existing.State.Status !== 'created';
-      if (sameSpec && finished && change !== 'recreate' && existing.NetworkSettings?.Networks?.[network]) {
+      if (sameSpec && finished && existing.NetworkSettings?.Networks?.[network]) {
         const container = this.docker.getContainer(existing.Id);
         if (change) {
           await this.updateLimits(container, change, signal, (msg) => {
@@ -721,7 +795,7 @@ export class DockerProvider implements Provider {
       opts.progress?.(`removed outdated container ${name}`);
     }
 
-    await this.ensureImage(service.image, opts);
+    await this.ensureImage(service.image, ctx.tenantId ?? '', opts);
     const container = await this.createFromPlan(service, plan, signal);
     opts.progress?.(`created container ${name}`);
     try {
@@ -812,7 +886,7 @@ export class DockerProvider implements Provider {
   }
 }
 
-function validateRequest(req: ProvisionRequest): void {
+function validateRequest(req: ProvisionRequest, limits: DockerHostLimits): void {
   if (!req.services || req.services.length === 0) {
     throw new PermanentProviderError('an instance needs at least one service');
   }
@@ -821,7 +895,7 @@ function validateRequest(req: ProvisionRequest): void {
   }
   const seen = new Set<string>();
   for (const service of req.services) {
-    validateService(service);
+    validateService(service, limits);
     if (seen.has(service.name))
       throw new PermanentProviderError(`service name ${service.name} is used twice`);
     seen.add(service.name);

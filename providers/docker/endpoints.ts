@@ -12,7 +12,8 @@ function tcpPort(key: string): number | undefined {
 
 /**
  * A container's endpoints, from its inspect data. Per exposed TCP port a private one
- * `http://<containerName>:<port>`, plus a public `http://localhost:<hostPort>` per distinct published host port.
+ * `http://<containerName>:<port>`, plus a public `http://<address>:<hostPort>` per distinct published host port
+ * (the address the port is bound to; `localhost` when bound to every interface).
  * A stopped container has no live bindings, so fixed host ports are then read from its HostConfig.
  */
 export function endpointsFromInspect(serviceName: string, info: Dockerode.ContainerInspectInfo): Endpoint[] {
@@ -28,6 +29,7 @@ export function endpointsFromInspect(serviceName: string, info: Dockerode.Contai
 
   const internal: Endpoint[] = [];
   const hostPorts: number[] = [];
+  const hostAddresses = new Map<number, string>();
   for (const { key, port } of ports) {
     internal.push({
       service_name: serviceName,
@@ -39,16 +41,24 @@ export function endpointsFromInspect(serviceName: string, info: Dockerode.Contai
     const bindings = live[key] ?? (info.State?.Running ? [] : configured[key]) ?? [];
     for (const binding of bindings) {
       const hostPort = Number(binding.HostPort);
-      if (Number.isInteger(hostPort) && hostPort > 0 && !hostPorts.includes(hostPort))
+      if (Number.isInteger(hostPort) && hostPort > 0 && !hostPorts.includes(hostPort)) {
         hostPorts.push(hostPort);
+        hostAddresses.set(hostPort, urlHost(binding.HostIp));
+      }
     }
   }
   const published: Endpoint[] = hostPorts.map((hostPort) => ({
     service_name: serviceName,
-    url: `http://localhost:${hostPort}`,
+    url: `http://${hostAddresses.get(hostPort) ?? 'localhost'}:${hostPort}`,
     port: hostPort,
     protocol: 'http',
     public: true,
   }));
   return [...internal, ...published];
+}
+
+/** The host part of a URL for a binding's address: `localhost` for all interfaces, IPv6 in brackets. */
+function urlHost(hostIp: string | undefined): string {
+  if (!hostIp || hostIp === '0.0.0.0' || hostIp === '::') return 'localhost';
+  return hostIp.includes(':') ? `[${hostIp}]` : hostIp;
 }

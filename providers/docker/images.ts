@@ -40,9 +40,14 @@ export function pullAuthFor(ref: string, auth: RegistryAuth | undefined): PullAu
       return {
         username: found.username,
         password: found.password,
-        serveraddress: host === DOCKER_HUB ? 'https://index.docker.io/v1/' : host,
+        serveraddress: serverAddress(host),
       };
     }
   }
   return undefined;
+}
+
+/** The `serveraddress` the engine expects in a registry's credentials. */
+export function serverAddress(registry: string): string {
+  return registry === DOCKER_HUB ? 'https://index.docker.io/v1/' : registry;
 }

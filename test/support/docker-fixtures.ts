@@ -8,6 +8,8 @@ import type { ProvisionRequest } from '../../providers/provider.ts';
 
 /** Helpers for the Docker provider tests on the real engine, with the local image only (nothing is pulled). */
 export const IMAGE = 'ctrlplane-test/busybox:1';
+/** The operator's allowlist the tests' providers get: the locally imported test images. */
+export const TEST_ALLOWED_IMAGES = ['docker.io/ctrlplane-test/*'];
 /** The engine, through the client the provider uses (its calls always settle). */
 export const docker = dockerClient(process.env.DOCKER_HOST);
 

@@ -3,6 +3,8 @@ import { dockerClient } from '../../providers/docker/docker-client.ts';
 /** The engine, through the client the provider uses (its calls always settle). */
 export const docker = dockerClient(process.env.DOCKER_HOST);
 export const TEST_IMAGE = 'ctrlplane-test/busybox:1';
+/** The operator's allowlist the tests' providers get: the locally imported test images. */
+export const TEST_ALLOWED_IMAGES = ['docker.io/ctrlplane-test/*'];
 
 /** A single-service instance spec: busybox httpd serving `content` on container port 80, published. */
 export function httpdService(content: string) {

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities/index.ts';
@@ -7,6 +7,7 @@ import { type RunningApi, startApi } from '../../api/server.ts';
 import { type Config, loadConfig } from '../../config/env.ts';
 import { createLogger } from '../../config/logger.ts';
 import { type Orm, openOrm } from '../../db/database.ts';
+import { RegistryCredentialStore } from '../../db/registry-credential-store.ts';
 import { buildProviders } from '../../providers/build-providers.ts';
 import type { ProviderRegistry } from '../../providers/registry.ts';
 import { secretStoreFromConfig } from '../../providers/secret-store.ts';
@@ -53,16 +54,23 @@ export async function startStack(
     CTRLPLANE_DOCKER_STOP_TIMEOUT: '2',
     CTRLPLANE_WORKER_SHUTDOWN_GRACE_MS: '1000',
     CTRLPLANE_JWT_SECRET: `test-secret-${randomUUID()}`,
+    // As `npm test` sets them; also for the scripts (bench) that start a stack outside it.
+    CTRLPLANE_DOCKER_ALLOWED_IMAGES:
+      process.env.CTRLPLANE_DOCKER_ALLOWED_IMAGES ?? 'docker.io/ctrlplane-test/*',
+    CTRLPLANE_SPEC_HASH_KEY: process.env.CTRLPLANE_SPEC_HASH_KEY ?? randomBytes(32).toString('hex'),
     ...options.env,
   };
   const jwtSecret = env.CTRLPLANE_JWT_SECRET;
   const config = loadConfig(env);
   const logger = createLogger('test', config.LOG_LEVEL);
-  const providers = buildProviders(config, logger, env);
+  const orm = await openOrm(config.DATABASE_URL, { poolMax: 4 });
+  // The worker's providers find tenants' registry credentials in the database; the API's only check specs.
+  const providers = buildProviders(config, logger, env, {
+    tenantCredentials: new RegistryCredentialStore(orm),
+  });
   const api = await startApi(config, logger, providers);
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-  const orm = await openOrm(config.DATABASE_URL, { poolMax: 4 });
 
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;
