@@ -5,8 +5,8 @@ import type {
 } from '../../db/registry-credential-store.ts';
 import { CtrlplaneError } from '../../domain/errors.ts';
 import { registryHost } from '../../providers/docker/images.ts';
-import { requireRole, TENANT_ADMIN_ROLE } from '../roles.ts';
 import { routeLabel } from '../metrics.ts';
+import { requireRole, TENANT_ADMIN_ROLE } from '../roles.ts';
 import { putRegistryCredentialSchema, registryParamsSchema } from '../schemas/registry-credentials.ts';
 import { parseInput } from '../validate.ts';
 
