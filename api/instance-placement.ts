@@ -18,8 +18,7 @@ import type { DatacenterStore } from './datacenter-store.ts';
 import { RetryableError } from './problem.ts';
 
 /**
- * The checks of a create that come before anything is written (reference-behaviour.md §3.1 steps 1–2 and 5,
- * moved ahead of the insert): where the instance goes, whether its provider is up, and whether its source,
+ * The checks of a create that come before anything is written: where the instance goes, whether its provider is up, and whether its source,
  * variables and templates are valid there. Each failure is a 4xx (or a 503) naming what is wrong.
  */
 
@@ -123,7 +122,7 @@ export interface Deployment {
 }
 
 /**
- * The source (request `source`, or `services` projected onto a services source), validated (§5.6), which the
+ * The source (request `source`, or `services` projected onto a services source), validated, which the
  * provider must be able to run (400 unsupported_source), and the variable definitions (400
  * invalid_definition). Nothing is rendered yet: that needs the instance id (see checkRender).
  */

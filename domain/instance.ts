@@ -1,7 +1,7 @@
 import type { InstanceState } from './instance-state.ts';
 import type { DeploymentSource } from './sources/deployment-source.ts';
 
-/** JSON shapes of the Go library's public surface (seed doc, reference-behaviour.md §1 and §5.4). */
+/** JSON shapes of the Go library's public surface (the seed package doc). */
 
 export type ServiceRole = 'main' | 'sidecar' | 'init';
 export type WorkloadKind = 'deployment' | 'stateful_set';

@@ -1,7 +1,7 @@
 import type { InstanceState } from './instance-state.ts';
 
 /**
- * The one transition table (reference-behaviour.md §2). The workflow enforces it on every state write and the
+ * The one transition table. The workflow enforces it on every state write and the
  * API, the tests and the docs read it from here.
  */
 export const TRANSITIONS: Readonly<Record<InstanceState, readonly InstanceState[]>> = {

@@ -13,7 +13,7 @@ import type {
 } from './provider.ts';
 
 /**
- * Dispatch by source type (reference-behaviour.md §5.9): services go to the core provider methods (never gated by
+ * Dispatch by source type: services go to the core provider methods (never gated by
  * a capability); manifests, helm and argocd go to the provider's engine, which it must both advertise in
  * capabilities() and implement, else unsupported_source naming provider and type. An unknown type is
  * invalid_source. Both are SourceErrors, which no retry can fix.
@@ -95,7 +95,7 @@ function payload<T>(value: T | undefined, kind: string): T {
   return value;
 }
 
-/** Provisions a rendered source (§5.9): Provision / ApplyManifests / HelmInstall / ArgoApply. */
+/** Provisions a rendered source: Provision / ApplyManifests / HelmInstall / ArgoApply. */
 export async function provisionSource(
   provider: Provider,
   rendered: RenderedSource,

@@ -9,7 +9,7 @@ import type { KustomizeBuilder } from '../domain/sources/render.ts';
 import { findExecutable } from './find-executable.ts';
 
 /**
- * The kustomize build of a manifests source (reference-behaviour.md §5.8): the rendered files are written to a
+ * The kustomize build of a manifests source: the rendered files are written to a
  * private temp dir and built with `kustomize build <root>`, or `kubectl kustomize <root>` when only kubectl is on
  * the PATH (CTRLPLANE_KUSTOMIZE_BIN may name either binary). Kustomize's default load restrictor keeps file loads
  * inside the root. Builds run where the source is created (the API process) with its network, so before kustomize

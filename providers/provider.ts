@@ -2,7 +2,7 @@ import type { Endpoint, ResourceSpec, ServiceSpec, WorkloadKind } from '../domai
 import type { InstanceState } from '../domain/instance-state.ts';
 import type { ArgoCDSource, RenderedHelm } from '../domain/sources/deployment-source.ts';
 
-/** The provider contract (reference-behaviour.md §5.1). Every call must be idempotent: activities retry. */
+/** The provider contract. Every call must be idempotent: activities retry. */
 
 export interface ProvisionRequest {
   instance_id: string;
@@ -63,7 +63,7 @@ export interface CallOptions {
   redact?: (text: string) => string;
 }
 
-/** reference-behaviour.md §5.2. Only the source engines are gated by capability. */
+/** What a provider can do. Only the source engines are gated by capability. */
 export type Capability =
   | 'provision'
   | 'deploy'
@@ -163,7 +163,7 @@ export interface Provider {
   capacitySnapshot?(opts?: CallOptions): Promise<CapacitySnapshot>;
 }
 
-/** Source engines (reference-behaviour.md §5.1): a provider that advertises the capability implements them. */
+/** Source engines: a provider that advertises the capability implements them. */
 export interface ManifestEngine {
   applyManifests(
     req: {
@@ -179,7 +179,7 @@ export interface ManifestEngine {
   manifestStatus(instanceId: string, opts?: CallOptions): Promise<InstanceStatus>;
 }
 
-/** The Argo CD Application a source describes (reference-behaviour.md §5.5). */
+/** The Argo CD Application a source describes. */
 export type ArgoApplicationSpec = ArgoCDSource;
 
 export interface ArgoEngine {

@@ -1,5 +1,5 @@
 /**
- * Benchmarks of design.md §10 ("Fast"): what the whole stack adds to what Temporal and the provider cost.
+ * Benchmarks: what the whole stack adds to what Temporal and the provider cost.
  *
  *   A. a lifecycle command through the whole stack (HTTP → API → Temporal update → workflow → activity → Docker)
  *      against a bare Temporal update round trip (a tiny workflow of scripts/bench-workflow.ts, its own queue);

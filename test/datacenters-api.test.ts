@@ -209,7 +209,7 @@ describe('datacenters: admin routes, and where a create goes', () => {
 
   it('places a create through its datacenter: the datacenter’s provider and region', async () => {
     const dc = (await admin('POST', '/v1/datacenters', { name: 'Placement', region: 'dc-region' })).body;
-    // The datacenter's provider overrides provider_name (reference §3.1); its region fills a missing region.
+    // The datacenter's provider overrides provider_name; its region fills a missing region.
     const res = await owner('POST', '/v1/instances?wait=60s', {
       name: 'placed',
       datacenter_id: dc.id,

@@ -17,7 +17,7 @@ import {
 import type { Capability, InstanceStatus, Provider, ProvisionResult } from '../providers/provider.ts';
 
 /**
- * Dispatch by source type (reference-behaviour.md §5.9 and the §9 Dispatch and Source cases). The providers here
+ * Dispatch by source type. The providers here
  * are small fakes defined in this file that only record calls: the subject is the routing, not a provider.
  */
 
@@ -241,7 +241,7 @@ describe('Dispatch: unsupported and invalid', () => {
   });
 });
 
-describe('Source: a templated manifests source on a kubernetes provider (§9 source_test, library part)', () => {
+describe('Source: a templated manifests source on a kubernetes provider', () => {
   it('resolves, renders and applies through ApplyManifests (not Provision), and deletes with DeleteManifests', async () => {
     const { provider, calls } = fakeProvider('kubernetes', ['provision', 'source:manifests'], {
       manifests: true,

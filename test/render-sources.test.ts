@@ -10,7 +10,7 @@ import { splitYamlDocuments } from '../domain/sources/yaml-split.ts';
 import { renderSource } from '../providers/dispatch-render.ts';
 import { findKustomize, kustomizeBuild } from '../providers/kustomize.ts';
 
-/** Render (reference-behaviour.md §5.8 and the §9 `render/*_test` cases). */
+/** Render of a source: the cases of the Go library's render tests, kept as its behaviour. */
 
 const scope: TemplateScope = {
   var: { tag: '1.25', host: 'app.example.com', replicas: 2, repo: 'deploy', env: 'prod', name: 'cm1' },

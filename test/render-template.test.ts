@@ -8,7 +8,7 @@ import {
   templatePaths,
 } from '../domain/sources/template.ts';
 
-/** The `{{ .path }}` template subset (reference-behaviour.md §5.7). */
+/** The `{{ .path }}` template subset. */
 
 const data = {
   var: { tag: '1.25', n: 3, on: true, off: false, nested: { deep: 'x' } },

@@ -25,7 +25,7 @@ async function labelled(ns: string, id: string): Promise<string[]> {
   return found;
 }
 
-describe('a manifests source on Kubernetes, through the API (reference §9 Source)', () => {
+describe('a manifests source on Kubernetes, through the API', () => {
   let stack: Stack;
   let api: ApiCall;
   let ns: string;

@@ -11,7 +11,7 @@ import {
 } from '../domain/sources/deployment-source.ts';
 import { SourceError } from '../domain/sources/errors.ts';
 
-/** Source.validate (reference-behaviour.md §5.6 and the §9 `provider/source_test` cases). */
+/** Source.validate: the cases of the Go library's source tests. */
 
 const web: ServiceSpec = {
   name: 'web',

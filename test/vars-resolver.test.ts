@@ -11,7 +11,7 @@ import {
   validateDefinitions,
 } from '../domain/sources/variables.ts';
 
-/** Variables (reference-behaviour.md §5.7 and the §9 `vars/resolver_test` cases; derived region "us-east"). */
+/** Variables: the cases of the Go library's resolver tests (derived region "us-east"). */
 
 const derived: DerivedContext = {
   instance: { id: 'inst_1', name: 'web' },

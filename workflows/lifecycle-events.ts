@@ -1,6 +1,6 @@
 import type { InstanceState } from '../domain/instance-state.ts';
 
-/** Lifecycle event type recorded when an instance enters a state (reference-behaviour.md §3.12, extended). */
+/** Lifecycle event type recorded when an instance enters a state. */
 export function eventTypeFor(to: InstanceState, command: string): string {
   switch (to) {
     case 'running':

@@ -3,10 +3,10 @@ import { servicesSchema } from './service-spec.ts';
 import { z } from './zod.ts';
 
 /**
- * Request (and response) schemas of a deployment source (reference-behaviour.md §5.5) and of variables (§5.7).
+ * Request (and response) schemas of a deployment source and of variables.
  * The shapes are checked here, strictly (an unknown field, or the payload of another source type, is a 400
  * naming it); the semantic rules stay in domain/sources (validateSource, validateDefinitions, resolve, render),
- * which the create route runs next. String fields may hold `{{ .path }}` templates where §5.8 renders them.
+ * which the create route runs next. String fields may hold `{{ .path }}` templates where a render fills them.
  */
 
 const notBlank = (s: string) => s.trim() !== '';

@@ -7,7 +7,7 @@ export const DATACENTER_STATUSES = ['active', 'maintenance', 'draining', 'offlin
 export type DatacenterStatus = (typeof DATACENTER_STATUSES)[number];
 
 /**
- * A datacenter of a tenant (reference-behaviour.md §3.1 step 1): where the tenant's instances may be placed.
+ * A datacenter of a tenant: where the tenant's instances may be placed.
  * Creating an instance in it uses its provider (which overrides the request's provider_name) and, when the
  * request gives none, its region. Only an `active` datacenter takes new instances. `slug` (from the name) is
  * unique per tenant.

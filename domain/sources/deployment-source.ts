@@ -2,7 +2,7 @@ import type { ServiceSpec } from '../instance.ts';
 import { SourceError } from './errors.ts';
 
 /**
- * DeploymentSource (reference-behaviour.md §5.5): a tagged union whose `type` names the payload that is used.
+ * DeploymentSource: a tagged union whose `type` names the payload that is used.
  * Payloads of other types may be present and are ignored (the reference does not reject them). Plain TS.
  */
 
@@ -83,7 +83,7 @@ export interface SourceInput extends SourcePayloads {
   type: string;
 }
 
-/** The Kubernetes-ready form of a source, as providers receive it (§5.5). Never holds a secret value. */
+/** The Kubernetes-ready form of a source, as providers receive it. Never holds a secret value. */
 export interface RenderedHelm {
   repo?: string;
   chart: string;
@@ -110,8 +110,8 @@ export function isSourceType(value: unknown): value is SourceType {
 }
 
 /**
- * The source of a create request (§3.1 step 2): `source` when it has a type, else `{type: services, services}`
- * when services are given, else an invalid_source error. The result is validated (§5.6).
+ * The source of a create request: `source` when it has a type, else `{type: services, services}`
+ * when services are given, else an invalid_source error. The result is validated.
  */
 export function projectSource(req: {
   source?: SourceInput | null;
@@ -123,7 +123,7 @@ export function projectSource(req: {
   throw new SourceError('invalid_source', 'a source or services is required', { field: 'source' });
 }
 
-/** The §5.6 rule set, plus type checks of the fields it reads. Returns the first problem, or undefined. */
+/** The validation rules of a source, plus type checks of the fields it reads. Returns the first problem, or undefined. */
 export function sourceProblem(input: unknown, field = 'source'): SourceError | undefined {
   try {
     validateSource(input, field);
@@ -135,7 +135,7 @@ export function sourceProblem(input: unknown, field = 'source'): SourceError | u
 }
 
 /**
- * Source.validate() (§5.6): services needs ≥1 service, helm a non-blank chart (and a repo, when given, that is
+ * Source.validate(): services needs ≥1 service, helm a non-blank chart (and a repo, when given, that is
  * https:// or oci://), manifests a non-blank inline or a kustomize object (an empty files map is accepted; file
  * paths must stay inside the tree), argocd a non-blank repo_url. Any other type is an error. Payloads of other
  * types are not checked. Throws SourceError invalid_source naming the field; returns the input, typed.

@@ -1,5 +1,5 @@
 /**
- * Errors of the deployment-source library (reference-behaviour.md §5.5–§5.9). Every one is a client error
+ * Errors of the deployment-source library. Every one is a client error
  * (HTTP 400; invalid_secret_key 422) that no retry can fix; `field` and `variable` say what was wrong, never a
  * secret value.
  */

@@ -15,7 +15,7 @@ import type { TemplateScope } from './variables.ts';
 import { splitYamlDocuments } from './yaml-split.ts';
 
 /**
- * Render(source, scope) (reference-behaviour.md §5.8): the templated fields of a source, executed against the
+ * Render(source, scope): the templated fields of a source, executed against the
  * scope of resolved variables. Errors are SourceError render_failed naming the field (`service web env FOO: …`).
  * Plain TS; a kustomize build and YAML validation are injected (providers/dispatch-render.ts wires both).
  */

@@ -3,7 +3,7 @@ import { SourceError } from './errors.ts';
 import type { SecretBinding } from './variables.ts';
 
 /**
- * Where secret variables go (the reference drops them, §3.1 step 5 GAP): each binding becomes the env var
+ * Where secret variables go (the Go library drops them): each binding becomes the env var
  * `env_key` of every service of a services source. Plain TS: the check runs at create time (400), the injection
  * in the provision activity only, after the secret store resolved the values.
  */

@@ -1,5 +1,5 @@
 /**
- * The template subset of reference-behaviour.md §5.7: Go text/template restricted to `{{ .a.b }}` field paths,
+ * The template subset of variables and sources: Go text/template restricted to `{{ .a.b }}` field paths,
  * executed with `missingkey=error`. Whitespace inside the braces is free; every other construct (pipelines,
  * functions, `if`, comments, trim markers `{{-`, a bare `{{ . }}`) is a parse error, and so is a key missing from
  * the data. Values print as Go's defaults would: strings as they are, integers in decimal, bools `true`/`false`.

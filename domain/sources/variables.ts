@@ -5,7 +5,7 @@ import { SECRET_KEY_RULE, secretKeySegments } from './secret-key.ts';
 import { parseTemplate, renderTemplate, TemplateError, templatePaths } from './template.ts';
 
 /**
- * Variables (reference-behaviour.md §5.7): definitions, their structural validation and their resolution into
+ * Variables: definitions, their structural validation and their resolution into
  * the template scope `{var, instance, tenant, region}` plus the secret bindings. Plain TS: safe in workflows.
  */
 
@@ -179,7 +179,7 @@ export function validateDefinitions(input: unknown, field = 'variables'): Defini
 }
 
 /**
- * Resolve(defs, values, derived) (§5.7). Secret variables become bindings and stay out of the scope. Plain
+ * Resolve(defs, values, derived). Secret variables become bindings and stay out of the scope. Plain
  * variables take `values[name]`, else the default; absent and required → missing_required, absent and optional
  * → left out of the scope; then the type checks (invalid_value). Computed variables are evaluated in rounds
  * until none is left, so their order does not matter; a round without progress is a cycle. Computed results are

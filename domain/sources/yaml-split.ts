@@ -2,7 +2,7 @@
  * Splits a multi-document YAML stream at its document markers, textually and without a YAML parser (plain TS,
  * safe in workflow code). A line `---` (optionally followed by a space and more) starts a new document, a line
  * `...` ends one; in YAML such lines cannot occur inside a document's content at column 0. Documents that are
- * empty or only whitespace are dropped (§5.8). Each document keeps its own text (comments, formatting), with
+ * empty or only whitespace are dropped.  Each document keeps its own text (comments, formatting), with
  * leading blank lines and trailing whitespace removed and one final newline.
  */
 export function splitYamlDocuments(text: string): string[] {

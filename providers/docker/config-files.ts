@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 /**
- * `ServiceSpec.config_files[]` (reference-behaviour.md §5.4): `{name, path, format: json|yaml|env|text,
+ * `ServiceSpec.config_files[]`: `{name, path, format: json|yaml|env|text,
  * content}`. Read defensively: a spec arriving by signal or from an old history has not been through the API.
  */
 import type { ConfigFileFormat, ServiceSpec } from '../../domain/instance.ts';

@@ -101,7 +101,7 @@ const HEALTH_TIMEOUT_MS = 2000;
 const INIT_LOG_TAIL = 20;
 const ROLE_ORDER: Record<string, number> = { init: 0, main: 1, sidecar: 2 };
 
-/** What this provider honours (reference-behaviour.md §5.2). No `exec` (not in the contract), no GPUs. */
+/** What this provider honours. No `exec` (not in the contract), no GPUs. */
 const CAPABILITIES: readonly Capability[] = ['provision', 'deploy', 'scale', 'logs', 'volumes'];
 
 const noopLogger: DockerProviderLogger = { info: () => {}, warn: () => {} };
@@ -112,7 +112,7 @@ function abortable(signal: AbortSignal | undefined): { abortSignal?: AbortSignal
 }
 
 /**
- * One instance = one compose-like project of plain Docker objects (reference-behaviour.md §6): a bridge network
+ * One instance = one compose-like project of plain Docker objects: a bridge network
  * `cp-<id>-net` on its own subnet of the operator's pool (project-networks.ts) and one container
  * `cp-<id>-<service>` per service, all labelled `ctrlplane.*`.
  */

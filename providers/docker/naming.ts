@@ -1,4 +1,4 @@
-/** Docker object names for an instance (reference-behaviour.md §6): one "compose-like project" per instance. */
+/** Docker object names for an instance: one "compose-like project" per instance. */
 
 /** Docker's own rule for container names; service names become part of one, and a DNS alias. */
 const SERVICE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;

@@ -29,7 +29,7 @@ export interface ContainerUsage {
 }
 
 /**
- * One container's usage (reference-behaviour.md §6): cpu% = Δcontainer / Δsystem × online CPUs × 100 (0 when a
+ * One container's usage: cpu% = Δcontainer / Δsystem × online CPUs × 100 (0 when a
  * delta is not positive); memory used = usage minus the reclaimable page cache (`total_inactive_file` on cgroup v1,
  * `inactive_file` on v2, else `cache`, as the docker CLI does); network = rx/tx bytes over all interfaces.
  */

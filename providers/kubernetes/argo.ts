@@ -69,7 +69,7 @@ export function argoProject(input: {
 }
 
 /**
- * The Application object of reference-behaviour.md §7 "Argo engine", labelled like everything else. Its project and
+ * The Argo CD Application object of the Argo engine, labelled like everything else. Its project and
  * destination server come from the provider configuration and its destination namespace is the instance's: the
  * source may repeat them, and a different value is refused (invalid_spec), since Argo CD deploys with its own
  * permissions, bounded only by the project.
@@ -131,7 +131,7 @@ export function argoApplication(input: {
   };
 }
 
-/** Health and sync of an Application → instance state (reference-behaviour.md §7). */
+/** Health and sync of an Application → instance state. */
 export function argoState(app: ArgoApplication): { state: InstanceState; ready: boolean; message: string } {
   const health = app.status?.health?.status ?? '';
   const sync = app.status?.sync?.status ?? '';

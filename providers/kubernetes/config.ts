@@ -120,7 +120,7 @@ function useContext(kc: KubeConfig, context: string | undefined): void {
   kc.setCurrentContext(context);
 }
 
-/** A KubeConfig from the options (reference-behaviour.md §7: explicit file (+context) → in-cluster → defaults). */
+/** A KubeConfig from the options. */
 export function buildKubeConfig(source: KubeConfigSource): { kc: KubeConfig; inCluster: boolean } {
   if (source.kubeConfig) {
     return { kc: source.kubeConfig, inCluster: source.kubeConfig.getCurrentCluster()?.name === 'inCluster' };

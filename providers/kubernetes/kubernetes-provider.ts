@@ -169,7 +169,7 @@ function validateNamespaceName(name: string, what: string): void {
 }
 
 /**
- * Instances on Kubernetes (reference-behaviour.md §7, with its gaps fixed). Every object is written with server-side
+ * Instances on Kubernetes. Every object is written with server-side
  * apply (field manager `ctrlplane`, force), so a provision retried after a crash converges instead of failing with
  * AlreadyExists. One instance = a Deployment or StatefulSet `<instance id with _ → ->`, its Service and one env
  * Secret per service, all labelled with `ctrlplane.io/instance-id`, `ctrlplane.io/tenant-id` and
@@ -868,7 +868,7 @@ export class KubernetesProvider implements Provider, ManifestEngine, ArgoEngine,
     this.log.info({ instance_id: instanceId, objects: refs.length }, 'kubernetes manifests deleted');
   }
 
-  /** Existence of every recorded object (reference-behaviour.md §7): no readiness is judged. */
+  /** Existence of every recorded object: no readiness is judged. */
   async manifestStatus(instanceId: string, opts: CallOptions = {}): Promise<InstanceStatus> {
     const api = this.objects.withSignal(opts.signal);
     const pending = (message: string): InstanceStatus => ({

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 
-/** Names, labels and annotations of the Kubernetes provider (reference-behaviour.md §7 "Names and labels"). */
+/** Names, labels and annotations of the Kubernetes provider. */
 
 export const LABEL = {
   instanceId: 'ctrlplane.io/instance-id',

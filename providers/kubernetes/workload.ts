@@ -25,7 +25,7 @@ import { PermanentProviderError, type ProvisionRequest } from '../provider.ts';
 import { ANNOTATION, envSecretName, instanceLabels, LABEL, providerRef, resourceName } from './names.ts';
 import { cpuQuantity, memoryQuantity } from './quantity.ts';
 
-/** What `provision` applies for a services source (reference-behaviour.md §7 "provision"). */
+/** What `provision` applies for a services source. */
 export interface WorkloadPlan {
   namespace: string;
   name: string;
