@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs and starts what ctrlplane needs on this machine (design.md §8): npm packages, the Temporal CLI
+# Installs and starts what ctrlplane needs on this machine: npm packages, the Temporal CLI
 # (dev server), the Docker engine with the local test image, and PostgreSQL. Idempotent: when everything is
 # already there it only checks, in well under a second or two. Daemons it starts log to .data/logs/.
 set -euo pipefail
