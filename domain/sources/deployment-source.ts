@@ -9,6 +9,14 @@ import { SourceError } from './errors.ts';
 export const SOURCE_TYPES = ['services', 'helm', 'manifests', 'argocd'] as const;
 export type SourceType = (typeof SOURCE_TYPES)[number];
 
+/**
+ * Whether a source type (as stored on an instance) is a services source. Absent and '' mean services: rows and
+ * histories from before sources existed carry no type.
+ */
+export function isServicesSource(type: string | null | undefined): boolean {
+  return type === undefined || type === null || type === '' || type === 'services';
+}
+
 export interface HelmSource {
   /** `https://…` chart repository or `oci://…` registry; absent for a chart reference the engine resolves. */
   repo?: string;
