@@ -8,7 +8,7 @@ import {
 } from '@temporalio/client';
 import type { Config } from '../config/env.ts';
 import type { Logger } from '../config/logger.ts';
-import { durationSeconds } from '../workflows/billing-duration.ts';
+import { durationSeconds } from '../domain/duration.ts';
 import { BILLING_SWEEP_WORKFLOW_TYPE, type BillingSweepInput } from '../workflows/billing-sweep-types.ts';
 
 /** Production schedule id; tests use their own (CTRLPLANE_BILLING_SCHEDULE_ID) so files never share one. */

@@ -1,6 +1,6 @@
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { BILLING_STATUSES } from '../../db/entities/billing-account.ts';
-import { DURATION_PATTERN, durationSeconds } from '../../workflows/billing-duration.ts';
+import { DURATION_PATTERN, durationSeconds } from '../../domain/duration.ts';
 import { json, roleProblems } from './openapi-responses.ts';
 import { z } from './zod.ts';
 

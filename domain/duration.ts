@@ -1,6 +1,6 @@
 /**
  * Durations of the billing settings (the sweep interval, a grace period): a whole number and a unit,
- * `30s`, `5m`, `72h`, `3d`. Pure code, shared by the configuration, the worker and the API.
+ * `30s`, `5m`, `72h`, `3d`. Pure code, shared by the worker and the API.
  */
 export const DURATION_PATTERN = /^(\d{1,9})(s|m|h|d)$/;
 
