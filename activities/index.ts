@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
 import type { Orm } from '../db/database.ts';
+import { ReadModelProjection } from '../db/read-model-projection.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { type SecretStore, secretStoreFromConfig } from '../providers/secret-store.ts';
 import { type BillingActivities, createBillingActivities } from './billing-activities.ts';
@@ -19,7 +20,7 @@ export interface ActivityDependencies {
 export function createActivities(deps: ActivityDependencies): InstanceActivities & BillingActivities {
   return {
     ...createProviderActivities(deps.providers, deps.secrets ?? secretStoreFromConfig()),
-    ...createReadModelActivities(deps.orm),
+    ...createReadModelActivities(new ReadModelProjection(deps.orm)),
     ...createBillingActivities({ orm: deps.orm, client: deps.client }),
   };
 }

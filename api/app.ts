@@ -2,18 +2,19 @@ import { randomUUID } from 'node:crypto';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { pinoHttp } from 'pino-http';
 import type { Logger } from '../config/logger.ts';
+import type { DatacenterStore } from '../db/datacenter-store.ts';
+import type { IdempotencyStore } from '../db/idempotency-store.ts';
+import type { InstanceEventStore } from '../db/instance-event-store.ts';
+import type { InstanceStore } from '../db/instance-store.ts';
 import type { RegistryCredentialStore } from '../db/registry-credential-store.ts';
 import type { StreamTicketStore } from '../db/stream-tickets.ts';
 import { CtrlplaneError } from '../domain/errors.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { type AuthOptions, authenticate } from './auth.ts';
-import type { DatacenterStore } from './datacenter-store.ts';
 import { docsPage } from './docs-page.ts';
 import { errorHandler } from './error-handler.ts';
 import { capacityReport } from './host-capacity.ts';
-import type { IdempotencyStore } from './idempotency.ts';
 import type { InstanceCommands } from './instance-commands.ts';
-import type { InstanceStore } from './instance-store.ts';
 import { jsonBody } from './json-body.ts';
 import { loggedUrl } from './logged-url.ts';
 import { ApiMetrics, routeLabel } from './metrics.ts';
@@ -31,6 +32,7 @@ export { BODY_LIMIT_BYTES } from './json-body.ts';
 
 export interface AppDeps {
   store: InstanceStore;
+  events: InstanceEventStore;
   commands: InstanceCommands;
   providers: ProviderRegistry;
   /** Datacenters: the /v1/datacenters admin routes and the provider resolution of a create. */
@@ -160,6 +162,7 @@ export function createApp(deps: AppDeps): Express {
     '/instances',
     instanceRoutes({
       store: deps.store,
+      events: deps.events,
       commands: deps.commands,
       providers: deps.providers,
       datacenters: deps.datacenters,

@@ -1,7 +1,7 @@
+import type { InstanceStore } from '../db/instance-store.ts';
 import type { CapacitySnapshot, HostCapacity } from '../providers/provider.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { Placement } from './instance-placement.ts';
-import type { InstanceStore } from './instance-store.ts';
 import { RetryableError } from './problem.ts';
 
 /** Room frees up only when an instance is deleted: a client that must create should look again in a minute. */

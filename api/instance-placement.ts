@@ -1,3 +1,4 @@
+import type { DatacenterStore } from '../db/datacenter-store.ts';
 import type { DatacenterRecord } from '../db/entities/datacenter.ts';
 import { isDatacenterId } from '../db/entities/datacenter.ts';
 import { CtrlplaneError } from '../domain/errors.ts';
@@ -14,7 +15,6 @@ import { supportsSource } from '../providers/dispatch.ts';
 import { renderSource } from '../providers/dispatch-render.ts';
 import type { Provider } from '../providers/provider.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
-import type { DatacenterStore } from './datacenter-store.ts';
 import { RetryableError } from './problem.ts';
 
 /**

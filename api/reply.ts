@@ -1,4 +1,5 @@
 import type { Response } from 'express';
+import type { StoredResponse } from '../db/idempotency-store.ts';
 import { PROBLEM_CONTENT_TYPE, type Problem } from './problem.ts';
 
 /**
@@ -21,11 +22,7 @@ export function problemReply(body: Problem): Reply {
 }
 
 /** The wire form of a reply: status, headers (content type included) and body text. */
-export interface StoredResponse {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
-}
+export type { StoredResponse };
 
 export function storedFormOf(reply: Reply): StoredResponse {
   const headers = { ...reply.headers };

@@ -4,14 +4,15 @@ import { Client, Connection } from '@temporalio/client';
 import type { Config } from '../config/env.ts';
 import type { Logger } from '../config/logger.ts';
 import { openOrm } from '../db/database.ts';
+import { DatacenterStore } from '../db/datacenter-store.ts';
+import { IdempotencyStore } from '../db/idempotency-store.ts';
+import { InstanceEventStore } from '../db/instance-event-store.ts';
+import { InstanceStore } from '../db/instance-store.ts';
 import { RegistryCredentialStore } from '../db/registry-credential-store.ts';
 import { StreamTicketStore } from '../db/stream-tickets.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { createApp } from './app.ts';
-import { DatacenterStore } from './datacenter-store.ts';
-import { IdempotencyStore } from './idempotency.ts';
 import { apiGrpcInterceptors, InstanceCommands } from './instance-commands.ts';
-import { InstanceStore } from './instance-store.ts';
 import { ApiMetrics } from './metrics.ts';
 
 export interface RunningApi {
@@ -53,6 +54,7 @@ export async function startApi(
   const streamTickets = new StreamTicketStore(orm, STREAM_TICKET_TTL_SECONDS);
   const app = createApp({
     store: new InstanceStore(orm),
+    events: new InstanceEventStore(orm),
     commands: new InstanceCommands({
       client,
       taskQueue: config.CTRLPLANE_TASK_QUEUE,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { IdempotencyStore, requestFingerprint } from '../api/idempotency.ts';
+import { requestFingerprint } from '../api/idempotency.ts';
+import { IdempotencyStore } from '../db/idempotency-store.ts';
 import { newInstanceId } from '../domain/ids.ts';
 import { type ApiCall, checkedClient, OpenApiChecker } from './support/api-openapi.ts';
 import { deleteTenantRows, seedRecord, seedRows } from './support/api-seed.ts';

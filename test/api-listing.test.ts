@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { InstanceStore } from '../api/instance-store.ts';
 import type { InstanceRecord } from '../db/entities/instance-record.ts';
+import { InstanceStore } from '../db/instance-store.ts';
 import { newInstanceId } from '../domain/ids.ts';
 import type { InstanceState } from '../domain/instance-state.ts';
 import { type ApiCall, checkedClient, OpenApiChecker } from './support/api-openapi.ts';

@@ -8,8 +8,8 @@ import {
 import { type Request, type RequestHandler, type Response, Router } from 'express';
 import type { Orm } from '../../db/database.ts';
 import { type BillingAccountRecord, BillingAccountRecordSchema } from '../../db/entities/billing-account.ts';
-import { CtrlplaneError } from '../../domain/errors.ts';
 import { durationSeconds, formatDuration } from '../../domain/duration.ts';
+import { CtrlplaneError } from '../../domain/errors.ts';
 import { routeLabel } from '../metrics.ts';
 import { RetryableError } from '../problem.ts';
 import { OPERATOR_ROLE, requireRole } from '../roles.ts';

@@ -1,8 +1,8 @@
 import { type Request, type Response, Router } from 'express';
+import type { InstanceStore } from '../../db/instance-store.ts';
 import { CtrlplaneError } from '../../domain/errors.ts';
 import type { ProviderRegistry } from '../../providers/registry.ts';
 import { capacityReport } from '../host-capacity.ts';
-import type { InstanceStore } from '../instance-store.ts';
 import { routeLabel } from '../metrics.ts';
 import { OPERATOR_ROLE, requireRole } from '../roles.ts';
 

@@ -1,8 +1,8 @@
 import { type Request, type RequestHandler, type Response, Router } from 'express';
+import type { DatacenterStore } from '../../db/datacenter-store.ts';
 import { type DatacenterRecord, isDatacenterId } from '../../db/entities/datacenter.ts';
 import { CtrlplaneError } from '../../domain/errors.ts';
 import type { ProviderRegistry } from '../../providers/registry.ts';
-import type { DatacenterStore } from '../datacenter-store.ts';
 import { routeLabel } from '../metrics.ts';
 import { requireRole, TENANT_ADMIN_ROLE } from '../roles.ts';
 import {

@@ -75,7 +75,7 @@ export function observationRoutes(deps: InstanceRoutesDeps, route: RouteRegistra
   route('get', '/:id/events', async (req: Request, res: Response) => {
     const query = parseInput(eventsQuerySchema, req.query, 'query');
     const row = await loadOwned(store, req);
-    const page = await store.listEvents(callerOf(req).tenant_id, row.id, query);
+    const page = await deps.events.list(callerOf(req).tenant_id, row.id, query);
     res.json({
       items: page.items.map((e) => ({
         id: e.id,

@@ -1,20 +1,23 @@
 import type { Request, Response } from 'express';
 import type { Logger } from '../../config/logger.ts';
+import type { DatacenterStore } from '../../db/datacenter-store.ts';
 import type { InstanceRecord } from '../../db/entities/instance-record.ts';
+import type { IdempotencyStore } from '../../db/idempotency-store.ts';
+import type { InstanceEventStore } from '../../db/instance-event-store.ts';
+import type { InstanceStore } from '../../db/instance-store.ts';
 import type { StreamTicketStore } from '../../db/stream-tickets.ts';
 import { CtrlplaneError } from '../../domain/errors.ts';
 import { isInstanceId } from '../../domain/ids.ts';
 import type { ProviderRegistry } from '../../providers/registry.ts';
 import { callerOf } from '../auth.ts';
-import type { DatacenterStore } from '../datacenter-store.ts';
-import type { IdempotencyStore } from '../idempotency.ts';
 import type { InstanceCommands } from '../instance-commands.ts';
-import type { InstanceStore } from '../instance-store.ts';
 import type { ApiMetrics } from '../metrics.ts';
 
 /** What the instance routes are built from. */
 export interface InstanceRoutesDeps {
   store: InstanceStore;
+  /** The instances' lifecycle events (GET /v1/instances/:id/events). */
+  events: InstanceEventStore;
   commands: InstanceCommands;
   providers: ProviderRegistry;
   /** Where a create with datacenter_id finds its provider and region. */

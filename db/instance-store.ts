@@ -1,15 +1,21 @@
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { Orm } from '../db/database.ts';
-import { type InstanceEventRecord, InstanceEventRecordSchema } from '../db/entities/instance-event-record.ts';
-import { type InstanceRecord, InstanceRecordSchema } from '../db/entities/instance-record.ts';
-import { admittedInstanceIds, lockHostAdmission } from '../db/host-admission.ts';
 import { CtrlplaneError } from '../domain/errors.ts';
-import type { ListInstancesQuery } from './schemas/instance-requests.ts';
+import type { InstanceState } from '../domain/instance-state.ts';
+import type { Orm } from './database.ts';
+import { type InstanceRecord, InstanceRecordSchema } from './entities/instance-record.ts';
+import { admittedInstanceIds, lockHostAdmission } from './host-admission.ts';
 
-export interface EventPage {
-  items: InstanceEventRecord[];
-  next_cursor?: string;
+/** A filtered page of a tenant's instances (the API validates each field before it gets here). */
+export interface InstanceListQuery {
+  state?: InstanceState;
+  /** `key=value` each; all must match. */
+  label?: string[];
+  provider?: string;
+  datacenter?: string;
+  slug?: string;
+  cursor?: string;
+  limit: number;
 }
 
 export interface InstancePage {
@@ -86,31 +92,11 @@ export class InstanceStore {
     });
   }
 
-  /** Lifecycle events of one instance, oldest first, paged by seq (the cursor is the last seq seen). */
-  async listEvents(
-    tenantId: string,
-    instanceId: string,
-    query: { cursor?: string; limit: number },
-  ): Promise<EventPage> {
-    const after = query.cursor === undefined ? -1 : decodeEventCursor(query.cursor);
-    const rows = await this.em().find(
-      InstanceEventRecordSchema,
-      { instance_id: instanceId, tenant_id: tenantId, seq: { $gt: after } },
-      { orderBy: { seq: 'asc' }, limit: query.limit + 1 },
-    );
-    const items = rows.slice(0, query.limit);
-    const last = items.at(-1);
-    return {
-      items,
-      ...(rows.length > query.limit && last ? { next_cursor: encodeEventCursor(last.seq) } : {}),
-    };
-  }
-
   /**
    * Newest first with a keyset cursor on (created_at, id), so pages never repeat or skip rows while others
    * are created. Destroyed tombstones are listed only when asked for with state=destroyed.
    */
-  async list(tenantId: string, query: ListInstancesQuery): Promise<InstancePage> {
+  async list(tenantId: string, query: InstanceListQuery): Promise<InstancePage> {
     const em = this.em();
     const filtered = () => {
       const qb = em.createQueryBuilder(InstanceRecordSchema, 'i').where({ tenant_id: tenantId });
@@ -157,20 +143,6 @@ export class InstanceStore {
 
 function encodeCursor(row: InstanceRecord): string {
   return Buffer.from(JSON.stringify([new Date(row.created_at).toISOString(), row.id])).toString('base64url');
-}
-
-function encodeEventCursor(seq: number): string {
-  return Buffer.from(`seq:${seq}`).toString('base64url');
-}
-
-function decodeEventCursor(cursor: string): number {
-  const match = /^seq:(\d{1,10})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!match?.[1]) {
-    throw new CtrlplaneError('invalid_request', 'cursor: is not a cursor this API returned', [
-      { field: 'cursor', message: 'is not a cursor this API returned' },
-    ]);
-  }
-  return Number(match[1]);
 }
 
 function decodeCursor(cursor: string): { createdAt: Date; id: string } {

@@ -1,14 +1,14 @@
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { Orm } from '../db/database.ts';
+import { CtrlplaneError } from '../domain/errors.ts';
+import { slugify } from '../domain/instance.ts';
+import type { Orm } from './database.ts';
 import {
   type DatacenterRecord,
   DatacenterRecordSchema,
   type DatacenterStatus,
   newDatacenterId,
-} from '../db/entities/datacenter.ts';
-import { CtrlplaneError } from '../domain/errors.ts';
-import { slugify } from '../domain/instance.ts';
+} from './entities/datacenter.ts';
 
 export interface NewDatacenter {
   tenant_id: string;

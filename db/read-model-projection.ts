@@ -1,0 +1,65 @@
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { typeid } from 'typeid-js';
+import type { Instance } from '../domain/instance.ts';
+import type { Orm } from './database.ts';
+import { InstanceEventRecordSchema } from './entities/instance-event-record.ts';
+import { InstanceRecordSchema } from './entities/instance-record.ts';
+import { instanceToRecord } from './instance-mapping.ts';
+
+/** One transition of an instance workflow, as the read model stores it. */
+export interface ProjectedTransition {
+  instance: Instance;
+  /** The workflow's transition counter; a write that is not newer than the stored row leaves the row alone. */
+  seq: number;
+  event: { type: string; payload: Record<string, unknown> };
+}
+
+/** The workflows' writes to the read model: the instance row and its event outbox. */
+export class ReadModelProjection {
+  constructor(private readonly orm: Orm) {}
+
+  /** The row and its event in one transaction. */
+  async record(transition: ProjectedTransition): Promise<void> {
+    await this.orm.em.fork().transactional((em) => projectTransition(em, transition));
+  }
+
+  /** Moves the instance's row to a new slug; `taken` when another live instance of the tenant holds it. */
+  async moveSlug(tenantId: string, instanceId: string, slug: string): Promise<'moved' | 'taken'> {
+    try {
+      await this.orm.em
+        .fork()
+        .nativeUpdate(InstanceRecordSchema, { id: instanceId, tenant_id: tenantId }, { slug });
+      return 'moved';
+    } catch (err) {
+      if (err instanceof UniqueConstraintViolationException) return 'taken';
+      throw err;
+    }
+  }
+}
+
+/** Upserts the instance row unless a newer seq is already stored, and appends the event once per seq. */
+export async function projectTransition(em: EntityManager, transition: ProjectedTransition): Promise<void> {
+  const row = instanceToRecord(transition.instance, transition.seq);
+  await em
+    .createQueryBuilder(InstanceRecordSchema)
+    .insert(row)
+    .onConflict('id')
+    .merge()
+    .where({ seq: { $lt: transition.seq } })
+    .execute();
+  await em
+    .createQueryBuilder(InstanceEventRecordSchema)
+    .insert({
+      id: typeid('evt').toString(),
+      instance_id: transition.instance.id,
+      tenant_id: transition.instance.tenant_id,
+      seq: transition.seq,
+      type: transition.event.type,
+      payload: transition.event.payload,
+      occurred_at: new Date(transition.instance.updated_at),
+    })
+    .onConflict(['instance_id', 'seq'])
+    .ignore()
+    .execute();
+}
