@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import { BillingStore } from '../db/billing-store.ts';
 import type { Orm } from '../db/database.ts';
 import { ReadModelProjection } from '../db/read-model-projection.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
@@ -21,6 +22,6 @@ export function createActivities(deps: ActivityDependencies): InstanceActivities
   return {
     ...createProviderActivities(deps.providers, deps.secrets ?? secretStoreFromConfig()),
     ...createReadModelActivities(new ReadModelProjection(deps.orm)),
-    ...createBillingActivities({ orm: deps.orm, client: deps.client }),
+    ...createBillingActivities({ store: new BillingStore(deps.orm), client: deps.client }),
   };
 }

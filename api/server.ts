@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import type { Config } from '../config/env.ts';
 import type { Logger } from '../config/logger.ts';
+import { BillingStore } from '../db/billing-store.ts';
 import { openOrm } from '../db/database.ts';
 import { DatacenterStore } from '../db/datacenter-store.ts';
 import { IdempotencyStore } from '../db/idempotency-store.ts';
@@ -82,7 +83,7 @@ export async function startApi(
     shutdown: shutdown.signal,
     metrics,
     billing: {
-      orm,
+      accounts: new BillingStore(orm),
       client,
       scheduleId: config.CTRLPLANE_BILLING_SCHEDULE_ID,
       defaultGracePeriod: config.CTRLPLANE_BILLING_GRACE_PERIOD,

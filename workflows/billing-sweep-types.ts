@@ -1,4 +1,4 @@
-import type { BillingSweepPhase, SweepCursor } from '../activities/billing-activities.ts';
+import type { BillingSweepPhase, SweepCursor } from '../domain/billing-policy.ts';
 
 /** The billing sweep's public surface: what the schedule starts it with and what it returns. */
 export const BILLING_SWEEP_WORKFLOW_TYPE = 'billingSweepWorkflow';

@@ -1,5 +1,15 @@
-import { ActivityFailure, continueAsNew, log, proxyActivities } from '@temporalio/workflow';
-import type { BillingActivities, BillingSweepPhase, SweepTarget } from '../activities/billing-activities.ts';
+import { ActivityFailure, continueAsNew, log, patched, proxyActivities } from '@temporalio/workflow';
+import type {
+  BillingActivities,
+  BillingCommandInput,
+  BillingCommandOutcome,
+} from '../activities/billing-activities.ts';
+import {
+  type BillingSweepPhase,
+  billingRequestId,
+  billingSuspensionRefusal,
+  type SweepTarget,
+} from '../domain/billing-policy.ts';
 import type { BillingSweepCounts, BillingSweepInput } from './billing-sweep-types.ts';
 
 const DEFAULT_MAX_INSTANCES_PER_RUN = 200;
@@ -16,8 +26,13 @@ const reads = proxyActivities<Pick<BillingActivities, 'findBillingSweepTargets'>
   },
 });
 
-/** The commands: a few quick attempts; an instance that cannot be reached is counted failed and left to the next sweep. */
-const sends = proxyActivities<Pick<BillingActivities, 'sendBillingCommand'>>({
+/**
+ * The calls to instance workflows (their suspension, the commands): a few quick attempts; an instance that cannot
+ * be reached is counted failed and left to the next sweep.
+ */
+const sends = proxyActivities<
+  Pick<BillingActivities, 'readSuspension' | 'submitBillingCommand' | 'sendBillingCommand'>
+>({
   startToCloseTimeout: '30 seconds',
   retry: {
     initialInterval: '1 second',
@@ -32,8 +47,8 @@ const sends = proxyActivities<Pick<BillingActivities, 'sendBillingCommand'>>({
  * not-suspended instance of the tenants past due beyond their grace period, then lifts the `billing`
  * suspensions of the tenants active again. Suspensions for any other reason are never touched.
  *
- * Idempotent: each command's request id is `billing-<command>/<instance>/<read-model seq>`, so a sweep
- * that sees the instance unchanged (the read model lagging behind an accepted command, a repeated run)
+ * Idempotent: each command's request id is `billing-<command>/<instance>/<read-model seq>` (billingRequestId), so
+ * a sweep that sees the instance unchanged (the read model lagging behind an accepted command, a repeated run)
  * sends the same id and the instance workflow ignores it. Bounded: after `maxInstancesPerRun` instances it
  * continues as new from its cursor, carrying its counts; the last run returns the totals.
  */
@@ -76,14 +91,18 @@ export async function billingSweepWorkflow(input: BillingSweepInput = {}): Promi
   return counts;
 }
 
+/**
+ * Since this patch the workflow reads the instance's suspension and applies the billing rules itself (one activity
+ * more per suspension); runs started before it made the whole decision inside `sendBillingCommand`.
+ */
+const BILLING_POLICY_PATCH = 'billing-policy-in-workflow';
+
 async function send(phase: BillingSweepPhase, target: SweepTarget): Promise<keyof BillingSweepCounts> {
-  const request_id = `billing-${phase}/${target.instance_id}/${target.seq}`;
+  const request_id = billingRequestId(phase, target);
+  const input = { command: phase, instance_id: target.instance_id, request_id };
+  const decideHere = patched(BILLING_POLICY_PATCH);
   try {
-    const outcome = await sends.sendBillingCommand({
-      command: phase,
-      instance_id: target.instance_id,
-      request_id,
-    });
+    const outcome = decideHere ? await decideAndSubmit(input) : await sends.sendBillingCommand(input);
     if (outcome.outcome === 'accepted') return phase === 'suspend' ? 'suspended' : 'unsuspended';
     log.info('billing command skipped', {
       instance_id: target.instance_id,
@@ -100,4 +119,15 @@ async function send(phase: BillingSweepPhase, target: SweepTarget): Promise<keyo
     });
     return 'failed';
   }
+}
+
+/** A suspension only when the instance workflow has none in force or queued (billingSuspensionRefusal). */
+async function decideAndSubmit(input: BillingCommandInput): Promise<BillingCommandOutcome> {
+  if (input.command === 'suspend') {
+    const reading = await sends.readSuspension({ instance_id: input.instance_id });
+    if (reading.outcome === 'gone') return reading;
+    const refusal = billingSuspensionRefusal(reading.view, input.request_id);
+    if (refusal) return { outcome: 'refused', message: refusal };
+  }
+  return sends.submitBillingCommand(input);
 }

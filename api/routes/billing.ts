@@ -6,8 +6,8 @@ import {
   ScheduleOverlapPolicy,
 } from '@temporalio/client';
 import { type Request, type RequestHandler, type Response, Router } from 'express';
-import type { Orm } from '../../db/database.ts';
-import { type BillingAccountRecord, BillingAccountRecordSchema } from '../../db/entities/billing-account.ts';
+import type { BillingStore } from '../../db/billing-store.ts';
+import type { BillingAccountRecord } from '../../db/entities/billing-account.ts';
 import { durationSeconds, formatDuration } from '../../domain/duration.ts';
 import { CtrlplaneError } from '../../domain/errors.ts';
 import { routeLabel } from '../metrics.ts';
@@ -23,7 +23,7 @@ import { z } from '../schemas/zod.ts';
 import { parseInput } from '../validate.ts';
 
 export interface BillingRoutesDeps {
-  orm: Orm;
+  accounts: BillingStore;
   client: Client;
   /** The schedule POST /billing/sweep triggers (CTRLPLANE_BILLING_SCHEDULE_ID). */
   scheduleId: string;
@@ -62,7 +62,7 @@ export function billingRoutes(deps: BillingRoutesDeps): Router {
 
   route('get', '/tenants/:tenantId/billing', async (req: Request, res: Response) => {
     const { tenantId } = parseInput(tenantIdParamsSchema, req.params, 'query');
-    const account = await deps.orm.em.fork().findOne(BillingAccountRecordSchema, { tenant_id: tenantId });
+    const account = await deps.accounts.getAccount(tenantId);
     if (!account) throw new CtrlplaneError('not_found', `tenant ${tenantId} has no billing account`);
     res.json(accountBody(account));
   });
@@ -71,25 +71,13 @@ export function billingRoutes(deps: BillingRoutesDeps): Router {
     const { tenantId } = parseInput(tenantIdParamsSchema, req.params, 'query');
     const body = parseInput(putBillingAccountSchema, req.body, 'body');
     const given = body.grace_period === undefined ? null : (gracePeriodSeconds(body.grace_period) ?? null);
-    // One statement, so concurrent PUTs cannot lose past_due_since: a tenant already past due keeps the time
-    // it fell past due (its grace period does not restart); active clears it.
-    const [row] = await deps.orm.em
-      .fork()
-      .getConnection()
-      .execute<(BillingAccountRecord & { created: boolean })[]>(
-        `insert into billing_accounts as a (tenant_id, status, past_due_since, grace_period_seconds, updated_at)
-         values (?, ?, case when ? = 'past_due' then now() end, ?, now())
-         on conflict (tenant_id) do update set
-           status = excluded.status,
-           past_due_since = case when excluded.status = 'past_due' then coalesce(a.past_due_since, now()) end,
-           grace_period_seconds = coalesce(?::integer, a.grace_period_seconds),
-           updated_at = now()
-         returning a.tenant_id, a.status, a.past_due_since, a.grace_period_seconds, a.updated_at,
-           (xmax = 0) as created`,
-        [tenantId, body.status, body.status, given ?? defaultGraceSeconds, given],
-      );
-    if (!row) throw new Error('billing account upsert returned no row');
-    res.status(row.created ? 201 : 200).json(accountBody(row));
+    const { account, created } = await deps.accounts.putAccount({
+      tenantId,
+      status: body.status,
+      gracePeriodSeconds: given,
+      defaultGraceSeconds,
+    });
+    res.status(created ? 201 : 200).json(accountBody(account));
   });
 
   route('post', '/billing/sweep', async (req: Request, res: Response) => {

@@ -10,6 +10,7 @@ import { problem, sendProblem } from '../../api/problem.ts';
 import { billingRoutes } from '../../api/routes/billing.ts';
 import { loadConfig } from '../../config/env.ts';
 import { createLogger } from '../../config/logger.ts';
+import { BillingStore } from '../../db/billing-store.ts';
 import {
   billingScheduleSettings,
   type EnsureScheduleResult,
@@ -77,7 +78,7 @@ export async function startBillingApi(stack: Stack): Promise<{ url: string; clos
   v1.use(
     '/admin',
     billingRoutes({
-      orm: stack.orm,
+      accounts: new BillingStore(stack.orm),
       client: stack.client,
       scheduleId: billingScheduleIdOf(stack),
       defaultGracePeriod: stack.config.CTRLPLANE_BILLING_GRACE_PERIOD,
