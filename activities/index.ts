@@ -3,7 +3,7 @@ import { BillingStore } from '../db/billing-store.ts';
 import type { Orm } from '../db/database.ts';
 import { ReadModelProjection } from '../db/read-model-projection.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
-import { type SecretStore, secretStoreFromConfig } from '../providers/secret-store.ts';
+import type { SecretStore } from '../providers/secret-store.ts';
 import { type BillingActivities, createBillingActivities } from './billing-activities.ts';
 import type { InstanceActivities } from './instance-activity-types.ts';
 import { createProviderActivities } from './provider-activities.ts';
@@ -14,13 +14,13 @@ export interface ActivityDependencies {
   orm: Orm;
   /** The worker's Temporal client: the billing sweep sends commands to instance workflows with it. */
   client?: Client;
-  /** Where secret variables are resolved at provision time (default: CTRLPLANE_SECRET_STORE, else env). */
-  secrets?: SecretStore;
+  /** Where secret variables are resolved at provision time (CTRLPLANE_SECRET_STORE). */
+  secrets: SecretStore;
 }
 
 export function createActivities(deps: ActivityDependencies): InstanceActivities & BillingActivities {
   return {
-    ...createProviderActivities(deps.providers, deps.secrets ?? secretStoreFromConfig()),
+    ...createProviderActivities(deps.providers, deps.secrets),
     ...createReadModelActivities(new ReadModelProjection(deps.orm)),
     ...createBillingActivities({ store: new BillingStore(deps.orm), client: deps.client }),
   };

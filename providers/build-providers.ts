@@ -8,7 +8,7 @@ import type { DockerHostLimits } from './docker/host-limits.ts';
 import { ImageAllowlist } from './docker/image-allowlist.ts';
 import { specHashKey } from './docker/spec-hash.ts';
 import type { TenantRegistryCredentials } from './docker/tenant-credentials.ts';
-import { kubernetesProviderFromEnv } from './kubernetes/from-env.ts';
+import { KubernetesProvider } from './kubernetes/kubernetes-provider.ts';
 import { ProviderRegistry } from './registry.ts';
 
 /**
@@ -18,7 +18,6 @@ import { ProviderRegistry } from './registry.ts';
 export function buildProviders(
   config: Config,
   logger: Logger,
-  env: NodeJS.ProcessEnv = process.env,
   stores: { tenantCredentials?: TenantRegistryCredentials } = {},
 ): ProviderRegistry {
   const registry = new ProviderRegistry(config.CTRLPLANE_DEFAULT_PROVIDER);
@@ -43,9 +42,13 @@ export function buildProviders(
       hostName: config.DOCKER_HOST ?? 'unix:///var/run/docker.sock',
     }),
   );
-  // Kubernetes is registered when a cluster is configured (CP_K8S_KUBECONFIG, KUBECONFIG or in-cluster).
-  const kubernetes = kubernetesProviderFromEnv(env, logger.child({ provider: 'kubernetes' }));
-  if (kubernetes) registry.register('kubernetes', kubernetes);
+  // Kubernetes is registered when a cluster is configured (CTRLPLANE_K8S_KUBECONFIG, KUBECONFIG or in-cluster).
+  if (config.kubernetes) {
+    registry.register(
+      'kubernetes',
+      new KubernetesProvider({ ...config.kubernetes, logger: logger.child({ provider: 'kubernetes' }) }),
+    );
+  }
   return registry;
 }
 

@@ -1,6 +1,6 @@
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, sep } from 'node:path';
-import { ConfigError } from '../config/config-error.ts';
+import type { SecretStoreSpec } from '../config/secret-store-spec.ts';
 import { SECRET_KEY_RULE, secretKeySegments } from '../domain/sources/secret-key.ts';
 import type { SecretBinding } from '../domain/sources/variables.ts';
 import { PermanentProviderError } from './provider.ts';
@@ -13,7 +13,7 @@ import { secretEnvName } from './secret-env-name.ts';
  * A key is always one of the instance's tenant's secrets: every store puts the tenant in front of it, so no key
  * reaches another tenant's secrets, whatever it spells (domain/sources/secret-key.ts says what a key is).
  *
- * Configuration (`secretStoreFromConfig`), env var CTRLPLANE_SECRET_STORE:
+ * Configuration: CTRLPLANE_SECRET_STORE (config/secret-store-spec.ts parses it; secretStoreFor builds the store):
  *   `env` (default)      tenant `acme`, key `db/password` → env var CTRLPLANE_SECRET_ACME__DB__PASSWORD
  *                        (the one-to-one encoding of secret-env-name.ts)
  *   `env:<PREFIX>`       the same with another prefix, e.g. `env:MYAPP_SECRET_`
@@ -92,7 +92,7 @@ export class EnvSecretStore implements SecretStore {
   readonly description: string;
 
   constructor(
-    private readonly env: Readonly<Record<string, string | undefined>> = process.env,
+    private readonly env: Readonly<Record<string, string | undefined>>,
     private readonly options: { prefix?: string } = {},
   ) {
     this.description = `env (${this.prefix}…)`;
@@ -173,38 +173,14 @@ function isMissing(err: unknown): boolean {
   return code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP';
 }
 
-/** The store CTRLPLANE_SECRET_STORE names; a bad value throws at start-up. */
-export function secretStoreFromConfig(
-  env: Readonly<Record<string, string | undefined>> = process.env,
+/** The store CTRLPLANE_SECRET_STORE names; an `env` store reads the secrets' values from `env`. */
+export function secretStoreFor(
+  spec: SecretStoreSpec,
+  env: Readonly<Record<string, string | undefined>>,
 ): SecretStore {
-  const spec = (env.CTRLPLANE_SECRET_STORE ?? '').trim() || 'env';
-  if (env.CTRLPLANE_SECRET_STORE_PER_TENANT !== undefined) {
-    throw ConfigError.of(
-      'CTRLPLANE_SECRET_STORE_PER_TENANT',
-      "is no longer read: secret keys are always scoped to the instance's tenant; remove it (see the README on naming a tenant's secrets)",
-    );
-  }
-  if (spec === 'env') return new EnvSecretStore(env);
-  if (spec.startsWith('env:')) {
-    const prefix = spec.slice('env:'.length);
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(prefix)) {
-      throw ConfigError.of(
-        'CTRLPLANE_SECRET_STORE',
-        `${JSON.stringify(prefix)} is not a valid env var prefix`,
-      );
-    }
-    return new EnvSecretStore(env, { prefix });
-  }
-  if (spec.startsWith('dir:')) {
-    const dir = spec.slice('dir:'.length);
-    if (!isAbsolute(dir))
-      throw ConfigError.of('CTRLPLANE_SECRET_STORE', `dir:${dir} must be an absolute path`);
-    return new FileSecretStore(dir);
-  }
-  throw ConfigError.of(
-    'CTRLPLANE_SECRET_STORE',
-    `must be env, env:<PREFIX> or dir:/absolute/path, not ${JSON.stringify(spec)}`,
-  );
+  return spec.kind === 'env'
+    ? new EnvSecretStore(env, { prefix: spec.prefix })
+    : new FileSecretStore(spec.dir);
 }
 
 /**

@@ -89,7 +89,7 @@ if (/^(1|true|yes|on)$/i.test(process.env.CTRLPLANE_DEV_KUBERNETES ?? '')) {
     console.error(`start: ${(err as Error).message}`);
     await shutdown(1);
   }
-  env.CP_K8S_KUBECONFIG = kubernetes?.kubeconfig;
+  env.CTRLPLANE_K8S_KUBECONFIG = kubernetes?.kubeconfig;
   // helm (and kubectl for kustomize) as built by setup.
   env.PATH = `${TOOLS_BIN}:${process.env.PATH ?? ''}`;
 }

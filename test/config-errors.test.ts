@@ -118,8 +118,18 @@ describe('a bad configuration stops a process with one line per bad variable and
     assert.deepEqual(store.lines, [
       'config: CTRLPLANE_SECRET_STORE: must be env, env:<PREFIX> or dir:/absolute/path, not "vault"',
     ]);
-    const kubernetes = start('worker', { CTRLPLANE_SPEC_HASH_KEY: KEY, CP_K8S_ENABLED: 'maybe' });
+    const kubernetes = start('worker', { CTRLPLANE_SPEC_HASH_KEY: KEY, CTRLPLANE_K8S_ENABLED: 'maybe' });
     assert.equal(kubernetes.code, 2, kubernetes.output);
-    assert.deepEqual(kubernetes.lines, ['config: CP_K8S_ENABLED: expected a boolean, got "maybe"']);
+    assert.deepEqual(kubernetes.lines, ['config: CTRLPLANE_K8S_ENABLED: expected a boolean, got "maybe"']);
+  });
+
+  it('api and worker: a variable under its old CP_K8S_ name stops the process, naming the new name', () => {
+    for (const role of ['api', 'worker'] as const) {
+      const renamed = start(role, { CTRLPLANE_SPEC_HASH_KEY: KEY, CP_K8S_KUBECONFIG: '/etc/kubeconfig' });
+      assert.equal(renamed.code, 2, renamed.output);
+      assert.deepEqual(renamed.lines, [
+        'config: CP_K8S_KUBECONFIG: is no longer read: it was renamed CTRLPLANE_K8S_KUBECONFIG; set that instead',
+      ]);
+    }
   });
 });

@@ -47,8 +47,8 @@ describe('an instance on Kubernetes, through the API', () => {
   before(async () => {
     stack = await startStack({
       env: {
-        CP_K8S_KUBECONFIG: cluster.kubeconfigPath,
-        CP_K8S_NAMESPACE_PREFIX: prefix,
+        CTRLPLANE_K8S_KUBECONFIG: cluster.kubeconfigPath,
+        CTRLPLANE_K8S_NAMESPACE_PREFIX: prefix,
         CTRLPLANE_K8S_SYSTEM_NAMESPACE: system,
       },
     });

@@ -4,15 +4,11 @@
  * apply, validation, admission), kube-controller-manager (ReplicaSets, pods, StatefulSet claims, garbage
  * collection, namespace deletion) and kube-scheduler are the real ones; the pods land on a kwok node, which reports
  * them Running without running any container. Everything runs in a namespace of its own. The tenant-namespace name
- * and environment-configuration tests at the end need no cluster.
+ * tests at the end need no cluster (the configuration's are in test/kubernetes-config.unit.test.ts).
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import {
   ApiException,
   KubeConfig,
@@ -27,7 +23,6 @@ import {
   type V1StatefulSet,
 } from '@kubernetes/client-node';
 import type { ServiceSpec } from '../domain/instance.ts';
-import { kubernetesOptionsFromEnv, kubernetesProviderFromEnv } from '../providers/kubernetes/from-env.ts';
 import { KubernetesProvider } from '../providers/kubernetes/index.ts';
 import { tenantNamespace } from '../providers/kubernetes/names.ts';
 import { PermanentProviderError, type ProvisionRequest } from '../providers/provider.ts';
@@ -842,145 +837,5 @@ describe('Kubernetes provider — tenant namespace names', () => {
     });
     const perTenant = new KubernetesProvider({ kubeConfig: kc, namespacePerTenant: true, helm: false });
     assert.notEqual(perTenant.namespaceFor('a_b'), perTenant.namespaceFor('a-b'));
-  });
-});
-
-describe('Kubernetes provider — configuration from the environment', () => {
-  it('is not configured without CP_K8S_KUBECONFIG, KUBECONFIG or a pod service account', () => {
-    assert.equal(kubernetesOptionsFromEnv({}), undefined);
-    assert.equal(kubernetesProviderFromEnv({ CP_K8S_NAMESPACE: 'x' }), undefined);
-    assert.equal(kubernetesOptionsFromEnv({ KUBECONFIG: '/x', CP_K8S_ENABLED: 'false' }), undefined);
-  });
-
-  it('reads the CP_K8S_* settings', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'kubeconfig-'));
-    try {
-      // A kubeconfig whose server nobody listens on: nothing here needs a cluster.
-      const kc = new KubeConfig();
-      kc.loadFromOptions({
-        clusters: [{ name: 'none', server: 'http://127.0.0.1:1', skipTLSVerify: true }],
-        users: [{ name: 'u' }],
-        contexts: [{ name: 'c', cluster: 'none', user: 'u' }],
-        currentContext: 'c',
-      });
-      const path = join(dir, 'config');
-      await writeFile(path, kc.exportConfig());
-      const env = {
-        CP_K8S_KUBECONFIG: path,
-        CP_K8S_CONTEXT: 'c',
-        CP_K8S_NAMESPACE_PREFIX: 'tenant',
-        CP_K8S_LABELS: 'env=dev, team=core',
-        CP_K8S_IMAGE_PULL_SECRETS: 'regcred, other',
-        CP_K8S_ARGO_NAMESPACE: 'gitops',
-        CP_K8S_REGION: 'eu-west',
-        CP_K8S_HELM_BIN: 'false',
-        CTRLPLANE_K8S_SYSTEM_NAMESPACE: 'cp-system',
-        CTRLPLANE_K8S_POD_SECURITY: 'baseline',
-        CTRLPLANE_K8S_RUN_AS_USER: '10001',
-        CTRLPLANE_K8S_QUOTA: 'pods=10, requests.cpu=2',
-        CTRLPLANE_K8S_CONTAINER_DEFAULT_LIMITS: 'cpu=1,memory=1Gi',
-        CTRLPLANE_K8S_CONTAINER_DEFAULT_REQUESTS: '',
-        CTRLPLANE_K8S_SERVICE_EXPOSURE: 'loadbalancer',
-        CTRLPLANE_K8S_TENANT_API_GROUPS: 'widgets.example.com',
-        CTRLPLANE_K8S_HELM_REPOS: 'https://charts.example.com, oci://ghcr.io/acme, /srv/charts',
-        CTRLPLANE_K8S_ARGO_REPOS: 'https://git.example.com/apps',
-      };
-      assert.deepEqual(kubernetesOptionsFromEnv(env), {
-        kubeconfigPath: path,
-        context: 'c',
-        namespacePerTenant: true,
-        namespacePrefix: 'tenant',
-        systemNamespace: 'cp-system',
-        podSecurity: 'baseline',
-        runAsUser: 10001,
-        tenantLimits: {
-          quota: { pods: '10', 'requests.cpu': '2' },
-          containerDefaultLimits: { cpu: '1', memory: '1Gi' },
-          containerDefaultRequests: {},
-        },
-        serviceExposure: ['LoadBalancer'],
-        tenantApiGroups: ['widgets.example.com'],
-        labels: { env: 'dev', team: 'core' },
-        imagePullSecrets: ['regcred', 'other'],
-        argoRepos: ['https://git.example.com/apps'],
-        argoNamespace: 'gitops',
-        argoDestServer: 'https://kubernetes.default.svc',
-        region: 'eu-west',
-        helm: false,
-        helmRepos: ['https://charts.example.com', 'oci://ghcr.io/acme', '/srv/charts'],
-      });
-      // The safe defaults.
-      const defaults = kubernetesOptionsFromEnv({ CP_K8S_KUBECONFIG: path });
-      assert.equal(defaults?.namespacePerTenant, true);
-      assert.equal(defaults?.podSecurity, 'restricted');
-      assert.equal(defaults?.runAsUser, 65532);
-      assert.deepEqual(defaults?.serviceExposure, []);
-      assert.deepEqual(defaults?.helmRepos, []);
-      assert.deepEqual(defaults?.argoRepos, []);
-      assert.equal(defaults?.tenantLimits?.quota.pods, '50');
-      // The shared namespace only by explicit opt-in.
-      assert.equal(
-        kubernetesOptionsFromEnv({
-          CP_K8S_KUBECONFIG: path,
-          CP_K8S_NAMESPACE_PER_TENANT: 'false',
-          CP_K8S_NAMESPACE: 'apps',
-        })?.namespace,
-        'apps',
-      );
-      assert.throws(
-        () => kubernetesOptionsFromEnv({ ...env, CP_K8S_NAMESPACE: 'apps' }),
-        /CP_K8S_NAMESPACE: names the namespace shared by all tenants, which needs CP_K8S_NAMESPACE_PER_TENANT=false/,
-      );
-      for (const [key, value, pattern] of [
-        ['CP_K8S_ARGO_PROJECT', 'tenants', /CP_K8S_ARGO_PROJECT: is no longer read/],
-        [
-          'CTRLPLANE_K8S_POD_SECURITY',
-          'privileged',
-          /CTRLPLANE_K8S_POD_SECURITY: expected restricted or baseline/,
-        ],
-        ['CTRLPLANE_K8S_RUN_AS_USER', '0', /CTRLPLANE_K8S_RUN_AS_USER: expected a non-root UID/],
-        [
-          'CTRLPLANE_K8S_QUOTA',
-          'pods=lots',
-          /CTRLPLANE_K8S_QUOTA: pods=lots: "lots" is not a Kubernetes quantity/,
-        ],
-        [
-          'CTRLPLANE_K8S_SERVICE_EXPOSURE',
-          'HostPort',
-          /CTRLPLANE_K8S_SERVICE_EXPOSURE: "HostPort" is not one of/,
-        ],
-        ['CTRLPLANE_K8S_HELM_REPOS', 'charts', /CTRLPLANE_K8S_HELM_REPOS: "charts" is neither/],
-      ] as const) {
-        assert.throws(() => kubernetesOptionsFromEnv({ ...env, [key]: value }), pattern);
-      }
-      const provider = kubernetesProviderFromEnv(env);
-      assert.ok(provider);
-      assert.equal(provider.info().region, 'eu-west');
-      assert.match(provider.namespaceFor('ten_ABC'), /^tenant-ten-abc-[0-9a-f]{10}$/);
-      const health = await provider.healthCheck();
-      assert.equal(health.healthy, false);
-      assert.match(health.message, /unreachable/);
-      // Without CP_K8S_HELM_BIN: the helm setup built into .tools/bin (this run has it), else `helm` on PATH.
-      const { CP_K8S_HELM_BIN: _, ...withoutHelm } = env;
-      assert.equal(
-        kubernetesOptionsFromEnv(withoutHelm)?.helm,
-        fileURLToPath(new URL('../.tools/bin/helm', import.meta.url)),
-      );
-      assert.throws(
-        () =>
-          kubernetesOptionsFromEnv({ ...env, CP_K8S_NAMESPACE_PER_TENANT: 'false', CP_K8S_NAMESPACE: '' }),
-        /CP_K8S_NAMESPACE/,
-      );
-      assert.throws(
-        () => kubernetesOptionsFromEnv({ ...env, CP_K8S_NAMESPACE_PER_TENANT: 'maybe' }),
-        /CP_K8S_NAMESPACE_PER_TENANT/,
-      );
-      assert.throws(
-        () => kubernetesProviderFromEnv({ ...env, CP_K8S_CONTEXT: 'missing' }),
-        /no context "missing"/,
-      );
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
   });
 });

@@ -38,9 +38,9 @@ describe('a manifests source on Kubernetes, through the API', () => {
     disposeNamespace = namespace.dispose;
     stack = await startStack({
       env: {
-        CP_K8S_KUBECONFIG: cluster.kubeconfigPath,
-        CP_K8S_NAMESPACE_PER_TENANT: 'false',
-        CP_K8S_NAMESPACE: ns,
+        CTRLPLANE_K8S_KUBECONFIG: cluster.kubeconfigPath,
+        CTRLPLANE_K8S_NAMESPACE_PER_TENANT: 'false',
+        CTRLPLANE_K8S_NAMESPACE: ns,
         // Argo CD is enabled by the repositories its Applications may come from (each tenant gets an AppProject).
         CTRLPLANE_K8S_ARGO_REPOS: 'https://git.example.com',
         CTRLPLANE_RATE_LIMIT_PER_MINUTE: '0',

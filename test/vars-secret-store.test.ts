@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { loadConfig } from '../config/env.ts';
 import { PermanentProviderError } from '../providers/provider.ts';
 import { decodeEnvPart, encodeEnvPart, secretEnvName } from '../providers/secret-env-name.ts';
 import {
@@ -10,7 +11,7 @@ import {
   FileSecretStore,
   resolveSecretBindings,
   SecretNotFoundError,
-  secretStoreFromConfig,
+  secretStoreFor,
   tenantDirectory,
 } from '../providers/secret-store.ts';
 
@@ -166,7 +167,11 @@ describe('FileSecretStore', () => {
   });
 });
 
-describe('secretStoreFromConfig (CTRLPLANE_SECRET_STORE)', () => {
+describe('the store CTRLPLANE_SECRET_STORE names', () => {
+  // As the worker builds it: the configuration parses the variable, the env store reads values from env.
+  const secretStoreFromConfig = (env: Record<string, string>) =>
+    secretStoreFor(loadConfig(env).CTRLPLANE_SECRET_STORE, env);
+
   it('defaults to env', () => {
     assert.ok(secretStoreFromConfig({}) instanceof EnvSecretStore);
     assert.ok(secretStoreFromConfig({ CTRLPLANE_SECRET_STORE: 'env' }) instanceof EnvSecretStore);

@@ -4,7 +4,7 @@ import { createLogger } from '../config/logger.ts';
 import { openOrm } from '../db/database.ts';
 import { RegistryCredentialStore } from '../db/registry-credential-store.ts';
 import { buildProviders } from '../providers/build-providers.ts';
-import { secretStoreFromConfig } from '../providers/secret-store.ts';
+import { secretStoreFor } from '../providers/secret-store.ts';
 import { runWorker } from './run-worker.ts';
 
 // Tenants' registry credentials come from the database, opened once the configuration is known to be good.
@@ -12,7 +12,7 @@ let credentials: RegistryCredentialStore | undefined;
 const { config, logger, providers, secrets } = exitOnConfigError(() => {
   const config = loadWorkerConfig();
   const logger = createLogger('ctrlplane-worker', config.LOG_LEVEL);
-  const providers = buildProviders(config, logger, process.env, {
+  const providers = buildProviders(config, logger, {
     tenantCredentials: {
       lookup: (tenantId, registry) => {
         if (!credentials) throw new Error('the registry credential store is not open yet');
@@ -20,7 +20,8 @@ const { config, logger, providers, secrets } = exitOnConfigError(() => {
       },
     },
   });
-  return { config, logger, providers, secrets: secretStoreFromConfig() };
+  // The env store reads secret values from the worker's environment: those are data, not settings.
+  return { config, logger, providers, secrets: secretStoreFor(config.CTRLPLANE_SECRET_STORE, process.env) };
 });
 try {
   const orm = await openOrm(config.DATABASE_URL);
@@ -31,7 +32,7 @@ try {
     providers,
     secrets,
     orm,
-    workflowBundlePath: process.env.CTRLPLANE_WORKFLOW_BUNDLE,
+    workflowBundlePath: config.CTRLPLANE_WORKFLOW_BUNDLE,
   });
 } catch (err) {
   logger.fatal({ err }, 'worker failed');

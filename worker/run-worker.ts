@@ -15,8 +15,8 @@ export interface RunWorkerOptions {
   config: Config;
   logger: Logger;
   providers: ProviderRegistry;
-  /** Where secret variables are resolved (default: CTRLPLANE_SECRET_STORE, else env). */
-  secrets?: SecretStore;
+  /** Where secret variables are resolved (CTRLPLANE_SECRET_STORE). */
+  secrets: SecretStore;
   workflowBundlePath?: string;
   /** The database, when the caller opened it already (to build its providers with); closed on shutdown. */
   orm?: Orm;
@@ -49,7 +49,7 @@ export async function runWorker({
       connection,
       namespace: config.TEMPORAL_NAMESPACE,
       taskQueue: config.CTRLPLANE_TASK_QUEUE,
-      activities: createActivities({ providers, orm, client, ...(secrets ? { secrets } : {}) }),
+      activities: createActivities({ providers, orm, client, secrets }),
       workflowBundlePath,
       shutdownGraceTimeMs: config.CTRLPLANE_WORKER_SHUTDOWN_GRACE_MS,
     });

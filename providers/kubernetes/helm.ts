@@ -9,7 +9,7 @@ export { findExecutable } from '../find-executable.ts';
 export function helmUnavailable(): PermanentProviderError {
   return new PermanentProviderError(
     'the helm source needs the helm CLI, and no helm executable was found on the PATH of the worker ' +
-      '(install helm 3 or set CP_K8S_HELM_BIN)',
+      '(install helm 3 or set CTRLPLANE_K8S_HELM_BIN)',
     'unsupported_source',
   );
 }

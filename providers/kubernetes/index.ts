@@ -5,7 +5,6 @@ export {
   type KubernetesProviderLogger,
   type KubernetesProviderOptions,
 } from './config.ts';
-export { kubernetesOptionsFromEnv, kubernetesProviderFromEnv } from './from-env.ts';
 export { KubernetesProvider } from './kubernetes-provider.ts';
 export {
   ANNOTATION,

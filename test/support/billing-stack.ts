@@ -11,6 +11,7 @@ import { billingRoutes } from '../../api/routes/billing.ts';
 import { loadConfig } from '../../config/env.ts';
 import { createLogger } from '../../config/logger.ts';
 import { BillingStore } from '../../db/billing-store.ts';
+import { secretStoreFor } from '../../providers/secret-store.ts';
 import {
   billingScheduleSettings,
   type EnsureScheduleResult,
@@ -54,7 +55,12 @@ export async function startBillingWorker(stack: Stack): Promise<{ stop(): Promis
     connection,
     namespace: stack.config.TEMPORAL_NAMESPACE,
     taskQueue: stack.config.CTRLPLANE_TASK_QUEUE,
-    activities: createActivities({ providers: stack.providers, orm: stack.orm, client: stack.client }),
+    activities: createActivities({
+      providers: stack.providers,
+      orm: stack.orm,
+      client: stack.client,
+      secrets: secretStoreFor(stack.config.CTRLPLANE_SECRET_STORE, process.env),
+    }),
     workflowBundlePath: process.env.CTRLPLANE_WORKFLOW_BUNDLE,
     shutdownGraceTimeMs: stack.config.CTRLPLANE_WORKER_SHUTDOWN_GRACE_MS,
   });

@@ -7,6 +7,7 @@ import { loadConfig } from '../../config/env.ts';
 import { createLogger } from '../../config/logger.ts';
 import { buildProviders } from '../../providers/build-providers.ts';
 import type { Provider } from '../../providers/provider.ts';
+import { secretStoreFor } from '../../providers/secret-store.ts';
 import { runWorker } from '../../worker/run-worker.ts';
 
 const config = loadConfig();
@@ -31,4 +32,10 @@ if (pauseAfter) {
   providers.register('docker', paused);
 }
 
-await runWorker({ config, logger, providers, workflowBundlePath: process.env.CTRLPLANE_WORKFLOW_BUNDLE });
+await runWorker({
+  config,
+  logger,
+  providers,
+  secrets: secretStoreFor(config.CTRLPLANE_SECRET_STORE, process.env),
+  ...(config.CTRLPLANE_WORKFLOW_BUNDLE ? { workflowBundlePath: config.CTRLPLANE_WORKFLOW_BUNDLE } : {}),
+});

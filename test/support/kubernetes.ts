@@ -93,7 +93,7 @@ export async function eventually(
 /** Objects of the run's cluster, read and written as an administrator would with kubectl. */
 export class Cluster {
   readonly api: KubernetesObjectApi;
-  /** The kubeconfig file to hand to a stack (CP_K8S_KUBECONFIG). */
+  /** The kubeconfig file to hand to a stack (CTRLPLANE_K8S_KUBECONFIG). */
   readonly kubeconfigPath = TEST_KUBECONFIG;
 
   constructor(readonly kc: KubeConfig = testKubeConfig()) {

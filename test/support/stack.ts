@@ -10,7 +10,7 @@ import { type Orm, openOrm } from '../../db/database.ts';
 import { RegistryCredentialStore } from '../../db/registry-credential-store.ts';
 import { buildProviders } from '../../providers/build-providers.ts';
 import type { ProviderRegistry } from '../../providers/registry.ts';
-import { secretStoreFromConfig } from '../../providers/secret-store.ts';
+import { secretStoreFor } from '../../providers/secret-store.ts';
 import { createInstanceWorker } from '../../worker/create-worker.ts';
 
 let runtimeInstalled = false;
@@ -65,7 +65,7 @@ export async function startStack(
   const logger = createLogger('test', config.LOG_LEVEL);
   const orm = await openOrm(config.DATABASE_URL, { poolMax: 4 });
   // The worker's providers find tenants' registry credentials in the database; the API's only check specs.
-  const providers = buildProviders(config, logger, env, {
+  const providers = buildProviders(config, logger, {
     tenantCredentials: new RegistryCredentialStore(orm),
   });
   const api = await startApi(config, logger, providers);
@@ -89,7 +89,12 @@ export async function startStack(
         namespace: config.TEMPORAL_NAMESPACE,
         taskQueue: config.CTRLPLANE_TASK_QUEUE,
         // Secret variables resolve from the stack's env (CTRLPLANE_SECRET_STORE and the secrets themselves).
-        activities: createActivities({ providers, orm, client, secrets: secretStoreFromConfig(env) }),
+        activities: createActivities({
+          providers,
+          orm,
+          client,
+          secrets: secretStoreFor(config.CTRLPLANE_SECRET_STORE, env),
+        }),
         workflowBundlePath: process.env.CTRLPLANE_WORKFLOW_BUNDLE,
         shutdownGraceTimeMs: config.CTRLPLANE_WORKER_SHUTDOWN_GRACE_MS,
       });
