@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import { BillingStore } from '../db/billing-store.ts';
 import type { Orm } from '../db/database.ts';
 import { ReadModelProjection } from '../db/read-model-projection.ts';
+import type { KustomizeOptions } from '../providers/kustomize.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { SecretStore } from '../providers/secret-store.ts';
 import { type BillingActivities, createBillingActivities } from './billing-activities.ts';
@@ -16,11 +17,13 @@ export interface ActivityDependencies {
   client?: Client;
   /** Where secret variables are resolved at provision time (CTRLPLANE_SECRET_STORE). */
   secrets: SecretStore;
+  /** How kustomize sources are built (CTRLPLANE_KUSTOMIZE_BIN; default: kustomize or kubectl on PATH). */
+  kustomize?: KustomizeOptions;
 }
 
 export function createActivities(deps: ActivityDependencies): InstanceActivities & BillingActivities {
   return {
-    ...createProviderActivities(deps.providers, deps.secrets),
+    ...createProviderActivities(deps.providers, deps.secrets, deps.kustomize),
     ...createReadModelActivities(new ReadModelProjection(deps.orm)),
     ...createBillingActivities({ store: new BillingStore(deps.orm), client: deps.client }),
   };

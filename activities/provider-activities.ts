@@ -1,6 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { CtrlplaneError } from '../domain/errors.ts';
 import { deprovisionSource, sourceStatus } from '../providers/dispatch.ts';
+import type { KustomizeOptions } from '../providers/kustomize.ts';
 import type { CallOptions, Provider } from '../providers/provider.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { SecretStore } from '../providers/secret-store.ts';
@@ -28,6 +29,7 @@ type ProviderActivities = Pick<
 export function createProviderActivities(
   providers: ProviderRegistry,
   secrets: SecretStore,
+  kustomize: KustomizeOptions = {},
 ): ProviderActivities {
   /** A call on an existing instance: the redactor comes from its secret references, resolved first. */
   const onInstance = <T>(
@@ -43,7 +45,7 @@ export function createProviderActivities(
     // Provision resolves the secrets itself (it injects them) and hands them to the scope as it does.
     provisionInstance: (input) =>
       callProvider(providers, input.provider_name, (p, opts, redaction) =>
-        provisionFromSource(p, input, secrets, opts, redaction),
+        provisionFromSource(p, input, secrets, opts, redaction, kustomize),
       ),
     startInstance: (input) =>
       onInstance(input, async (p, opts) => {

@@ -2,6 +2,7 @@ import { injectSecretEnv } from '../domain/sources/secret-env.ts';
 import { resolve } from '../domain/sources/variables.ts';
 import { provisionSource } from '../providers/dispatch.ts';
 import { renderSource } from '../providers/dispatch-render.ts';
+import type { KustomizeOptions } from '../providers/kustomize.ts';
 import type { CallOptions, Provider, ProvisionResult } from '../providers/provider.ts';
 import { resolveSecretBindings, type SecretStore } from '../providers/secret-store.ts';
 import type { ProvisionInput } from './instance-activity-types.ts';
@@ -19,6 +20,7 @@ export async function provisionFromSource(
   secrets: SecretStore,
   opts: CallOptions,
   redaction: RedactionScope,
+  kustomize: KustomizeOptions = {},
 ): Promise<ProvisionResult> {
   const { request } = input;
   const source = input.source ?? { type: 'services' as const, services: request.services };
@@ -27,7 +29,10 @@ export async function provisionFromSource(
     tenant: { id: request.tenant_id },
     region: input.region ?? '',
   });
-  let rendered = await renderSource(source, scope, opts.signal ? { signal: opts.signal } : {});
+  let rendered = await renderSource(source, scope, {
+    kustomize,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
   if (bindings.length > 0) {
     const values = await resolveSecretBindings(secrets, bindings, {
       tenant_id: request.tenant_id,

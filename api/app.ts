@@ -9,6 +9,7 @@ import type { InstanceStore } from '../db/instance-store.ts';
 import type { RegistryCredentialStore } from '../db/registry-credential-store.ts';
 import type { StreamTicketStore } from '../db/stream-tickets.ts';
 import { CtrlplaneError } from '../domain/errors.ts';
+import type { KustomizeOptions } from '../providers/kustomize.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { type AuthOptions, authenticate } from './auth.ts';
 import { docsPage } from './docs-page.ts';
@@ -45,6 +46,8 @@ export interface AppDeps {
   auth: Omit<AuthOptions, 'streamTicket'>;
   /** How long a create waits for the provider's health check (default 5 s). */
   providerHealthTimeoutMs?: number;
+  /** How kustomize sources are built when a create is checked (default: kustomize or kubectl on PATH). */
+  kustomize?: KustomizeOptions;
   /** Requests per minute per tenant; 0 disables the limit. */
   rateLimitPerMinute: number;
   maxWaitMs: number;
@@ -163,6 +166,7 @@ export function createApp(deps: AppDeps): Express {
     instanceRoutes({
       store: deps.store,
       events: deps.events,
+      kustomize: deps.kustomize ?? {},
       commands: deps.commands,
       providers: deps.providers,
       datacenters: deps.datacenters,

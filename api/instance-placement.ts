@@ -13,6 +13,7 @@ import { checkSecretBindings } from '../domain/sources/secret-env.ts';
 import { type Definition, resolve, validateDefinitions } from '../domain/sources/variables.ts';
 import { supportsSource } from '../providers/dispatch.ts';
 import { renderSource } from '../providers/dispatch-render.ts';
+import type { KustomizeOptions } from '../providers/kustomize.ts';
 import type { Provider } from '../providers/provider.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { RetryableError } from './problem.ts';
@@ -165,6 +166,7 @@ export async function checkRender(
   deployment: Deployment,
   context: { id: string; name: string; tenant_id: string; region: string },
   signal?: AbortSignal,
+  kustomize: KustomizeOptions = {},
 ): Promise<void> {
   const { scope, bindings } = resolve(deployment.variables, deployment.variable_values, {
     instance: { id: context.id, name: context.name },
@@ -172,7 +174,7 @@ export async function checkRender(
     region: context.region,
   });
   checkSecretBindings(deployment.source, bindings);
-  const rendered = await renderSource(deployment.source, scope, signal ? { signal } : {});
+  const rendered = await renderSource(deployment.source, scope, { kustomize, ...(signal ? { signal } : {}) });
   rendered.services?.forEach((service, i) => {
     if (service.image === '' || /\s/.test(service.image)) {
       throw new SourceError(

@@ -56,6 +56,7 @@ export async function startApi(
   const app = createApp({
     store: new InstanceStore(orm),
     events: new InstanceEventStore(orm),
+    ...(config.CTRLPLANE_KUSTOMIZE_BIN ? { kustomize: { binary: config.CTRLPLANE_KUSTOMIZE_BIN } } : {}),
     commands: new InstanceCommands({
       client,
       taskQueue: config.CTRLPLANE_TASK_QUEUE,

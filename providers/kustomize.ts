@@ -11,7 +11,7 @@ import { findExecutable } from './find-executable.ts';
 /**
  * The kustomize build of a manifests source: the rendered files are written to a
  * private temp dir and built with `kustomize build <root>`, or `kubectl kustomize <root>` when only kubectl is on
- * the PATH (CTRLPLANE_KUSTOMIZE_BIN may name either binary). Kustomize's default load restrictor keeps file loads
+ * the PATH (options.binary, from CTRLPLANE_KUSTOMIZE_BIN, may name either binary). Kustomize's default load restrictor keeps file loads
  * inside the root. Builds run where the source is created (the API process) with its network, so before kustomize
  * runs, every path a kustomization (or a built-in generator/transformer config) names must be a file or directory
  * of the submitted tree: remote bases, resources, components and patches (URLs, git specs, absolute paths, paths
@@ -56,7 +56,7 @@ const REMOTE =
 
 /** The kustomize command available, if any. */
 export function findKustomize(options: KustomizeOptions = {}): KustomizeCommand | undefined {
-  const configured = options.binary ?? process.env.CTRLPLANE_KUSTOMIZE_BIN;
+  const configured = options.binary;
   const path = options.path ?? process.env.PATH ?? '';
   const asCommand = (binary: string): KustomizeCommand => ({
     binary,

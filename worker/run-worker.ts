@@ -49,7 +49,13 @@ export async function runWorker({
       connection,
       namespace: config.TEMPORAL_NAMESPACE,
       taskQueue: config.CTRLPLANE_TASK_QUEUE,
-      activities: createActivities({ providers, orm, client, secrets }),
+      activities: createActivities({
+        providers,
+        orm,
+        client,
+        secrets,
+        ...(config.CTRLPLANE_KUSTOMIZE_BIN ? { kustomize: { binary: config.CTRLPLANE_KUSTOMIZE_BIN } } : {}),
+      }),
       workflowBundlePath,
       shutdownGraceTimeMs: config.CTRLPLANE_WORKER_SHUTDOWN_GRACE_MS,
     });

@@ -99,7 +99,7 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
     checkServiceLimits(placement.provider, deployment.services, deployment.services_field);
     const renderContext = { name: body.name, tenant_id: caller.tenant_id, region: placement.region };
     const provisionalId = newInstanceId();
-    await checkRender(deployment, { id: provisionalId, ...renderContext }, deps.shutdown);
+    await checkRender(deployment, { id: provisionalId, ...renderContext }, deps.shutdown, deps.kustomize);
     const variables: DeploymentVariables = {
       ...(deployment.variables.length > 0 ? { variables: deployment.variables } : {}),
       ...(Object.keys(deployment.variable_values).length > 0
@@ -130,7 +130,9 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
           }
         }
         // A key taken over from a request that died before its insert keeps that request's id.
-        if (id !== provisionalId) await checkRender(deployment, { id, ...renderContext }, deps.shutdown);
+        if (id !== provisionalId) {
+          await checkRender(deployment, { id, ...renderContext }, deps.shutdown, deps.kustomize);
+        }
         const now = new Date().toISOString();
         const instance: Instance = {
           id,

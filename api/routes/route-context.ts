@@ -8,6 +8,7 @@ import type { InstanceStore } from '../../db/instance-store.ts';
 import type { StreamTicketStore } from '../../db/stream-tickets.ts';
 import { CtrlplaneError } from '../../domain/errors.ts';
 import { isInstanceId } from '../../domain/ids.ts';
+import type { KustomizeOptions } from '../../providers/kustomize.ts';
 import type { ProviderRegistry } from '../../providers/registry.ts';
 import { callerOf } from '../auth.ts';
 import type { InstanceCommands } from '../instance-commands.ts';
@@ -33,6 +34,8 @@ export interface InstanceRoutesDeps {
   ssePingMs: number;
   /** Aborted when the API shuts down: waits and log streams end, so in-flight requests finish quickly. */
   shutdown: AbortSignal;
+  /** How a create's kustomize source is built to be checked (CTRLPLANE_KUSTOMIZE_BIN). */
+  kustomize: KustomizeOptions;
   /** Issues the one-time tickets that open a log stream. */
   streamTickets: StreamTicketStore;
 }
