@@ -78,7 +78,7 @@ const envFields = z.object({
     z.string().min(1).default('docker'),
     'provider for requests without `provider_name`',
   ),
-  DOCKER_HOST: setting(z.string().optional(), 'the Docker engine', 'unix:///var/run/docker.sock'),
+  DOCKER_HOST: setting(z.string().optional(), 'the Docker engine', '`unix:///var/run/docker.sock`'),
   CTRLPLANE_DOCKER_REGISTRY_AUTH: setting(
     z
       .string()
@@ -158,7 +158,7 @@ const envFields = z.object({
         return range;
       }),
     'host ports a Docker service may publish (another one is `400` naming `services[i].ports[j].host`; none given: Docker picks a free one of the range)',
-    '30000-32767',
+    '`30000-32767`',
   ),
   CTRLPLANE_DOCKER_HOST_PORT_ADDRESS: setting(
     z
@@ -193,7 +193,7 @@ const envFields = z.object({
         return spec;
       }),
     "where the worker reads secret variables, always inside the instance's tenant: `env` (tenant `acme`, key `db/password` → `CTRLPLANE_SECRET_ACME__DB__PASSWORD`), `env:PREFIX`, `dir:/path` (→ `/path/acme/db/password`); see [Secret variables](#secret-variables)",
-    'env',
+    '`env`',
   ),
   CTRLPLANE_KUSTOMIZE_BIN: setting(
     optionalTextVariable(),

@@ -66,9 +66,9 @@ function quantitiesVariable(fallback: Quantities) {
 }
 
 const quantitiesText = (q: Quantities) =>
-  Object.entries(q)
+  `\`${Object.entries(q)
     .map(([k, v]) => `${k}=${v}`)
-    .join(',');
+    .join(',')}\``;
 
 /** The Kubernetes provider's variables, all `CTRLPLANE_K8S_*` (and the cluster's own KUBECONFIG, in-pod env). */
 export const kubernetesFields = {
@@ -100,12 +100,12 @@ export const kubernetesFields = {
   CTRLPLANE_K8S_NAMESPACE_PER_TENANT: setting(
     booleanVariable(),
     'a namespace `<prefix>-<tenant>-<hash>` per tenant; `false` puts every tenant into `CTRLPLANE_K8S_NAMESPACE`, which is **not safe for untrusted tenants**',
-    'true',
+    '`true`',
   ),
   CTRLPLANE_K8S_NAMESPACE: setting(
     z.string().optional(),
     'the namespace shared by all tenants, only with `CTRLPLANE_K8S_NAMESPACE_PER_TENANT=false` (refused at start without it)',
-    'default',
+    '`default`',
   ),
   CTRLPLANE_K8S_NAMESPACE_PREFIX: setting(textVariable('ctrlplane'), 'prefix of the tenant namespaces'),
   CTRLPLANE_K8S_SYSTEM_NAMESPACE: setting(
@@ -190,7 +190,7 @@ export const kubernetesFields = {
   CTRLPLANE_K8S_HELM_BIN: setting(
     optionalTextVariable(),
     'the helm CLI, a command on PATH or a path; `false` disables the helm source',
-    '.tools/bin/helm when setup built it, else `helm` on PATH',
+    '`.tools/bin/helm` when setup built it, else `helm` on PATH',
   ),
   CTRLPLANE_K8S_HELM_REPOS: setting(
     z
