@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { parse } from 'yaml';
 import { configTable, documentedVariables, schemaDefault, withConfigTable } from '../config/config-table.ts';
 import { configFields } from '../config/env.ts';
 import { settingDoc } from '../config/setting.ts';
@@ -81,5 +82,21 @@ describe('every setting is read through config/', () => {
       (name) => !documented.has(name) && !retired.includes(name) && !notSettings.includes(name),
     );
     assert.deepEqual(missing, []);
+  });
+
+  it("sets only variables of the schema for docker-compose.yml's api and workers", () => {
+    const compose = parse(readFileSync(`${REPO_ROOT}docker-compose.yml`, 'utf8'), { merge: true }) as {
+      services: Record<string, { environment?: Record<string, string> }>;
+    };
+    const known = new Set(Object.keys(configFields));
+    for (const service of ['api', 'worker']) {
+      const names = Object.keys(compose.services[service]?.environment ?? {});
+      assert.ok(names.includes('DATABASE_URL'), `${service} has the ctrlplane environment`);
+      assert.deepEqual(
+        names.filter((name) => !known.has(name)),
+        [],
+        service,
+      );
+    }
   });
 });
