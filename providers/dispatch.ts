@@ -15,7 +15,7 @@ import {
  * Dispatch by source type: services go to the core provider methods (never gated by a capability); manifests,
  * helm and argocd go to the provider's engine for that type, which it must both have and advertise in
  * capabilities(), else unsupported_source naming provider and type. An unknown type is invalid_source. Both are
- * SourceErrors, which no retry can fix.
+ * SourceErrors, which no retry can fix. docs/providers.md has the table.
  */
 
 export interface DispatchTarget {
