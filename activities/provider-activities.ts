@@ -1,5 +1,6 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { CtrlplaneError } from '../domain/errors.ts';
+import { isServicesSource } from '../domain/sources/deployment-source.ts';
 import { deprovisionSource, sourceStatus } from '../providers/dispatch.ts';
 import type { KustomizeOptions } from '../providers/kustomize.ts';
 import type { CallOptions, Provider } from '../providers/provider.ts';
@@ -108,9 +109,4 @@ async function callProvider<T>(
   } finally {
     clearInterval(heartbeat);
   }
-}
-
-/** Start, stop, restart and scale act on a services source; the other source types are run by their engine. */
-function isServicesSource(sourceType: string | undefined): boolean {
-  return sourceType === undefined || sourceType === '' || sourceType === 'services';
 }

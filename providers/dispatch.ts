@@ -1,22 +1,21 @@
 import type { WorkloadKind } from '../domain/instance.ts';
-import type { RenderedSource } from '../domain/sources/deployment-source.ts';
+import { isServicesSource, type RenderedSource } from '../domain/sources/deployment-source.ts';
 import { SourceError } from '../domain/sources/errors.ts';
-import type {
-  ArgoEngine,
-  CallOptions,
-  Capability,
-  HelmEngine,
-  InstanceStatus,
-  ManifestEngine,
-  Provider,
-  ProvisionResult,
+import {
+  type CallOptions,
+  ENGINE_CAPABILITY,
+  type EngineSourceType,
+  type InstanceStatus,
+  type Provider,
+  type ProvisionResult,
+  type SourceEngines,
 } from './provider.ts';
 
 /**
- * Dispatch by source type: services go to the core provider methods (never gated by
- * a capability); manifests, helm and argocd go to the provider's engine, which it must both advertise in
- * capabilities() and implement, else unsupported_source naming provider and type. An unknown type is
- * invalid_source. Both are SourceErrors, which no retry can fix.
+ * Dispatch by source type: services go to the core provider methods (never gated by a capability); manifests,
+ * helm and argocd go to the provider's engine for that type, which it must both have and advertise in
+ * capabilities(), else unsupported_source naming provider and type. An unknown type is invalid_source. Both are
+ * SourceErrors, which no retry can fix. docs/providers.md has the table.
  */
 
 export interface DispatchTarget {
@@ -27,22 +26,11 @@ export interface DispatchTarget {
   labels?: Record<string, string>;
 }
 
-type EngineType = 'manifests' | 'helm' | 'argocd';
+type SourceKind = 'services' | EngineSourceType;
 
-const ENGINES: Record<EngineType, { capability: Capability; methods: readonly string[] }> = {
-  manifests: {
-    capability: 'source:manifests',
-    methods: ['applyManifests', 'deleteManifests', 'manifestStatus'],
-  },
-  helm: { capability: 'source:helm', methods: ['helmInstall', 'helmUninstall', 'helmStatus'] },
-  argocd: { capability: 'source:argocd', methods: ['argoApply', 'argoDelete', 'argoStatus'] },
-};
-
-type SourceKind = 'services' | EngineType;
-
-/** '' and absent mean services (rows created before sources existed); anything unknown is invalid_source. */
+/** Services (absent and '' included: rows created before sources existed), an engine's type, or invalid_source. */
 function sourceKind(type: string | null | undefined): SourceKind {
-  if (type === undefined || type === null || type === '' || type === 'services') return 'services';
+  if (isServicesSource(type)) return 'services';
   if (type === 'manifests' || type === 'helm' || type === 'argocd') return type;
   throw new SourceError('invalid_source', `invalid source: unknown source type ${JSON.stringify(type)}`, {
     field: 'source.type',
@@ -57,29 +45,27 @@ function providerName(provider: Provider): string {
   }
 }
 
+/** The provider's engine of `kind` when it has one and advertises its capability. */
+function usableEngine<K extends EngineSourceType>(provider: Provider, kind: K): SourceEngines[K] | undefined {
+  if (!provider.capabilities().includes(ENGINE_CAPABILITY[kind])) return undefined;
+  return provider.engines?.[kind];
+}
+
 /** Whether the provider can run a source of this type (services: always). */
 export function supportsSource(provider: Provider, type: string | null | undefined): boolean {
   const kind = sourceKind(type);
-  if (kind === 'services') return true;
-  const engine = ENGINES[kind];
-  const methods = provider as unknown as Record<string, unknown>;
-  return (
-    provider.capabilities().includes(engine.capability) &&
-    engine.methods.every((m) => typeof methods[m] === 'function')
-  );
+  return kind === 'services' || usableEngine(provider, kind) !== undefined;
 }
 
-/** The provider as the engine of `kind`, when it advertises the capability and has `method`. */
-function engine<T>(provider: Provider, kind: EngineType, method: string): T {
-  const methods = provider as unknown as Record<string, unknown>;
-  if (!provider.capabilities().includes(ENGINES[kind].capability) || typeof methods[method] !== 'function') {
-    throw new SourceError(
-      'unsupported_source',
-      `provider ${providerName(provider)} does not support the ${kind} source (capability ${ENGINES[kind].capability})`,
-      { field: 'source.type' },
-    );
-  }
-  return provider as unknown as T;
+/** The engine of `kind`, or unsupported_source naming the provider and the capability. */
+function engine<K extends EngineSourceType>(provider: Provider, kind: K): NonNullable<SourceEngines[K]> {
+  const found = usableEngine(provider, kind);
+  if (found) return found;
+  throw new SourceError(
+    'unsupported_source',
+    `provider ${providerName(provider)} does not support the ${kind} source (capability ${ENGINE_CAPABILITY[kind]})`,
+    { field: 'source.type' },
+  );
 }
 
 function payload<T>(value: T | undefined, kind: string): T {
@@ -95,7 +81,7 @@ function payload<T>(value: T | undefined, kind: string): T {
   return value;
 }
 
-/** Provisions a rendered source: Provision / ApplyManifests / HelmInstall / ArgoApply. */
+/** Provisions a rendered source: the provider's provision, or the engine's apply. */
 export async function provisionSource(
   provider: Provider,
   rendered: RenderedSource,
@@ -118,7 +104,7 @@ export async function provisionSource(
         opts,
       );
     case 'manifests':
-      return engine<ManifestEngine>(provider, kind, 'applyManifests').applyManifests(
+      return engine(provider, kind).apply(
         {
           instance_id: target.instance_id,
           tenant_id: target.tenant_id,
@@ -129,7 +115,7 @@ export async function provisionSource(
         opts,
       );
     case 'helm':
-      return engine<HelmEngine>(provider, kind, 'helmInstall').helmInstall(
+      return engine(provider, kind).apply(
         {
           instance_id: target.instance_id,
           tenant_id: target.tenant_id,
@@ -139,7 +125,7 @@ export async function provisionSource(
         opts,
       );
     case 'argocd':
-      return engine<ArgoEngine>(provider, kind, 'argoApply').argoApply(
+      return engine(provider, kind).apply(
         {
           instance_id: target.instance_id,
           tenant_id: target.tenant_id,
@@ -151,7 +137,7 @@ export async function provisionSource(
   }
 }
 
-/** Removes what provisionSource created (convergent, as the engines are): Deprovision / Delete* / *Uninstall. */
+/** Removes what provisionSource created (convergent, as the engines are): deprovision, or the engine's remove. */
 export async function deprovisionSource(
   provider: Provider,
   type: string | null | undefined,
@@ -159,19 +145,11 @@ export async function deprovisionSource(
   opts?: CallOptions,
 ): Promise<void> {
   const kind = sourceKind(type);
-  switch (kind) {
-    case 'services':
-      return provider.deprovision(instanceId, opts);
-    case 'manifests':
-      return engine<ManifestEngine>(provider, kind, 'deleteManifests').deleteManifests(instanceId, opts);
-    case 'helm':
-      return engine<HelmEngine>(provider, kind, 'helmUninstall').helmUninstall(instanceId, opts);
-    case 'argocd':
-      return engine<ArgoEngine>(provider, kind, 'argoDelete').argoDelete(instanceId, opts);
-  }
+  if (kind === 'services') return provider.deprovision(instanceId, opts);
+  return engine(provider, kind).remove(instanceId, opts);
 }
 
-/** The instance's status from the engine that runs it: Status / ManifestStatus / HelmStatus / ArgoStatus. */
+/** The instance's status from what runs it: the provider's status, or the engine's. */
 export async function sourceStatus(
   provider: Provider,
   type: string | null | undefined,
@@ -179,14 +157,6 @@ export async function sourceStatus(
   opts?: CallOptions,
 ): Promise<InstanceStatus> {
   const kind = sourceKind(type);
-  switch (kind) {
-    case 'services':
-      return provider.status(instanceId, opts);
-    case 'manifests':
-      return engine<ManifestEngine>(provider, kind, 'manifestStatus').manifestStatus(instanceId, opts);
-    case 'helm':
-      return engine<HelmEngine>(provider, kind, 'helmStatus').helmStatus(instanceId, opts);
-    case 'argocd':
-      return engine<ArgoEngine>(provider, kind, 'argoStatus').argoStatus(instanceId, opts);
-  }
+  if (kind === 'services') return provider.status(instanceId, opts);
+  return engine(provider, kind).status(instanceId, opts);
 }

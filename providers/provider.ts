@@ -2,7 +2,10 @@ import type { Endpoint, ResourceSpec, ServiceSpec, WorkloadKind } from '../domai
 import type { InstanceState } from '../domain/instance-state.ts';
 import type { ArgoCDSource, RenderedHelm } from '../domain/sources/deployment-source.ts';
 
-/** The provider contract. Every call must be idempotent: activities retry. */
+/**
+ * The provider contract (docs/providers.md). Every call must be idempotent: activities retry. The core methods
+ * run a services source; the other source types run on the provider's `engines`.
+ */
 
 export interface ProvisionRequest {
   instance_id: string;
@@ -161,51 +164,77 @@ export interface Provider {
   resourceProblems?(resources: Partial<ResourceSpec>): SpecProblem[];
   /** What the host holds now, to count its capacity from. Absent: no known limit. */
   capacitySnapshot?(opts?: CallOptions): Promise<CapacitySnapshot>;
-}
-
-/** Source engines: a provider that advertises the capability implements them. */
-export interface ManifestEngine {
-  applyManifests(
-    req: {
-      instance_id: string;
-      tenant_id: string;
-      namespace?: string;
-      docs: string[];
-      labels?: Record<string, string>;
-    },
-    opts?: CallOptions,
-  ): Promise<ProvisionResult>;
-  deleteManifests(instanceId: string, opts?: CallOptions): Promise<void>;
-  manifestStatus(instanceId: string, opts?: CallOptions): Promise<InstanceStatus>;
+  /** The engines of the other source types (manifests, helm, argocd). Absent: services only. */
+  readonly engines?: SourceEngines;
 }
 
 /** The Argo CD Application a source describes. */
 export type ArgoApplicationSpec = ArgoCDSource;
 
-export interface ArgoEngine {
-  argoApply(
-    req: {
-      instance_id: string;
-      tenant_id: string;
-      app: ArgoApplicationSpec;
-      labels?: Record<string, string>;
-    },
-    opts?: CallOptions,
-  ): Promise<ProvisionResult>;
-  argoDelete(instanceId: string, opts?: CallOptions): Promise<void>;
-  argoStatus(instanceId: string, opts?: CallOptions): Promise<InstanceStatus>;
-}
-
 export type { RenderedHelm };
 
-export interface HelmEngine {
-  helmInstall(
-    req: { instance_id: string; tenant_id: string; namespace?: string; chart: RenderedHelm },
-    opts?: CallOptions,
-  ): Promise<ProvisionResult>;
-  helmUninstall(instanceId: string, opts?: CallOptions): Promise<void>;
-  helmStatus(instanceId: string, opts?: CallOptions): Promise<InstanceStatus>;
+/** What the manifests engine applies: the source's YAML documents, already rendered. */
+export interface ManifestsRequest {
+  instance_id: string;
+  tenant_id: string;
+  /** The namespace the caller expects; empty or absent means the instance's own. */
+  namespace?: string;
+  docs: string[];
+  labels?: Record<string, string>;
 }
+
+/** What the helm engine installs: the rendered chart reference and values. */
+export interface HelmRequest {
+  instance_id: string;
+  tenant_id: string;
+  /** The namespace the caller expects; empty or absent means the instance's own. */
+  namespace?: string;
+  chart: RenderedHelm;
+}
+
+/** What the Argo CD engine applies: the Application the source describes. */
+export interface ArgoRequest {
+  instance_id: string;
+  tenant_id: string;
+  app: ArgoApplicationSpec;
+  labels?: Record<string, string>;
+}
+
+/**
+ * Runs the instances of one source type other than services. Like the provider, every call is idempotent:
+ * `apply` converges on a retry (or a later apply with a new request), `remove` of what is already gone succeeds.
+ */
+export interface SourceEngine<Request> {
+  apply(req: Request, opts?: CallOptions): Promise<ProvisionResult>;
+  /** Removes what `apply` created. Convergent: nothing there is a success. */
+  remove(instanceId: string, opts?: CallOptions): Promise<void>;
+  status(instanceId: string, opts?: CallOptions): Promise<InstanceStatus>;
+}
+
+export type ManifestsEngine = SourceEngine<ManifestsRequest>;
+export type HelmEngine = SourceEngine<HelmRequest>;
+export type ArgoEngine = SourceEngine<ArgoRequest>;
+
+/**
+ * A provider's source engines, by source type. An engine runs a source only while the provider also advertises its
+ * capability (ENGINE_CAPABILITY): a provider may have an engine it cannot use at the moment (helm without a helm
+ * executable).
+ */
+export interface SourceEngines {
+  manifests?: ManifestsEngine;
+  helm?: HelmEngine;
+  argocd?: ArgoEngine;
+}
+
+/** The source types an engine runs (every type but services). */
+export type EngineSourceType = keyof SourceEngines;
+
+/** The capability that makes each engine usable. */
+export const ENGINE_CAPABILITY = {
+  manifests: 'source:manifests',
+  helm: 'source:helm',
+  argocd: 'source:argocd',
+} as const satisfies Record<EngineSourceType, Capability>;
 
 /**
  * Thrown by a provider for a failure no retry can fix (bad image, invalid spec). Activities turn it into a

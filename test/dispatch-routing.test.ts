@@ -14,7 +14,13 @@ import {
   sourceStatus,
   supportsSource,
 } from '../providers/dispatch.ts';
-import type { Capability, InstanceStatus, Provider, ProvisionResult } from '../providers/provider.ts';
+import type {
+  Capability,
+  InstanceStatus,
+  Provider,
+  ProvisionResult,
+  SourceEngines,
+} from '../providers/provider.ts';
 
 /**
  * Dispatch by source type. The providers here
@@ -27,7 +33,7 @@ function fakeProvider(
   name: string,
   caps: Capability[],
   engines: { manifests?: boolean; helm?: boolean; argocd?: boolean } = {},
-) {
+): { provider: Provider; calls: Call[] } {
   const calls: Call[] = [];
   const result = (method: string): ProvisionResult => ({ provider_ref: `${method}:ref`, endpoints: [] });
   const status = (method: string): InstanceStatus => ({
@@ -45,7 +51,18 @@ function fakeProvider(
       return answer(name);
     };
   const none = () => undefined;
-  const provider: Record<string, unknown> = {
+  /** An engine whose calls are recorded as `<type>.apply`, `<type>.remove`, `<type>.status`. */
+  const engine = (type: string) => ({
+    apply: method(`${type}.apply`, result),
+    remove: method(`${type}.remove`, none),
+    status: method(`${type}.status`, status),
+  });
+  const sourceEngines: SourceEngines = {
+    ...(engines.manifests ? { manifests: engine('manifests') } : {}),
+    ...(engines.helm ? { helm: engine('helm') } : {}),
+    ...(engines.argocd ? { argocd: engine('argocd') } : {}),
+  };
+  const provider: Provider = {
     info: () => ({ name, version: '0.0.1', region: 'local' }),
     capabilities: () => caps,
     provision: method('provision', result),
@@ -64,23 +81,10 @@ function fakeProvider(
       network_out_mb: 0,
     }),
     healthCheck: async () => ({ healthy: true, message: '', latency_ms: 0, checked_at: '' }),
+    // A provider without engines leaves them out, as Docker does.
+    ...(Object.keys(sourceEngines).length > 0 ? { engines: sourceEngines } : {}),
   };
-  if (engines.manifests) {
-    provider.applyManifests = method('applyManifests', result);
-    provider.deleteManifests = method('deleteManifests', none);
-    provider.manifestStatus = method('manifestStatus', status);
-  }
-  if (engines.helm) {
-    provider.helmInstall = method('helmInstall', result);
-    provider.helmUninstall = method('helmUninstall', none);
-    provider.helmStatus = method('helmStatus', status);
-  }
-  if (engines.argocd) {
-    provider.argoApply = method('argoApply', result);
-    provider.argoDelete = method('argoDelete', none);
-    provider.argoStatus = method('argoStatus', status);
-  }
-  return { provider: provider as unknown as Provider, calls };
+  return { provider, calls };
 }
 
 const ALL_CAPS: Capability[] = ['provision', 'source:manifests', 'source:helm', 'source:argocd'];
@@ -106,9 +110,9 @@ const rendered: Record<'services' | 'manifests' | 'helm' | 'argocd', RenderedSou
 
 const ROUTES = {
   services: ['provision', 'deprovision', 'status'],
-  manifests: ['applyManifests', 'deleteManifests', 'manifestStatus'],
-  helm: ['helmInstall', 'helmUninstall', 'helmStatus'],
-  argocd: ['argoApply', 'argoDelete', 'argoStatus'],
+  manifests: ['manifests.apply', 'manifests.remove', 'manifests.status'],
+  helm: ['helm.apply', 'helm.remove', 'helm.status'],
+  argocd: ['argocd.apply', 'argocd.remove', 'argocd.status'],
 } as const;
 
 async function rejects(p: Promise<unknown>, code: SourceErrorCode, message?: RegExp): Promise<void> {
@@ -216,12 +220,12 @@ describe('Dispatch: unsupported and invalid', () => {
     });
   }
 
-  it('needs both the capability and the methods', async () => {
+  it('needs both the capability and the engine', async () => {
     const capsOnly = fakeProvider('p', ['source:helm']);
     await rejects(provisionSource(capsOnly.provider, rendered.helm, target), 'unsupported_source');
-    const methodsOnly = fakeProvider('p', ['provision'], { helm: true });
-    await rejects(provisionSource(methodsOnly.provider, rendered.helm, target), 'unsupported_source');
-    assert.deepEqual(methodsOnly.calls, []);
+    const engineOnly = fakeProvider('p', ['provision'], { helm: true });
+    await rejects(provisionSource(engineOnly.provider, rendered.helm, target), 'unsupported_source');
+    assert.deepEqual(engineOnly.calls, []);
   });
 
   it('fails an unknown type with invalid_source', async () => {
@@ -242,7 +246,7 @@ describe('Dispatch: unsupported and invalid', () => {
 });
 
 describe('Source: a templated manifests source on a kubernetes provider', () => {
-  it('resolves, renders and applies through ApplyManifests (not Provision), and deletes with DeleteManifests', async () => {
+  it('resolves, renders and applies through the manifests engine (not provision), and deletes with it', async () => {
     const { provider, calls } = fakeProvider('kubernetes', ['provision', 'source:manifests'], {
       manifests: true,
     });
@@ -264,13 +268,13 @@ describe('Source: a templated manifests source on a kubernetes provider', () => 
     assert.equal(source.type, 'manifests');
     assert.deepEqual(
       calls.map((c) => c.method),
-      ['applyManifests'],
+      ['manifests.apply'],
     );
     assert.deepEqual((calls[0]!.arg as { docs: string[] }).docs, [
       'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm1\n',
     ]);
     await deprovisionSource(provider, source.type, 'inst_1');
-    assert.equal(calls[1]!.method, 'deleteManifests');
+    assert.equal(calls[1]!.method, 'manifests.remove');
   });
 });
 

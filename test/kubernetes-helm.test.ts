@@ -90,7 +90,7 @@ describe('Kubernetes provider — helm source (real helm CLI, real control plane
     assert.ok(provider.capabilities().includes('source:helm'), 'helm found on PATH (.tools/bin)');
     const id = newInstanceId();
     const release = nameOf(id);
-    const result = await provider.helmInstall({
+    const result = await provider.engines.helm.apply({
       instance_id: id,
       tenant_id: TENANT,
       chart: { chart, values: { replicas: 2, greeting: 'from ctrlplane' } },
@@ -112,12 +112,12 @@ describe('Kubernetes provider — helm source (real helm CLI, real control plane
       return d?.status?.availableReplicas === 2;
     }, 'the chart Deployment available');
 
-    const status = await provider.helmStatus(id);
+    const status = await provider.engines.helm.status(id);
     assert.equal(status.state, 'running');
     assert.equal(status.ready, true);
 
     // An upgrade with other values converges the same objects.
-    await provider.helmInstall({
+    await provider.engines.helm.apply({
       instance_id: id,
       tenant_id: TENANT,
       chart: { chart, values: { replicas: 1, greeting: 'again' } },
@@ -126,14 +126,14 @@ describe('Kubernetes provider — helm source (real helm CLI, real control plane
       greeting: 'again',
     });
 
-    await provider.helmUninstall(id);
+    await provider.engines.helm.remove(id);
     assert.equal(await cluster.read('v1', 'ConfigMap', `${release}-settings`, ns), undefined);
     await eventually(
       async () => (await cluster.read('apps/v1', 'Deployment', `${release}-app`, ns)) === undefined,
       'the chart Deployment gone',
     );
-    assert.equal((await provider.helmStatus(id)).state, 'destroyed');
-    await provider.helmUninstall(id); // a second uninstall is a no-op
+    assert.equal((await provider.engines.helm.status(id)).state, 'destroyed');
+    await provider.engines.helm.remove(id); // a second uninstall is a no-op
   });
 
   it("installs into the instance namespace only: a source's other namespace is refused", async () => {
@@ -143,26 +143,26 @@ describe('Kubernetes provider — helm source (real helm CLI, real control plane
       { chart: { chart, namespace: 'kube-system' } },
     ]) {
       await assert.rejects(
-        provider.helmInstall({ instance_id: id, tenant_id: TENANT, ...req }),
+        provider.engines.helm.apply({ instance_id: id, tenant_id: TENANT, ...req }),
         refused(new RegExp(`installed in its instance's namespace ${ns}, not in kube-system`)),
       );
     }
     assert.deepEqual(await cluster.list('v1', 'Secret', 'kube-system', 'owner=helm'), [], 'helm did not run');
 
     // The instance namespace, named or not, is fine.
-    const named = await provider.helmInstall({
+    const named = await provider.engines.helm.apply({
       instance_id: id,
       tenant_id: TENANT,
       namespace: ns,
       chart: { chart, namespace: ns },
     });
     assert.equal(named.provider_ref, `helm:${ns}/${nameOf(id)}`);
-    await provider.helmUninstall(id);
+    await provider.engines.helm.remove(id);
   });
 
   it('a chart that does not exist is refused as invalid_spec with helm’s message', async () => {
     await assert.rejects(
-      provider.helmInstall({
+      provider.engines.helm.apply({
         instance_id: newInstanceId(),
         tenant_id: TENANT,
         chart: { chart: join(dir, 'no-such-chart') },
@@ -176,7 +176,7 @@ describe('Kubernetes provider — helm source (real helm CLI, real control plane
       const without = new KubernetesProvider({ kubeConfig: cluster.kc, helm });
       assert.ok(!without.capabilities().includes('source:helm'));
       await assert.rejects(
-        without.helmInstall({ instance_id: newInstanceId(), tenant_id: TENANT, chart: { chart } }),
+        without.engines.helm.apply({ instance_id: newInstanceId(), tenant_id: TENANT, chart: { chart } }),
         (err: unknown) => {
           assert.ok(err instanceof PermanentProviderError);
           assert.equal(err.code, 'unsupported_source');
@@ -185,7 +185,7 @@ describe('Kubernetes provider — helm source (real helm CLI, real control plane
         },
       );
       // Removing what a chart rendered needs no helm: an unknown instance is a no-op.
-      await without.helmUninstall(newInstanceId());
+      await without.engines.helm.remove(newInstanceId());
     }
   });
 });

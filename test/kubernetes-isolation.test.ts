@@ -88,7 +88,7 @@ function pod(name: string, spec: Record<string, unknown>): KubernetesObject {
 async function policyRefuses(docs: unknown[], pattern: RegExp): Promise<string> {
   const id = newInstanceId();
   await assert.rejects(
-    provider.applyManifests({ instance_id: id, tenant_id: ATTACKER, docs: docs.map(doc) }),
+    provider.engines.manifests.apply({ instance_id: id, tenant_id: ATTACKER, docs: docs.map(doc) }),
     refused(pattern),
   );
   const left = await cluster.list('v1', 'ConfigMap', attackerNs, `ctrlplane.io/instance-id=${id}`);
@@ -142,7 +142,7 @@ before(async () => {
     ],
   });
   // The attacker's namespace exists once its first instance did.
-  await provider.applyManifests({
+  await provider.engines.manifests.apply({
     instance_id: newInstanceId(),
     tenant_id: ATTACKER,
     docs: [doc({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'hello' }, data: { a: 'b' } })],
@@ -433,7 +433,7 @@ describe('Kubernetes isolation — attacks: our policy refuses (422), and so doe
     });
     const ns = open.namespaceFor(ATTACKER);
     try {
-      await open.applyManifests({
+      await open.engines.manifests.apply({
         instance_id: newInstanceId(),
         tenant_id: ATTACKER,
         docs: [doc(service('np', 'NodePort'))],
@@ -444,7 +444,7 @@ describe('Kubernetes isolation — attacks: our policy refuses (422), and so doe
         'NodePort',
       );
       await assert.rejects(
-        open.applyManifests({
+        open.engines.manifests.apply({
           instance_id: newInstanceId(),
           tenant_id: ATTACKER,
           docs: [doc(service('lb', 'LoadBalancer'))],
@@ -498,7 +498,7 @@ describe('Kubernetes isolation — attacks: our policy refuses (422), and so doe
     }
     // The same tenant's own Secret, in the same source, is fine.
     const own = newInstanceId();
-    await provider.applyManifests({
+    await provider.engines.manifests.apply({
       instance_id: own,
       tenant_id: ATTACKER,
       docs: [
@@ -510,7 +510,7 @@ describe('Kubernetes isolation — attacks: our policy refuses (422), and so doe
         ),
       ],
     });
-    await provider.deleteManifests(own);
+    await provider.engines.manifests.remove(own);
     // Without the policy: the victim's Secret is in another namespace, which a pod cannot name, and the tenant's
     // identity can neither write a pod there nor read the Secret.
     await assert.rejects(
@@ -563,7 +563,7 @@ describe('Kubernetes isolation — helm: rendered offline, checked and applied l
         'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: attack\n  namespace: kube-system\ndata: {a: b}\n',
     });
     await assert.rejects(
-      provider.helmInstall({ instance_id: newInstanceId(), tenant_id: ATTACKER, chart: { chart } }),
+      provider.engines.helm.apply({ instance_id: newInstanceId(), tenant_id: ATTACKER, chart: { chart } }),
       refused(/ConfigMap attack names namespace kube-system/),
     );
     for (const obj of await helmTemplate(chart, attackerNs)) {
@@ -581,7 +581,7 @@ subjects: [{kind: ServiceAccount, name: default, namespace: {{ .Release.Namespac
 `,
     });
     await assert.rejects(
-      provider.helmInstall({ instance_id: newInstanceId(), tenant_id: ATTACKER, chart: { chart } }),
+      provider.engines.helm.apply({ instance_id: newInstanceId(), tenant_id: ATTACKER, chart: { chart } }),
       refused(/ClusterRoleBinding attack-helm-.* is cluster-scoped/),
     );
     for (const obj of await helmTemplate(chart, attackerNs)) {
@@ -600,7 +600,7 @@ spec:
 `,
     });
     await assert.rejects(
-      provider.helmInstall({
+      provider.engines.helm.apply({
         instance_id: newInstanceId(),
         tenant_id: ATTACKER,
         chart: { chart: privileged },
@@ -617,7 +617,7 @@ data:
 `,
     });
     const id = newInstanceId();
-    await provider.helmInstall({ instance_id: id, tenant_id: ATTACKER, chart: { chart: lookup } });
+    await provider.engines.helm.apply({ instance_id: id, tenant_id: ATTACKER, chart: { chart: lookup } });
     const cm = await cluster.read<KubernetesObject & { data: Record<string, string> }>(
       'v1',
       'ConfigMap',
@@ -626,10 +626,10 @@ data:
     );
     assert.deepEqual(cm?.data, { namespaces: '{}', secrets: '{}' });
     assert.equal(cm?.metadata?.labels?.['ctrlplane.io/instance-id'], id);
-    assert.equal((await provider.helmStatus(id)).state, 'running');
-    await provider.helmUninstall(id);
+    assert.equal((await provider.engines.helm.status(id)).state, 'running');
+    await provider.engines.helm.remove(id);
     assert.equal(await cluster.read('v1', 'ConfigMap', 'found', attackerNs), undefined);
-    assert.equal((await provider.helmStatus(id)).state, 'destroyed');
+    assert.equal((await provider.engines.helm.status(id)).state, 'destroyed');
   });
 
   it('a chart repository the operator does not allow is refused, naming it, before helm runs', async () => {
@@ -645,7 +645,7 @@ data:
     ]) {
       const started = Date.now();
       await assert.rejects(
-        provider.helmInstall({ instance_id: newInstanceId(), tenant_id: ATTACKER, chart }),
+        provider.engines.helm.apply({ instance_id: newInstanceId(), tenant_id: ATTACKER, chart }),
         (err: unknown) => {
           assert.ok(err instanceof PermanentProviderError);
           assert.equal(err.code, 'invalid_spec');

@@ -176,7 +176,7 @@ spec:
   it('applies every document labelled, tracks them, prunes a dropped one on re-apply, and deletes all', async () => {
     const id = newInstanceId();
     const name = nameOf(id);
-    const result = await provider.applyManifests({
+    const result = await provider.engines.manifests.apply({
       instance_id: id,
       tenant_id: TENANT,
       docs: [configMapDoc(`${name}-settings`, 'one'), serviceDoc(`${name}-api`)],
@@ -206,10 +206,10 @@ spec:
         ['Service', 'services', `${name}-api`],
       ],
     );
-    assert.equal((await provider.manifestStatus(id)).state, 'running');
+    assert.equal((await provider.engines.manifests.status(id)).state, 'running');
 
     // Re-apply without the Service and with a changed ConfigMap: the Service is pruned.
-    const again = await provider.applyManifests({
+    const again = await provider.engines.manifests.apply({
       instance_id: id,
       tenant_id: TENANT,
       docs: [configMapDoc(`${name}-settings`, 'two')],
@@ -224,13 +224,13 @@ spec:
     ) as unknown[];
     assert.equal(retracked.length, 1);
 
-    await provider.deleteManifests(id);
+    await provider.engines.manifests.remove(id);
     await eventually(
       async () => (await cluster.read('v1', 'ConfigMap', `${name}-settings`, ns)) === undefined,
     );
     assert.equal(await cluster.read('v1', 'ConfigMap', `${name}-manifests`, ns), undefined);
-    await provider.deleteManifests(id); // a second delete is a no-op
-    const status = await provider.manifestStatus(id);
+    await provider.engines.manifests.remove(id); // a second delete is a no-op
+    const status = await provider.engines.manifests.status(id);
     assert.equal(status.state, 'provisioning');
     assert.equal(status.message, 'no manifests applied');
   });
@@ -238,11 +238,11 @@ spec:
   it('refuses manifests without apiVersion/kind or of a kind the cluster does not serve', async () => {
     const base = { instance_id: newInstanceId(), tenant_id: TENANT };
     await assert.rejects(
-      provider.applyManifests({ ...base, docs: ['metadata:\n  name: x\n'] }),
+      provider.engines.manifests.apply({ ...base, docs: ['metadata:\n  name: x\n'] }),
       (err: unknown) => err instanceof PermanentProviderError && /apiVersion or kind/.test(err.message),
     );
     await assert.rejects(
-      provider.applyManifests({
+      provider.engines.manifests.apply({
         ...base,
         docs: ['apiVersion: example.com/v1\nkind: Gizmo\nmetadata:\n  name: x\n'],
       }),
@@ -262,7 +262,7 @@ metadata:
 spec:
   size: 3
 `;
-    await provider.applyManifests({ instance_id: id, tenant_id: TENANT, docs: [widget, '---\n'] });
+    await provider.engines.manifests.apply({ instance_id: id, tenant_id: TENANT, docs: [widget, '---\n'] });
     const stored = await cluster.read(`${group}/v1`, 'Widget', `${name}-w`, ns);
     assert.ok(stored);
     assert.equal(
@@ -290,7 +290,7 @@ spec:
       ['apiVersion: v1\nkind: Namespace\nmetadata:\n  name: x-extra\n', 'Namespace'],
     ] as const) {
       await assert.rejects(
-        provider.applyManifests({
+        provider.engines.manifests.apply({
           instance_id: otherId,
           tenant_id: TENANT,
           docs: [doc, 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata: {a: b}\n'],
@@ -305,7 +305,7 @@ spec:
     assert.equal(await cluster.read('v1', 'Namespace', 'x-extra'), undefined);
     assert.deepEqual(await labelled(otherId), [], 'nothing written');
 
-    await provider.deleteManifests(id);
+    await provider.engines.manifests.remove(id);
     assert.equal(await cluster.read(`${group}/v1`, 'Widget', `${name}-w`, ns), undefined);
   });
 
@@ -341,7 +341,7 @@ subjects: [{ kind: ServiceAccount, name: default, namespace: default }]
     for (const [kind, doc] of docs) {
       const id = newInstanceId();
       await assert.rejects(
-        provider.applyManifests({
+        provider.engines.manifests.apply({
           instance_id: id,
           tenant_id: TENANT,
           docs: ['apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: first\n', doc],
@@ -357,7 +357,7 @@ subjects: [{ kind: ServiceAccount, name: default, namespace: default }]
   it('manifests: only the instance namespace, whatever an object or the request names', async () => {
     const id = newInstanceId();
     await assert.rejects(
-      provider.applyManifests({
+      provider.engines.manifests.apply({
         instance_id: id,
         tenant_id: TENANT,
         docs: [
@@ -369,7 +369,7 @@ subjects: [{ kind: ServiceAccount, name: default, namespace: default }]
       ),
     );
     await assert.rejects(
-      provider.applyManifests({
+      provider.engines.manifests.apply({
         instance_id: id,
         tenant_id: TENANT,
         namespace: 'kube-system',
@@ -379,14 +379,14 @@ subjects: [{ kind: ServiceAccount, name: default, namespace: default }]
     );
     assert.equal(await cluster.read('v1', 'ConfigMap', 'c', 'kube-system'), undefined);
     // The instance's own namespace, named explicitly, is fine.
-    await provider.applyManifests({
+    await provider.engines.manifests.apply({
       instance_id: id,
       tenant_id: TENANT,
       namespace: ns,
       docs: [`apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: ${ns}\ndata: {a: b}\n`],
     });
     assert.ok(await cluster.read('v1', 'ConfigMap', 'c', ns));
-    await provider.deleteManifests(id);
+    await provider.engines.manifests.remove(id);
     assert.equal(await cluster.read('v1', 'ConfigMap', 'c', ns), undefined);
   });
 
@@ -395,12 +395,12 @@ subjects: [{ kind: ServiceAccount, name: default, namespace: default }]
     const b = newInstanceId();
     const shared = (value: string) =>
       `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared-${nameOf(a)}\ndata:\n  owner: "${value}"\n`;
-    await provider.applyManifests({ instance_id: a, tenant_id: TENANT, docs: [shared('a')] });
+    await provider.engines.manifests.apply({ instance_id: a, tenant_id: TENANT, docs: [shared('a')] });
     // Re-applying its own object is fine.
-    await provider.applyManifests({ instance_id: a, tenant_id: TENANT, docs: [shared('a2')] });
+    await provider.engines.manifests.apply({ instance_id: a, tenant_id: TENANT, docs: [shared('a2')] });
 
     await assert.rejects(
-      provider.applyManifests({ instance_id: b, tenant_id: 'ten_other', docs: [shared('b')] }),
+      provider.engines.manifests.apply({ instance_id: b, tenant_id: 'ten_other', docs: [shared('b')] }),
       refused(new RegExp(`ConfigMap ${ns}/shared-\\S+ already exists and is owned by another instance`)),
     );
     const kept = (await cluster.read('v1', 'ConfigMap', `shared-${nameOf(a)}`, ns)) as {
@@ -418,7 +418,7 @@ subjects: [{ kind: ServiceAccount, name: default, namespace: default }]
       metadata: { name: 'operator-creds', namespace: ns },
     });
     await assert.rejects(
-      provider.applyManifests({
+      provider.engines.manifests.apply({
         instance_id: b,
         tenant_id: 'ten_other',
         docs: ['apiVersion: v1\nkind: Secret\nmetadata:\n  name: operator-creds\nstringData: {x: y}\n'],
@@ -438,7 +438,7 @@ subjects: [{ kind: ServiceAccount, name: default, namespace: default }]
         labels: { 'ctrlplane.io/instance-id': b },
       },
     });
-    await provider.deleteManifests(a);
+    await provider.engines.manifests.remove(a);
     assert.ok(await cluster.read('v1', 'ConfigMap', `shared-${nameOf(a)}`, ns), 'left alone');
     assert.equal(await cluster.read('v1', 'ConfigMap', `${nameOf(a)}-manifests`, ns), undefined);
   });
@@ -487,7 +487,7 @@ spec:
   ports: [{ port: 80 }]
 `;
     // A forged instance id on the pod template: the reserved labels win, so the pods never join the victim.
-    await provider.applyManifests({
+    await provider.engines.manifests.apply({
       instance_id: id,
       tenant_id: TENANT,
       docs: [
@@ -563,12 +563,12 @@ spec:
       ],
     ]) {
       await assert.rejects(
-        provider.applyManifests({ instance_id: other, tenant_id: TENANT, docs }),
+        provider.engines.manifests.apply({ instance_id: other, tenant_id: TENANT, docs }),
         refused(/reserved label ctrlplane\.io\/instance-id/),
       );
     }
     assert.deepEqual(await labelled(other), []);
-    await provider.deleteManifests(id);
+    await provider.engines.manifests.remove(id);
   });
 
   it('manifests: in a shared namespace, RBAC objects and service-account token Secrets are refused', async () => {
@@ -584,7 +584,7 @@ spec:
       ],
     ] as const) {
       await assert.rejects(
-        provider.applyManifests({ instance_id: id, tenant_id: TENANT, docs: [doc] }),
+        provider.engines.manifests.apply({ instance_id: id, tenant_id: TENANT, docs: [doc] }),
         refused(pattern),
       );
     }
@@ -633,7 +633,7 @@ describe('Kubernetes provider — Argo CD source, disabled by default', () => {
   it('is refused as unsupported_source, saying why and how the operator enables it; nothing is written', async () => {
     const id = newInstanceId();
     await assert.rejects(
-      provider.argoApply({
+      provider.engines.argocd.apply({
         instance_id: id,
         tenant_id: TENANT,
         app: { repo_url: 'https://example.com/repo.git' },
@@ -654,7 +654,7 @@ if (!ARGO_INSTALLED) {
   describe('Kubernetes provider — Argo CD source without Argo CD (real control plane)', () => {
     it('the source is refused as unsupported_source, naming the missing Argo CD', async () => {
       await assert.rejects(
-        argoEnabled().argoApply({
+        argoEnabled().engines.argocd.apply({
           instance_id: newInstanceId(),
           tenant_id: TENANT,
           app: { repo_url: 'https://example.com/repo.git', dest_namespace: ns },
@@ -717,7 +717,7 @@ describe('Kubernetes provider — Argo CD source (real control plane; the Applic
   it('creates its Application in the argo namespace, labelled; reads health and sync back; deletion waits for the finalizer', async () => {
     const id = newInstanceId();
     const name = nameOf(id);
-    const result = await argoEnabled().argoApply({
+    const result = await argoEnabled().engines.argocd.apply({
       instance_id: id,
       tenant_id: TENANT,
       labels: { team: 'gitops' },
@@ -752,25 +752,25 @@ describe('Kubernetes provider — Argo CD source (real control plane; the Applic
       destination: { server: 'https://kubernetes.default.svc', namespace: ns },
       syncPolicy: { automated: { selfHeal: true, prune: false } },
     });
-    assert.equal((await provider.argoStatus(id)).state, 'provisioning');
+    assert.equal((await provider.engines.argocd.status(id)).state, 'provisioning');
 
     // What Argo CD's controller reports becomes the instance state.
     await reportArgo(name, 'Progressing', 'OutOfSync');
-    assert.equal((await provider.argoStatus(id)).state, 'starting');
+    assert.equal((await provider.engines.argocd.status(id)).state, 'starting');
     await reportArgo(name, 'Healthy', 'Synced');
-    const healthy = await provider.argoStatus(id);
+    const healthy = await provider.engines.argocd.status(id);
     assert.equal(healthy.state, 'running');
     assert.equal(healthy.ready, true);
     await reportArgo(name, 'Degraded', 'Synced');
-    assert.equal((await provider.argoStatus(id)).state, 'failed');
+    assert.equal((await provider.engines.argocd.status(id)).state, 'failed');
 
-    await argoEnabled().argoDelete(id);
+    await argoEnabled().engines.argocd.remove(id);
     // Argo CD's resources finalizer holds the Application (the real API server keeps it, with a deletion
     // timestamp) until Argo CD has removed what it deployed and released it; the test plays that part.
     const deleting = await must('argoproj.io/v1alpha1', 'Application', name, 'argocd');
     assert.ok(deleting.metadata?.deletionTimestamp, 'the Application is being deleted');
     assert.deepEqual(deleting.metadata?.finalizers, ['resources-finalizer.argocd.argoproj.io']);
-    assert.equal((await provider.argoStatus(id)).state, 'destroying');
+    assert.equal((await provider.engines.argocd.status(id)).state, 'destroying');
     await cluster.api.patch(
       {
         apiVersion: 'argoproj.io/v1alpha1',
@@ -787,8 +787,8 @@ describe('Kubernetes provider — Argo CD source (real control plane; the Applic
       async () => (await cluster.read('argoproj.io/v1alpha1', 'Application', name, 'argocd')) === undefined,
       'the Application gone',
     );
-    await argoEnabled().argoDelete(id);
-    assert.equal((await provider.argoStatus(id)).state, 'destroyed');
+    await argoEnabled().engines.argocd.remove(id);
+    assert.equal((await provider.engines.argocd.status(id)).state, 'destroyed');
   });
 
   it("argocd: the tenant's own AppProject (its namespace only, no cluster-scoped kinds, allowed repos), the configured server", async () => {
@@ -796,7 +796,7 @@ describe('Kubernetes provider — Argo CD source (real control plane; the Applic
     const project = tenantNamespace('ctrlplane', TENANT);
     const id = newInstanceId();
     const app = { repo_url: 'https://example.com/repo.git', path: 'app' };
-    await configured.argoApply({ instance_id: id, tenant_id: TENANT, app });
+    await configured.engines.argocd.apply({ instance_id: id, tenant_id: TENANT, app });
     const stored = (await cluster.read('argoproj.io/v1alpha1', 'Application', nameOf(id), 'argocd')) as {
       spec: Record<string, unknown>;
     };
@@ -817,7 +817,7 @@ describe('Kubernetes provider — Argo CD source (real control plane; the Applic
     assert.deepEqual(appProject.spec.sourceRepos, ARGO_REPOS);
     assert.equal(appProject.metadata.labels['ctrlplane.io/tenant-id'], TENANT);
     // Repeating the provider's values is fine; anything else is refused, and nothing is written.
-    await configured.argoApply({
+    await configured.engines.argocd.apply({
       instance_id: id,
       tenant_id: TENANT,
       app: { ...app, project, dest_server: 'https://cluster.example:6443', dest_namespace: ns },
@@ -834,7 +834,7 @@ describe('Kubernetes provider — Argo CD source (real control plane; the Applic
       [{ repo_url: 'https://example.com/repo.git.evil' }, /is not one the operator allows/],
     ] as const) {
       await assert.rejects(
-        configured.argoApply({ instance_id: other, tenant_id: TENANT, app: { ...app, ...extra } }),
+        configured.engines.argocd.apply({ instance_id: other, tenant_id: TENANT, app: { ...app, ...extra } }),
         refused(pattern),
       );
     }
