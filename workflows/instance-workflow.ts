@@ -67,11 +67,7 @@ export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<In
     // Time to continue as new: once every handler has returned, unless one queued more work meanwhile.
     await condition(allHandlersFinished);
     if (!inbox.hasWork()) {
-      return continueAsNew<typeof instanceWorkflow>({
-        ...lifecycle.carryOver(),
-        ...inbox.carryOver(),
-        options: input.options,
-      });
+      return continueAsNew<typeof instanceWorkflow>(nextRunInput(lifecycle, inbox, input.options));
     }
   }
   await condition(allHandlersFinished);
@@ -90,6 +86,16 @@ function handleCommand(inbox: CommandInbox, name: CommandName): void {
   setHandler(signal, (request) => inbox.signal(name, request), {
     description: `${name} the instance without waiting (a request_id is derived when none is given)`,
   });
+}
+
+/** The next run's input: the instance and the queue's memory, in the field order of every earlier version. */
+function nextRunInput(
+  lifecycle: InstanceLifecycle,
+  inbox: CommandInbox,
+  options: InstanceWorkflowInput['options'],
+): InstanceWorkflowInput {
+  const { instance, seq, provisioned, ...rest } = lifecycle.carryOver();
+  return { instance, seq, provisioned, ...inbox.carryOver(), ...rest, options };
 }
 
 /** Runs one piece of work to its concluding event. */
