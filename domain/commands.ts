@@ -20,10 +20,6 @@ export const COMMAND_NAMES = [
 ] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
-export function isCommandName(value: unknown): value is CommandName {
-  return typeof value === 'string' && (COMMAND_NAMES as readonly string[]).includes(value);
-}
-
 /** start, stop, restart and delete take no arguments; an empty object is accepted. */
 export const emptyBodySchema = z.strictObject({}).meta({ id: 'EmptyRequest' });
 
@@ -87,11 +83,6 @@ export type CommandInput = { [N in CommandName]: NoneAsEmpty<z.input<(typeof COM
 
 /** zod types a strict empty object as `Record<string, never>`, which no request (with its request_id) fits. */
 type NoneAsEmpty<T> = T extends Record<string, never> ? Record<never, never> : T;
-
-export type ScaleArgs = CommandArgs['scale'];
-export type SuspendArgs = CommandArgs['suspend'];
-export type UnsuspendArgs = CommandArgs['unsuspend'];
-export type UpdateArgs = CommandArgs['update'];
 
 /** One command with its arguments: `switch (command.name)` narrows `command.args`. */
 export type CommandOf<N extends CommandName> = { [K in N]: { name: K; args: CommandArgs[K] } }[N];
