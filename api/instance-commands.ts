@@ -114,9 +114,8 @@ export class InstanceCommands {
     let update: WorkflowUpdateHandle<Instance>;
     try {
       update = await this.withDeadline(this.options.acceptTimeoutMs, () =>
-        // The eight update definitions differ only in their argument type, which `request` carries.
-        handle.startUpdate(commandMessages[name].update as (typeof commandMessages)['start']['update'], {
-          args: [request as CommandRequest<'start'>],
+        handle.startUpdate(commandMessages[name].update, {
+          args: [request],
           updateId: request.request_id,
           waitForStage: WorkflowUpdateStage.ACCEPTED,
         }),

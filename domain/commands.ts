@@ -1,8 +1,13 @@
-import type { ServiceSpec } from './instance.ts';
-import type { InstanceState } from './instance-state.ts';
-import { canTransition, transitionError } from './state-machine.ts';
+import { z } from 'zod';
+import { instanceNameSchema, labelsSchema, suspendReasonSchema } from './schemas/instance-fields.ts';
+import { servicesSchema } from './schemas/service-spec.ts';
 
-/** The eight lifecycle commands, their arguments, and the rules that accept or refuse them. */
+/**
+ * The eight lifecycle commands and their arguments: one schema per command, which both the API (request bodies)
+ * and the instance workflow (update validators, signals) parse with, so every limit is written once here. What
+ * each command may do in which state is the rules table of domain/command-rules.ts; docs/lifecycle.md tells the
+ * whole story.
+ */
 export const COMMAND_NAMES = [
   'start',
   'stop',
@@ -15,178 +20,83 @@ export const COMMAND_NAMES = [
 ] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
-export interface ScaleArgs {
-  cpu_millis?: number;
-  memory_mb?: number;
-  replicas?: number;
-}
+/** start, stop, restart and delete take no arguments; an empty object is accepted. */
+export const emptyBodySchema = z.strictObject({}).meta({ id: 'EmptyRequest' });
 
-export interface SuspendArgs {
-  reason: string;
-}
-
-export interface UnsuspendArgs {
-  /** Lift the suspension only if it is for this reason (the billing sweep lifts only `billing`). */
-  reason?: string;
-}
-
-export interface UpdateArgs {
-  name?: string;
-  services?: ServiceSpec[];
-  labels?: Record<string, string>;
-}
-
-export interface CommandArgs {
-  start: object;
-  stop: object;
-  restart: object;
-  scale: ScaleArgs;
-  suspend: SuspendArgs;
-  unsuspend: UnsuspendArgs;
-  update: UpdateArgs;
-  delete: object;
-}
-
-/** What the rules need to know about an instance. */
-export interface InstanceView {
-  state: InstanceState;
-  suspend_reason?: string;
-  /** The run state to return to on unsuspend. */
-  resume_state?: 'running' | 'stopped' | 'failed';
-  /** helm, manifests or argocd: the engine runs it, so start, stop, restart and scale do not apply. */
-  source_type?: string;
-}
-
-export interface Refusal {
-  code: 'invalid_state' | 'suspended' | 'invalid_request';
-  message: string;
-}
-
-const REFUSED_WHILE_SUSPENDED: ReadonlySet<CommandName> = new Set(['start', 'restart', 'scale']);
-const SERVICES_SOURCE_ONLY: ReadonlySet<CommandName> = new Set(['start', 'stop', 'restart', 'scale']);
-
-/** Why `name` cannot be applied to an instance in `view`, or undefined when it can. */
-export function commandRefusal(
-  name: CommandName,
-  view: InstanceView,
-  args: Record<string, unknown> = {},
-): Refusal | undefined {
-  const invalidArgs = argumentsRefusal(name, args);
-  if (invalidArgs) return { code: 'invalid_request', message: invalidArgs };
-  if (view.source_type && view.source_type !== 'services' && SERVICES_SOURCE_ONLY.has(name)) {
-    return {
-      code: 'invalid_request',
-      message: `${name} applies to instances of a services source; this one is deployed from a ${view.source_type} source`,
-    };
-  }
-  if (view.suspend_reason !== undefined && REFUSED_WHILE_SUSPENDED.has(name)) {
-    return {
-      code: 'suspended',
-      message: `${name} is refused: the instance is suspended (${view.suspend_reason})`,
-    };
-  }
-  const state = view.state;
-  const refuse = (why: string): Refusal => ({
-    code: 'invalid_state',
-    message: `${name} is not allowed while the instance is ${state}${why ? ` (${why})` : ''}`,
-  });
-  switch (name) {
-    case 'start':
-      return canTransition(state, 'starting') ? undefined : refuse(transitionError(state, 'starting') ?? '');
-    case 'stop':
-    case 'restart':
-      return canTransition(state, 'stopping') ? undefined : refuse(transitionError(state, 'stopping') ?? '');
-    case 'delete':
-      return canTransition(state, 'destroying')
-        ? undefined
-        : refuse(transitionError(state, 'destroying') ?? '');
-    case 'scale':
-      return state === 'running' || state === 'stopped'
-        ? undefined
-        : refuse('only a running or stopped instance scales');
-    case 'suspend':
-      return state === 'running' || state === 'stopped' || state === 'failed'
-        ? undefined
-        : refuse('only a running, stopped or failed instance can be suspended');
-    case 'unsuspend': {
-      if (view.suspend_reason === undefined)
-        return { code: 'invalid_state', message: 'unsuspend: the instance is not suspended' };
-      const wanted = args.reason;
-      if (typeof wanted === 'string' && wanted !== view.suspend_reason) {
-        return {
-          code: 'invalid_state',
-          message: `unsuspend: the instance is suspended for ${view.suspend_reason}, not ${wanted}`,
-        };
-      }
-      return undefined;
+/** Resources of the main service; the fields given replace the current ones. */
+export const scaleInstanceSchema = z
+  .strictObject({
+    cpu_millis: z.number().int().min(0).max(1_000_000).optional(),
+    memory_mb: z.number().int().min(0).max(16_777_216).optional(),
+    replicas: z.number().int().min(1).max(1000).optional(),
+  })
+  .superRefine((req, ctx) => {
+    if (req.cpu_millis === undefined && req.memory_mb === undefined && req.replicas === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message: 'give at least one of cpu_millis, memory_mb, replicas',
+      });
     }
-    case 'update':
-      return state === 'destroying' || state === 'destroyed' ? refuse('it is being deleted') : undefined;
-  }
-}
+  })
+  .meta({ id: 'ScaleRequest' });
 
-/** The view once `name` has succeeded: lets a validator judge a command against the commands queued before it. */
-export function viewAfter(
-  name: CommandName,
-  view: InstanceView,
-  args: Record<string, unknown> = {},
-): InstanceView {
-  switch (name) {
-    case 'start':
-    case 'restart':
-      return { ...view, state: 'running' };
-    case 'stop':
-      return { ...view, state: 'stopped' };
-    case 'delete':
-      return { state: 'destroyed' };
-    case 'suspend': {
-      const resume = view.suspend_reason !== undefined ? view.resume_state : runState(view.state);
-      return {
-        ...view,
-        state: view.state === 'running' ? 'stopped' : view.state,
-        suspend_reason: String(args.reason),
-        resume_state: resume,
-      };
-    }
-    case 'unsuspend': {
-      const { suspend_reason: _reason, resume_state: _resume, ...rest } = view;
-      return { ...rest, state: view.resume_state === 'running' ? 'running' : view.state };
-    }
-    case 'scale':
-    case 'update':
-      return view;
-  }
-}
+/** Operator only: stops the instance and refuses start, restart and scale until it is lifted. */
+export const suspendInstanceSchema = z
+  .strictObject({ reason: suspendReasonSchema })
+  .meta({ id: 'SuspendRequest' });
 
-function runState(state: InstanceState): 'running' | 'stopped' | 'failed' {
-  return state === 'running' ? 'running' : state === 'failed' ? 'failed' : 'stopped';
-}
+/** Operator only: with a reason, lifts only a suspension for that reason (the billing sweep lifts `billing`). */
+export const unsuspendInstanceSchema = z
+  .strictObject({ reason: suspendReasonSchema.optional() })
+  .meta({ id: 'UnsuspendRequest' });
 
-function argumentsRefusal(name: CommandName, args: Record<string, unknown>): string | undefined {
-  const isInt = (v: unknown) => typeof v === 'number' && Number.isInteger(v);
-  if (name === 'scale') {
-    const fields = ['cpu_millis', 'memory_mb', 'replicas'].filter((f) => args[f] !== undefined);
-    if (fields.length === 0) return 'scale: give at least one of cpu_millis, memory_mb, replicas';
-    if (args.cpu_millis !== undefined && !(isInt(args.cpu_millis) && (args.cpu_millis as number) >= 0)) {
-      return 'cpu_millis: must be an integer ≥ 0';
+/** Rename, relabel or respecify; each field present replaces the stored one. */
+export const updateInstanceSchema = z
+  .strictObject({
+    name: instanceNameSchema.optional(),
+    services: servicesSchema.optional(),
+    labels: labelsSchema.optional(),
+  })
+  .superRefine((req, ctx) => {
+    if (req.name === undefined && req.services === undefined && req.labels === undefined) {
+      ctx.addIssue({ code: 'custom', path: [], message: 'give at least one of name, services, labels' });
     }
-    if (args.memory_mb !== undefined && !(isInt(args.memory_mb) && (args.memory_mb as number) >= 0)) {
-      return 'memory_mb: must be an integer ≥ 0';
-    }
-    if (args.replicas !== undefined && !(isInt(args.replicas) && (args.replicas as number) >= 1)) {
-      return 'replicas: must be an integer ≥ 1';
-    }
-  }
-  if (name === 'suspend' && (typeof args.reason !== 'string' || args.reason.trim() === '')) {
-    return 'reason: is required';
-  }
-  if (name === 'update') {
-    if (args.name === undefined && args.services === undefined && args.labels === undefined) {
-      return 'update: give at least one of name, services, labels';
-    }
-    if (args.name !== undefined && (typeof args.name !== 'string' || args.name.trim() === '')) {
-      return 'name: must not be empty';
-    }
-  }
-  return undefined;
+  })
+  .meta({ id: 'UpdateRequest' });
+
+export const COMMAND_ARGUMENTS = {
+  start: emptyBodySchema,
+  stop: emptyBodySchema,
+  restart: emptyBodySchema,
+  scale: scaleInstanceSchema,
+  suspend: suspendInstanceSchema,
+  unsuspend: unsuspendInstanceSchema,
+  update: updateInstanceSchema,
+  delete: emptyBodySchema,
+} as const satisfies Record<CommandName, z.ZodType>;
+
+/** Arguments as a command carries them once parsed (defaults filled in). */
+export type CommandArgs = { [N in CommandName]: NoneAsEmpty<z.output<(typeof COMMAND_ARGUMENTS)[N]>> };
+/** Arguments as a caller may send them. */
+export type CommandInput = { [N in CommandName]: NoneAsEmpty<z.input<(typeof COMMAND_ARGUMENTS)[N]>> };
+
+/** zod types a strict empty object as `Record<string, never>`, which no request (with its request_id) fits. */
+type NoneAsEmpty<T> = T extends Record<string, never> ? Record<never, never> : T;
+
+/** One command with its arguments: `switch (command.name)` narrows `command.args`. */
+export type CommandOf<N extends CommandName> = { [K in N]: { name: K; args: CommandArgs[K] } }[N];
+export type Command = CommandOf<CommandName>;
+
+/** Why arguments were refused: the first problem, naming its field (`replicas: Too small…`). */
+export type ParsedCommand = { ok: true; command: Command } | { ok: false; message: string };
+
+/** Parses `args` as the arguments of `name`. Deterministic: the workflow runs it in update validators too. */
+export function parseCommand(name: CommandName, args: unknown): ParsedCommand {
+  const parsed = COMMAND_ARGUMENTS[name].safeParse(args ?? {});
+  if (parsed.success) return { ok: true, command: { name, args: parsed.data } as Command };
+  const [issue] = parsed.error.issues;
+  const field = issue?.path.map(String).join('.') ?? '';
+  const message = issue?.message ?? 'invalid arguments';
+  return { ok: false, message: field ? `${field}: ${message}` : `${name}: ${message}` };
 }

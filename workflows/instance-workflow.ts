@@ -1,53 +1,117 @@
-import { allHandlersFinished, condition, continueAsNew, setHandler } from '@temporalio/workflow';
-import { COMMAND_NAMES } from '../domain/commands.ts';
+import type { SignalDefinition, UpdateDefinition } from '@temporalio/common';
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { commandRefusal } from '../domain/command-rules.ts';
+import { COMMAND_NAMES, type CommandName } from '../domain/commands.ts';
 import type { Instance } from '../domain/instance.ts';
 import { instanceActivities } from './activity-proxies.ts';
+import { runCommand } from './command-handlers.ts';
+import { CommandInbox } from './command-inbox.ts';
+import { untilReadyOrDriftCheck } from './drift-check-timer.ts';
 import { InstanceLifecycle } from './instance-lifecycle.ts';
+import { driftCheckApplies, provision, reconcile } from './internal-work.ts';
 import {
+  type CommandRequest,
   commandMessages,
   type InstanceWorkflowInput,
   pendingCommandsQuery,
   snapshotQuery,
 } from './messages.ts';
+import { type Outcome, requesterOf, type WorkItem } from './work-items.ts';
 
+const DEFAULT_MAX_COMMANDS_PER_RUN = 500;
 const DEFAULT_DRIFT_CHECK_INTERVAL_MS = 60_000;
 
-/** One instance for its whole life: provision, then one command at a time until it is destroyed. */
+/**
+ * One instance for its whole life: provision, then one piece of work at a time (a command, or a drift check
+ * when the instance has been idle for a while) until it is destroyed. A long life continues as new, carrying the
+ * instance, the queue and the request ids seen (docs/lifecycle.md).
+ */
 export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<Instance> {
   const lifecycle = new InstanceLifecycle(input, instanceActivities);
-
-  for (const name of COMMAND_NAMES) {
-    const { update, signal } = commandMessages[name] as (typeof commandMessages)['start'];
-    setHandler(update, (request) => lifecycle.submit(name, request), {
-      validator: (request) => lifecycle.validate(name, request),
-      description: `${name} the instance; resolves when the command has completed`,
-    });
-    setHandler(signal, (request) => lifecycle.signal(name, request), {
-      description: `${name} the instance without waiting`,
-    });
-  }
-  setHandler(snapshotQuery, () => lifecycle.snapshot());
-  setHandler(pendingCommandsQuery, () => lifecycle.pendingCommands());
+  const inbox = new CommandInbox(
+    input,
+    () => lifecycle.view(),
+    () => lifecycle.instance,
+  );
+  if (!lifecycle.provisioned) inbox.requestProvision(lifecycle.instance.id);
+  for (const name of COMMAND_NAMES) handleCommand(inbox, name);
+  setHandler(snapshotQuery, () => ({
+    instance: lifecycle.instance,
+    seq: lifecycle.recorder.seq,
+    pending: inbox.pending(),
+  }));
+  setHandler(pendingCommandsQuery, () => inbox.pending());
 
   const driftCheckMs = input.options?.driftCheckIntervalMs ?? DEFAULT_DRIFT_CHECK_INTERVAL_MS;
-  const woken = () => lifecycle.hasWork() || (!lifecycle.isDestroyed() && lifecycle.shouldContinueAsNew());
-  while (!lifecycle.isDestroyed() || lifecycle.hasWork()) {
-    // With drift checks off, wait for work alone; otherwise wake at the latest when a check is due.
-    let awake = true;
-    if (driftCheckMs > 0) awake = await condition(woken, driftCheckMs);
-    else await condition(woken);
-    if (!awake) {
-      lifecycle.requestReconcile();
+  const maxPerRun = input.options?.maxCommandsPerRun ?? DEFAULT_MAX_COMMANDS_PER_RUN;
+  const timeToContinueAsNew = () =>
+    !inbox.hasWork() && (inbox.concluded >= maxPerRun || workflowInfo().continueAsNewSuggested);
+
+  while (!lifecycle.isDestroyed() || inbox.hasWork()) {
+    const ready = () => inbox.hasWork() || (!lifecycle.isDestroyed() && timeToContinueAsNew());
+    if ((await untilReadyOrDriftCheck(ready, driftCheckMs)) === 'drift_check_due') {
+      if (driftCheckApplies(lifecycle)) inbox.requestDriftCheck();
       continue;
     }
-    if (lifecycle.hasWork()) {
-      await lifecycle.runNext();
+    const item = inbox.next();
+    if (item) {
+      inbox.conclude(item, await run(lifecycle, item));
       continue;
     }
+    // Time to continue as new: once every handler has returned, unless one queued more work meanwhile.
     await condition(allHandlersFinished);
-    if (!lifecycle.hasWork())
-      return continueAsNew<typeof instanceWorkflow>(lifecycle.continueAsNewInput(input.options));
+    if (!inbox.hasWork()) {
+      return continueAsNew<typeof instanceWorkflow>(nextRunInput(lifecycle, inbox, input.options));
+    }
   }
   await condition(allHandlersFinished);
   return lifecycle.instance;
+}
+
+/** The update and the signal of one command: both go through the inbox. */
+function handleCommand(inbox: CommandInbox, name: CommandName): void {
+  // Widened to any command's request: the inbox parses the arguments of `name` itself.
+  const update: UpdateDefinition<Instance, [CommandRequest], CommandName> = commandMessages[name].update;
+  const signal: SignalDefinition<[CommandRequest?], CommandName> = commandMessages[name].signal;
+  setHandler(update, (request) => inbox.submit(name, request), {
+    validator: (request) => inbox.validate(name, request),
+    description: `${name} the instance; resolves when the command has completed`,
+  });
+  setHandler(signal, (request) => inbox.signal(name, request), {
+    description: `${name} the instance without waiting (a request_id is derived when none is given)`,
+  });
+}
+
+/** The next run's input: the instance and the queue's memory, in the field order of every earlier version. */
+function nextRunInput(
+  lifecycle: InstanceLifecycle,
+  inbox: CommandInbox,
+  options: InstanceWorkflowInput['options'],
+): InstanceWorkflowInput {
+  const { instance, seq, provisioned, ...rest } = lifecycle.carryOver();
+  return { instance, seq, provisioned, ...inbox.carryOver(), ...rest, options };
+}
+
+/** Runs one piece of work to its concluding event. */
+async function run(lifecycle: InstanceLifecycle, item: WorkItem): Promise<Outcome> {
+  const by = requesterOf(item);
+  switch (item.kind) {
+    case 'provision':
+      return provision(lifecycle, by);
+    case 'reconcile':
+      await reconcile(lifecycle, by);
+      return { ok: true, instance: lifecycle.instance };
+    case 'invalid_command':
+      return lifecycle.reject(by, item.refusal);
+    case 'command': {
+      const refusal = commandRefusal(item.command, lifecycle.view());
+      return refusal ? lifecycle.reject(by, refusal) : runCommand(lifecycle, item.command, by);
+    }
+  }
 }

@@ -1,14 +1,13 @@
+import type { CommandName } from '../domain/commands.ts';
 import type { InstanceState } from '../domain/instance-state.ts';
 
-/** Lifecycle event type recorded when an instance enters a state. */
-export function eventTypeFor(to: InstanceState, command: string): string {
+/** Lifecycle event type recorded when an instance enters a state, for the command (or internal work) moving it. */
+export function eventTypeFor(to: InstanceState, command: CommandName | 'provision' | 'reconcile'): string {
   switch (to) {
     case 'running':
-      return (
-        { provision: 'instance.created', restart: 'instance.restarted', unsuspend: 'instance.unsuspended' }[
-          command
-        ] ?? 'instance.started'
-      );
+      if (command === 'provision') return 'instance.created';
+      if (command === 'restart') return 'instance.restarted';
+      return command === 'unsuspend' ? 'instance.unsuspended' : 'instance.started';
     case 'stopped':
       return command === 'suspend' ? 'instance.suspended' : 'instance.stopped';
     case 'failed':

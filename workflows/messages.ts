@@ -1,12 +1,15 @@
+import type { SignalDefinition, UpdateDefinition } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { CommandArgs, CommandName } from '../domain/commands.ts';
+import type { RunState } from '../domain/command-rules.ts';
+import type { CommandInput, CommandName } from '../domain/commands.ts';
 import type { Instance } from '../domain/instance.ts';
 import type { Definition } from '../domain/sources/variables.ts';
 
 /**
  * The instance workflow's public surface, shared by the API (client side) and the workflow.
  * Every command exists as an update (the caller learns at once whether it was accepted, and later its
- * outcome) and as a signal (fire and forget) of the same name.
+ * outcome) and as a signal (fire and forget) of the same name. A signal without a request_id (sent by hand
+ * from the Temporal CLI or UI) gets one the workflow derives; an update must name its own.
  */
 
 export interface RequestMeta {
@@ -16,15 +19,23 @@ export interface RequestMeta {
   actor?: string;
 }
 
-export type CommandRequest<N extends CommandName = CommandName> = RequestMeta & CommandArgs[N];
+export type CommandRequest<N extends CommandName = CommandName> = RequestMeta & CommandInput[N];
 
+/**
+ * A queued piece of work as the `snapshot` and `pendingCommands` queries show it and continue-as-new carries
+ * it: a command, or the workflow's own provision or drift check (`via: 'workflow'`).
+ */
 export interface QueuedCommand {
   name: CommandName | 'provision' | 'reconcile';
   request_id: string;
   actor?: string;
   via: 'update' | 'signal' | 'workflow';
-  args?: Record<string, unknown>;
+  /** The command's arguments as received, left out when it has none (a signal's may be invalid). */
+  args?: QueuedArgs;
 }
+
+/** Any command's argument fields (the queue is read without knowing which command each entry is). */
+export type QueuedArgs = Partial<CommandInput['scale'] & CommandInput['suspend'] & CommandInput['update']>;
 
 export interface InstanceWorkflowOptions {
   /** Continue-as-new after this many commands in one run, even if the server does not suggest it yet. */
@@ -42,7 +53,7 @@ export interface InstanceWorkflowInput {
   /** Request ids already applied, newest last, so a retry after continue-as-new is still recognised. */
   recent_request_ids?: string[];
   /** The run state to return to on unsuspend, while suspended. */
-  resume_state?: 'running' | 'stopped' | 'failed';
+  resume_state?: RunState;
   /** The services changed while stopped: the next start provisions them first. */
   spec_changed?: boolean;
   /** Variables of the source as submitted; secret ones are references, resolved only at provision time. */
@@ -61,14 +72,20 @@ export interface InstanceSnapshot {
   pending: QueuedCommand[];
 }
 
-function command<N extends CommandName>(name: N) {
+/** A command's two messages; the signal may come without input (by hand, from the Temporal CLI or UI). */
+export interface CommandMessages<N extends CommandName> {
+  update: UpdateDefinition<Instance, [CommandRequest<N>], N>;
+  signal: SignalDefinition<[CommandRequest<N>?], N>;
+}
+
+function command<N extends CommandName>(name: N): CommandMessages<N> {
   return {
-    update: defineUpdate<Instance, [CommandRequest<N>]>(name),
-    signal: defineSignal<[CommandRequest<N>]>(name),
+    update: defineUpdate<Instance, [CommandRequest<N>], N>(name),
+    signal: defineSignal<[CommandRequest<N>?], N>(name),
   };
 }
 
-export const commandMessages = {
+export const commandMessages: { readonly [N in CommandName]: CommandMessages<N> } = {
   start: command('start'),
   stop: command('stop'),
   restart: command('restart'),
@@ -77,7 +94,7 @@ export const commandMessages = {
   unsuspend: command('unsuspend'),
   update: command('update'),
   delete: command('delete'),
-} as const;
+};
 
 export const snapshotQuery = defineQuery<InstanceSnapshot>('snapshot');
 export const pendingCommandsQuery = defineQuery<QueuedCommand[]>('pendingCommands');

@@ -1,6 +1,9 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 
-/** Custom search attributes, upserted on every transition so the Temporal UI can filter instances. */
+/**
+ * Custom search attributes, so the Temporal UI can filter instances: tenant and provider are set when the API
+ * starts the workflow, state and suspension are upserted with every change the workflow records.
+ */
 export const TenantIdAttribute = defineSearchAttributeKey('CtrlplaneTenantId', SearchAttributeType.KEYWORD);
 export const StateAttribute = defineSearchAttributeKey('CtrlplaneState', SearchAttributeType.KEYWORD);
 export const ProviderAttribute = defineSearchAttributeKey('CtrlplaneProvider', SearchAttributeType.KEYWORD);

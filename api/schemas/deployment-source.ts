@@ -1,5 +1,5 @@
+import { servicesSchema } from '../../domain/schemas/service-spec.ts';
 import { SECRET_TYPES, VARIABLE_TYPES } from '../../domain/sources/variables.ts';
-import { servicesSchema } from './service-spec.ts';
 import { z } from './zod.ts';
 
 /**
@@ -122,7 +122,7 @@ export const deploymentSourceSchema = z
       z
         .strictObject({
           type: z.literal('services'),
-          services: servicesSchema.openapi({
+          services: servicesSchema.meta({
             description: 'image, env values, command and args are templated',
           }),
         })

@@ -1,6 +1,7 @@
 import { INSTANCE_STATES } from '../../domain/instance-state.ts';
+import { instanceNameSchema, labelsSchema } from '../../domain/schemas/instance-fields.ts';
+import { servicesSchema } from '../../domain/schemas/service-spec.ts';
 import { deploymentSourceSchema, variablesSchema, variableValuesSchema } from './deployment-source.ts';
-import { servicesSchema } from './service-spec.ts';
 import { z } from './zod.ts';
 
 /**
@@ -8,32 +9,10 @@ import { z } from './zod.ts';
  * Bodies are strict objects (an unknown field is a 400 naming it); query strings are strict too.
  */
 
-const LABEL_KEY = /^([a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?\/)?[a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?$/;
-
-const MAX_LABELS = 64;
-
-export const labelsSchema = z
-  .record(
-    z
-      .string()
-      .max(253)
-      .regex(LABEL_KEY, 'must be a label key: letters, digits, "-", "_", "." and an optional prefix/'),
-    z.string().max(253),
-  )
-  .refine((labels) => Object.keys(labels).length <= MAX_LABELS, `at most ${MAX_LABELS} labels`)
-  .meta({ id: 'Labels', description: 'Labels; a PATCH replaces the whole map ({} clears it).' });
-
-const nameSchema = z
-  .string()
-  .trim()
-  .min(1, 'is required')
-  .max(200)
-  .refine((s) => !/\p{Cc}/u.test(s), 'must not contain control characters');
-
 /** POST /v1/instances: the seed doc's CreateRequest. */
 export const createInstanceSchema = z
   .strictObject({
-    name: nameSchema,
+    name: instanceNameSchema,
     datacenter_id: z
       .string()
       .max(64)
@@ -75,57 +54,14 @@ export const createInstanceSchema = z
 
 export type CreateInstanceRequest = z.infer<typeof createInstanceSchema>;
 
-/** PATCH /v1/instances/{id}: the seed doc's UpdateRequest; each field present replaces the stored one. */
-export const updateInstanceSchema = z
-  .strictObject({
-    name: nameSchema.optional(),
-    services: servicesSchema.optional(),
-    labels: labelsSchema.optional(),
-  })
-  .superRefine((req, ctx) => {
-    if (req.name === undefined && req.services === undefined && req.labels === undefined) {
-      ctx.addIssue({ code: 'custom', path: [], message: 'give at least one of name, services, labels' });
-    }
-  })
-  .meta({ id: 'UpdateRequest' });
-
-export type UpdateInstanceRequest = z.infer<typeof updateInstanceSchema>;
-
-/** POST /v1/instances/{id}/scale: the seed doc's ScaleRequest (main service resources). */
-export const scaleInstanceSchema = z
-  .strictObject({
-    cpu_millis: z.number().int().min(0).max(1_000_000).optional(),
-    memory_mb: z.number().int().min(0).max(16_777_216).optional(),
-    replicas: z.number().int().min(1).max(1000).optional(),
-  })
-  .superRefine((req, ctx) => {
-    if (req.cpu_millis === undefined && req.memory_mb === undefined && req.replicas === undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: [],
-        message: 'give at least one of cpu_millis, memory_mb, replicas',
-      });
-    }
-  })
-  .meta({ id: 'ScaleRequest' });
-
-const reasonSchema = z
-  .string()
-  .trim()
-  .min(1, 'is required')
-  .max(200)
-  .refine((s) => !/\p{Cc}/u.test(s), 'must not contain control characters');
-
-/** POST /v1/instances/{id}/suspend (operator role, any tenant's instance). */
-export const suspendInstanceSchema = z.strictObject({ reason: reasonSchema }).meta({ id: 'SuspendRequest' });
-
-/** POST /v1/instances/{id}/unsuspend (operator role): with a reason, lifts only a suspension for that reason. */
-export const unsuspendInstanceSchema = z
-  .strictObject({ reason: reasonSchema.optional() })
-  .meta({ id: 'UnsuspendRequest' });
-
-/** start, stop, restart and delete take no body; an empty object is accepted. */
-export const emptyBodySchema = z.strictObject({}).meta({ id: 'EmptyRequest' });
+export {
+  emptyBodySchema,
+  scaleInstanceSchema,
+  suspendInstanceSchema,
+  unsuspendInstanceSchema,
+  updateInstanceSchema,
+} from '../../domain/commands.ts';
+export { labelsSchema } from '../../domain/schemas/instance-fields.ts';
 
 const singleOrMany = z
   .union([z.string(), z.array(z.string())])

@@ -1,8 +1,8 @@
 import { ERROR_STATUS } from '../../domain/errors.ts';
 import { INSTANCE_STATES } from '../../domain/instance-state.ts';
+import { serviceSpecSchema } from '../../domain/schemas/service-spec.ts';
 import { deploymentSourceSchema } from './deployment-source.ts';
 import { labelsSchema } from './instance-requests.ts';
-import { serviceSpecSchema } from './service-spec.ts';
 import { z } from './zod.ts';
 
 /**

@@ -1,6 +1,10 @@
-import { z } from './zod.ts';
+import { z } from 'zod';
 
-/** Request schemas for the seed doc's ServiceSpec family. Objects are strict: an unknown field is a 400. */
+/**
+ * Schemas of the ServiceSpec family (domain/instance.ts), shared by the API's request validation and the instance
+ * workflow's command validators. Plain zod with `.meta()`, so they bundle into workflow code. Objects are strict:
+ * an unknown field is refused, naming it.
+ */
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -23,12 +27,12 @@ export const resourceSpecSchema = z
       .min(0)
       .max(1_000_000)
       .default(0)
-      .openapi({ description: "0: the provider's default. Docker: at most CTRLPLANE_DOCKER_MAX_CPU_MILLIS" }),
+      .meta({ description: "0: the provider's default. Docker: at most CTRLPLANE_DOCKER_MAX_CPU_MILLIS" }),
     memory_mb: int()
       .min(0)
       .max(16_777_216)
       .default(0)
-      .openapi({ description: "0: the provider's default. Docker: at most CTRLPLANE_DOCKER_MAX_MEMORY_MB" }),
+      .meta({ description: "0: the provider's default. Docker: at most CTRLPLANE_DOCKER_MAX_MEMORY_MB" }),
     disk_mb: int().min(0).optional(),
     replicas: int().min(1).max(1000).default(1),
     gpu: int().min(0).optional(),
@@ -38,7 +42,7 @@ export const resourceSpecSchema = z
 export const portSpecSchema = z
   .strictObject({
     container: int().min(1).max(65535),
-    host: int().min(0).max(65535).optional().openapi({
+    host: int().min(0).max(65535).optional().meta({
       description: 'Docker: within CTRLPLANE_DOCKER_HOST_PORT_RANGE; absent or 0: a free port of it',
     }),
     protocol: z.enum(['tcp', 'udp', 'sctp', 'TCP', 'UDP', 'SCTP']).optional(),
@@ -52,7 +56,7 @@ export const volumeSpecSchema = z
     size_mb: int()
       .min(0)
       .optional()
-      .openapi({ description: 'Docker: refused (400), its local volume driver cannot enforce a size' }),
+      .meta({ description: 'Docker: refused (400), its local volume driver cannot enforce a size' }),
     type: z.string().max(64).optional(),
   })
   .meta({ id: 'VolumeSpec' });
@@ -75,7 +79,7 @@ export const configFileSchema = z
     format: z.enum(['json', 'yaml', 'env', 'text']).optional(),
     content: z
       .unknown()
-      .openapi({ description: 'Text, or for json, yaml and env a value rendered in that format' }),
+      .meta({ description: 'Text, or for json, yaml and env a value rendered in that format' }),
   })
   .superRefine((file, ctx) => {
     if (file.path.split('/').some((segment) => segment === '.' || segment === '..')) {
@@ -127,7 +131,7 @@ export const serviceSpecSchema = z
       .min(1)
       .max(512)
       .refine((image) => !/\s/.test(withoutTemplates(image)), 'must not contain spaces')
-      .openapi({
+      .meta({
         description: 'May hold `{{ .path }}` templates (e.g. `nginx:{{ .var.tag }}`), rendered at provision',
       }),
     role: z.enum(['main', 'sidecar', 'init', '']).optional(),
