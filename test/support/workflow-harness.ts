@@ -5,12 +5,16 @@
  * time skipping, so tests that need a timer set it short (the drift check interval is a workflow option).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import type { Instance, ServiceSpec } from '../../domain/instance.ts';
 import { temporalCliPath } from '../../scripts/temporal-cli.ts';
 import { createInstanceWorker } from '../../worker/create-worker.ts';
+import { writeWorkflowBundle } from '../../worker/workflow-bundle.ts';
 import {
   INSTANCE_WORKFLOW_TYPE,
   type InstanceSnapshot,
@@ -46,14 +50,29 @@ export async function startWorkflowHarness(): Promise<WorkflowHarness> {
   } catch {
     // Installed already in this process.
   }
-  const env = await TestWorkflowEnvironment.createLocal({
-    server: {
-      executable: { type: 'existing-path', path: temporalCliPath() },
-      // The workflow upserts these on every transition; an unregistered one would fail its task.
-      searchAttributes: [...CTRLPLANE_SEARCH_ATTRIBUTES],
-      log: { format: 'json', level: 'error' },
-    },
-  });
+  // `npm test` bundles the workflows once for the run; alone, they are bundled while the server starts.
+  const bundleDir = process.env.CTRLPLANE_WORKFLOW_BUNDLE
+    ? undefined
+    : mkdtempSync(join(tmpdir(), 'ctrlplane-unit-'));
+  const bundlePath = process.env.CTRLPLANE_WORKFLOW_BUNDLE ?? join(bundleDir ?? '', 'workflow-bundle.js');
+  const removeBundle = () => bundleDir && rmSync(bundleDir, { recursive: true, force: true });
+  const [started, bundled] = await Promise.allSettled([
+    TestWorkflowEnvironment.createLocal({
+      server: {
+        executable: { type: 'existing-path', path: temporalCliPath() },
+        // The workflow upserts these on every transition; an unregistered one would fail its task.
+        searchAttributes: [...CTRLPLANE_SEARCH_ATTRIBUTES],
+        log: { format: 'json', level: 'error' },
+      },
+    }),
+    bundleDir ? writeWorkflowBundle(bundlePath, SILENT) : Promise.resolve(),
+  ]);
+  if (started.status === 'rejected' || bundled.status === 'rejected') {
+    if (started.status === 'fulfilled') await started.value.teardown();
+    removeBundle();
+    throw started.status === 'rejected' ? started.reason : (bundled as PromiseRejectedResult).reason;
+  }
+  const env = started.value;
   const provider = new FakeProvider();
   const readModel = new FakeReadModel();
   const taskQueue = `unit-${randomUUID()}`;
@@ -64,12 +83,12 @@ export async function startWorkflowHarness(): Promise<WorkflowHarness> {
       namespace: env.namespace ?? 'default',
       taskQueue,
       activities: { ...provider.activities(), ...readModel.activities() },
-      // `npm test` bundles the workflows once for the run; alone, the worker bundles them itself.
-      workflowBundlePath: process.env.CTRLPLANE_WORKFLOW_BUNDLE,
+      workflowBundlePath: bundlePath,
       shutdownGraceTimeMs: 0,
     });
   } catch (err) {
     await env.teardown();
+    removeBundle();
     throw err;
   }
   const running = worker.run();
@@ -96,9 +115,13 @@ export async function startWorkflowHarness(): Promise<WorkflowHarness> {
       worker.shutdown();
       await running;
       await env.teardown();
+      removeBundle();
     },
   };
 }
+
+const silent = () => {};
+const SILENT = { log: silent, trace: silent, debug: silent, info: silent, warn: silent, error: (message: string) => console.error(message) };
 
 export const WEB_SERVICE: ServiceSpec = {
   name: 'web',
