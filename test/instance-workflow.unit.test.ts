@@ -8,7 +8,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ApplicationFailure, type WorkflowHandle, WorkflowUpdateFailedError } from '@temporalio/client';
+import {
+  ApplicationFailure,
+  type WorkflowHandle,
+  WorkflowUpdateFailedError,
+  WorkflowUpdateStage,
+} from '@temporalio/client';
 import type { UpdateDefinition } from '@temporalio/common';
 import type { Instance } from '../domain/instance.ts';
 import { commandMessages, type QueuedCommand } from '../workflows/messages.ts';
@@ -358,18 +363,32 @@ describe('the instance workflow', { concurrency: true }, () => {
 
     it('the validator judges a command against the ones queued before it', async () => {
       const { handle, id } = await running();
-      // The scale is held in the provider (its first attempt fails, the retry comes a second later), so the
-      // stop sent after it waits in the queue while the next commands arrive.
-      h.provider.failNext(id, 'scaleInstance', { kind: 'transient', times: 1 });
+      // The scale is held in the provider (its first two attempts fail; the retries come 1 s and 2 s later),
+      // so the stop sent after it waits in the queue while the next commands arrive.
+      h.provider.failNext(id, 'scaleInstance', { kind: 'transient', times: 2 });
       const scale = send(handle, 'scale', { replicas: 2 });
       await eventually('scale under way', async () => (await snapshotOf(handle)).pending.length === 1);
       const stop = send(handle, 'stop', {});
       await eventually('stop queued', async () => (await snapshotOf(handle)).pending.length === 2);
+
+      // Judged as the instance will be once the stop before it has run: stopped.
       await refusedWith(send(handle, 'stop', {}), 'invalid_state', /while the instance is stopped/);
-      const start = send(handle, 'start', {}); // accepted: the stop before it will have stopped the instance
+      const start = await handle.startUpdate(commandMessages.start.update, {
+        args: [{ request_id: requestId('start') }],
+        waitForStage: WorkflowUpdateStage.ACCEPTED,
+      });
+      assert.deepEqual(
+        (await snapshotOf(handle)).pending.map((c) => c.name),
+        ['scale', 'stop', 'start'],
+        'the start was accepted while the scale still held the queue',
+      );
       assert.equal((await scale).state, 'running');
       assert.equal((await stop).state, 'stopped');
-      assert.equal((await start).state, 'running');
+      assert.equal((await start.result()).state, 'running');
+      assert.ok(
+        !events(id).some((e) => e.event.type === 'instance.command_rejected'),
+        'the second stop was refused by the validator, not when its turn came',
+      );
     });
 
     it('a refused command sent as a signal is recorded as rejected, and changes nothing', async () => {
