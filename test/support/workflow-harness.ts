@@ -65,7 +65,7 @@ export async function startWorkflowHarness(): Promise<WorkflowHarness> {
         log: { format: 'json', level: 'error' },
       },
     }),
-    bundleDir ? writeWorkflowBundle(bundlePath, SILENT) : Promise.resolve(),
+    bundleDir ? writeWorkflowBundle(bundlePath, ERRORS_ONLY) : Promise.resolve(),
   ]);
   if (started.status === 'rejected' || bundled.status === 'rejected') {
     if (started.status === 'fulfilled') await started.value.teardown();
@@ -121,7 +121,14 @@ export async function startWorkflowHarness(): Promise<WorkflowHarness> {
 }
 
 const silent = () => {};
-const SILENT = { log: silent, trace: silent, debug: silent, info: silent, warn: silent, error: (message: string) => console.error(message) };
+const ERRORS_ONLY = {
+  log: silent,
+  trace: silent,
+  debug: silent,
+  info: silent,
+  warn: silent,
+  error: (message: string) => console.error(message),
+};
 
 export const WEB_SERVICE: ServiceSpec = {
   name: 'web',
