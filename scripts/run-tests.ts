@@ -2,6 +2,9 @@
  * `npm test`: one real Temporal dev server (with its Web UI) and one fresh PostgreSQL database for the whole
  * run, the workflow code bundled once, then node's test runner over test/*.test.ts (or the files given). When
  * one of those files uses test/support/kubernetes.ts, a Kubernetes control plane too (startTestKubernetes).
+ *
+ * `--unit` (`npm run test:unit`): test/*.unit.test.ts only, with nothing started for them. They need no Docker,
+ * PostgreSQL or Kubernetes; one that needs Temporal starts a dev server of its own (test/support/workflow-harness.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -9,22 +12,25 @@ import { resolve } from 'node:path';
 import { TOOLS_BIN } from './kubernetes-cluster.ts';
 import { runNodeTests, type Tally } from './node-test-run.ts';
 import { REPO_ROOT } from './temporal-cli.ts';
-import { startTestEnvironment } from './test-environment.ts';
+import type { TestEnvironment } from './test-environment.ts';
 
 const started = Date.now();
 /** Per test; a test that never settles is cancelled then (node 22+ keeps its file waiting until this). */
 const TEST_TIMEOUT_MS = 600_000;
-const files = process.argv.slice(2).length
-  ? process.argv.slice(2)
+const unit = process.argv.includes('--unit');
+const given = process.argv.slice(2).filter((a) => a !== '--unit');
+const files = given.length
+  ? given
   : readdirSync(`${REPO_ROOT}test`)
-      .filter((f) => f.endsWith('.test.ts'))
+      .filter((f) => f.endsWith(unit ? '.unit.test.ts' : '.test.ts'))
       .sort()
       .map((f) => `test/${f}`);
 
-const kubernetes = files.some((f) =>
-  /support\/kubernetes(\.ts)?'/.test(readFileSync(resolve(REPO_ROOT, f), 'utf8')),
-);
-const environment = await startTestEnvironment({ kubernetes });
+const kubernetes =
+  !unit && files.some((f) => /support\/kubernetes(\.ts)?'/.test(readFileSync(resolve(REPO_ROOT, f), 'utf8')));
+const environment: TestEnvironment = unit
+  ? { env: {}, async teardown() {} }
+  : await (await import('./test-environment.ts')).startTestEnvironment({ kubernetes });
 let tearingDown: Promise<void> | undefined;
 const teardown = () => {
   tearingDown ??= environment.teardown();
@@ -37,7 +43,10 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 console.log(
-  `test setup: temporal ${environment.env.TEMPORAL_ADDRESS} (ui ${environment.env.TEMPORAL_UI_URL}), ` +
+  'test setup: ' +
+    (unit
+      ? 'unit tests, nothing started, '
+      : `temporal ${environment.env.TEMPORAL_ADDRESS} (ui ${environment.env.TEMPORAL_UI_URL}), `) +
     (kubernetes ? `kubernetes ${environment.env.CTRLPLANE_TEST_KUBERNETES}, ` : '') +
     `${files.length} files, ready in ${((Date.now() - started) / 1000).toFixed(1)}s`,
 );

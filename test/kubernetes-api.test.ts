@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { V1Pod } from '@kubernetes/client-node';
 import { tenantNamespace } from '../providers/kubernetes/index.ts';
 import { apiClient } from './support/http.ts';
-import { Cluster, eventually } from './support/kubernetes.ts';
+import { Cluster, eventually, type ObjectKind } from './support/kubernetes.ts';
 import { type Stack, startStack, uniqueTenant } from './support/stack.ts';
 
 // Real Temporal, PostgreSQL and worker, and the run's REAL Kubernetes cluster (test/support/kubernetes.ts): the
@@ -13,21 +13,16 @@ import { type Stack, startStack, uniqueTenant } from './support/stack.ts';
 // tenant's own namespace, as the default configuration makes it.
 const cluster = new Cluster();
 
-async function labelled(ns: string, id: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const [apiVersion, kind] of [
-    ['apps/v1', 'Deployment'],
-    ['apps/v1', 'ReplicaSet'],
-    ['v1', 'Pod'],
-    ['v1', 'Service'],
-    ['v1', 'Secret'],
-    ['v1', 'ConfigMap'],
-  ] as const) {
-    for (const o of await cluster.list(apiVersion, kind, ns, `ctrlplane.io/instance-id=${id}`))
-      found.push(`${kind}/${o.metadata?.name}`);
-  }
-  return found;
-}
+/** What an instance leaves in its namespace: its objects and what the controllers made of them. */
+const INSTANCE_KINDS: ObjectKind[] = [
+  ['apps/v1', 'Deployment'],
+  ['apps/v1', 'ReplicaSet'],
+  ['v1', 'Pod'],
+  ['v1', 'Service'],
+  ['v1', 'Secret'],
+  ['v1', 'ConfigMap'],
+];
+const labelled = (ns: string, id: string) => cluster.labelled(id, ns, INSTANCE_KINDS);
 
 async function runningPods(ns: string, id: string): Promise<V1Pod[]> {
   return (await cluster.pods(ns, id)).filter(

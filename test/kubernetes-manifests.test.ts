@@ -23,7 +23,15 @@ import {
   tenantNamespace,
 } from '../providers/kubernetes/index.ts';
 import { PermanentProviderError } from '../providers/provider.ts';
-import { Cluster, eventually, nameOf, newInstanceId, refused, testKubeConfig } from './support/kubernetes.ts';
+import {
+  Cluster,
+  eventually,
+  nameOf,
+  newInstanceId,
+  type ObjectKind,
+  refused,
+  testKubeConfig,
+} from './support/kubernetes.ts';
 
 const IMAGE = 'registry.k8s.io/pause:3.9';
 const TENANT = 'ten_test';
@@ -44,23 +52,18 @@ async function must<T extends KubernetesObject>(
   return found;
 }
 
-/** The objects labelled as the instance's, of the kinds these tests write (nothing else can carry the label). */
-async function labelled(instanceId: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const [apiVersion, kind] of [
-    ['v1', 'ConfigMap'],
-    ['v1', 'Secret'],
-    ['v1', 'Service'],
-    ['apps/v1', 'Deployment'],
-    ['batch/v1', 'CronJob'],
-    ['networking.k8s.io/v1', 'NetworkPolicy'],
-    ['rbac.authorization.k8s.io/v1', 'RoleBinding'],
-  ] as const) {
-    for (const o of await cluster.list(apiVersion, kind, undefined, `ctrlplane.io/instance-id=${instanceId}`))
-      found.push(`${kind}/${o.metadata?.name}`);
-  }
-  return found;
-}
+/** The kinds these tests write (nothing else can carry an instance's label). */
+const WRITTEN_KINDS: ObjectKind[] = [
+  ['v1', 'ConfigMap'],
+  ['v1', 'Secret'],
+  ['v1', 'Service'],
+  ['apps/v1', 'Deployment'],
+  ['batch/v1', 'CronJob'],
+  ['networking.k8s.io/v1', 'NetworkPolicy'],
+  ['rbac.authorization.k8s.io/v1', 'RoleBinding'],
+];
+/** The objects labelled as the instance's, in any namespace. */
+const labelled = (instanceId: string) => cluster.labelled(instanceId, undefined, WRITTEN_KINDS);
 
 /** An instance of the services source (a Deployment with a Service), as the victim of the tests below. */
 async function provisioned(replicas: number): Promise<string> {

@@ -10,10 +10,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import {
-  ApiException,
   KubeConfig,
   type KubernetesObject,
-  KubernetesObjectApi,
   type V1ConfigMap,
   type V1Deployment,
   type V1PersistentVolumeClaim,
@@ -26,7 +24,14 @@ import type { ServiceSpec } from '../domain/instance.ts';
 import { KubernetesProvider } from '../providers/kubernetes/index.ts';
 import { tenantNamespace } from '../providers/kubernetes/names.ts';
 import { PermanentProviderError, type ProvisionRequest } from '../providers/provider.ts';
-import { Cluster, eventually, nameOf, newInstanceId, testKubeConfig } from './support/kubernetes.ts';
+import {
+  Cluster,
+  eventually,
+  nameOf,
+  newInstanceId,
+  type ObjectKind,
+  testKubeConfig,
+} from './support/kubernetes.ts';
 
 const IMAGE = 'registry.k8s.io/pause:3.9';
 const TENANT = 'ten_test';
@@ -68,74 +73,15 @@ function request(
   return { instance_id: instanceId, tenant_id: TENANT, name: 'test', kind: 'deployment', services, ...extra };
 }
 
-class ClusterView {
-  readonly api: KubernetesObjectApi;
-  constructor(
-    kc: KubeConfig,
-    readonly namespace: string,
-  ) {
-    this.api = KubernetesObjectApi.makeApiClient(kc);
-  }
-
-  async read<T extends KubernetesObject>(
-    apiVersion: string,
-    kind: string,
-    name: string,
-    namespace: string | undefined = this.namespace,
-  ): Promise<T | undefined> {
-    try {
-      return (await this.api.read({ apiVersion, kind, metadata: { name, namespace } })) as T;
-    } catch (err) {
-      if (err instanceof ApiException && err.code === 404) return undefined;
-      throw err;
-    }
-  }
-
-  async must<T extends KubernetesObject>(
-    apiVersion: string,
-    kind: string,
-    name: string,
-    namespace?: string,
-  ): Promise<T> {
-    const found = await this.read<T>(apiVersion, kind, name, namespace);
-    assert.ok(found, `${kind} ${name} should exist`);
-    return found;
-  }
-
-  /**
-   * Every object of the instance of the kinds the provider writes, plus the claims that follow from them; with
-   * `pods`, its pods too (on a real cluster the controllers create those).
-   */
-  async ofInstance(instanceId: string, namespace = this.namespace, pods = false): Promise<string[]> {
-    const found: string[] = [];
-    const kinds: Array<[string, string]> = [
-      ['apps/v1', 'Deployment'],
-      ['apps/v1', 'StatefulSet'],
-      ['v1', 'Service'],
-      ['v1', 'ConfigMap'],
-      ['v1', 'Secret'],
-      ['v1', 'PersistentVolumeClaim'],
-    ];
-    if (pods) kinds.push(['v1', 'Pod']);
-    for (const [apiVersion, kind] of kinds) {
-      const list = await this.api.list(
-        apiVersion,
-        kind,
-        namespace,
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        `ctrlplane.io/instance-id=${instanceId}`,
-      );
-      for (const item of list.items) found.push(`${kind}/${item.metadata?.name}`);
-    }
-    // The Service carries the instance labels, but look it up by name too: nothing of the instance may be left.
-    if (await this.read('v1', 'Service', nameOf(instanceId), namespace))
-      found.push(`Service/${nameOf(instanceId)}`);
-    return [...new Set(found)].sort();
-  }
-}
+/** The kinds the provider writes for an instance, and the claims that follow from them. */
+const INSTANCE_KINDS: ObjectKind[] = [
+  ['apps/v1', 'Deployment'],
+  ['apps/v1', 'StatefulSet'],
+  ['v1', 'Service'],
+  ['v1', 'ConfigMap'],
+  ['v1', 'Secret'],
+  ['v1', 'PersistentVolumeClaim'],
+];
 
 /** A namespace of its own on the run's cluster. */
 async function realTarget(): Promise<Target> {
@@ -151,7 +97,8 @@ async function dispose(target: Target | undefined): Promise<void> {
 describe('Kubernetes provider — services source (real control plane)', () => {
   let target: Target;
   let provider: KubernetesProvider;
-  let cluster: ClusterView;
+  /** Reads in the test's namespace unless given another. */
+  let cluster: Cluster;
   let admin: Cluster;
   const created: string[] = [];
 
@@ -164,14 +111,31 @@ describe('Kubernetes provider — services source (real control plane)', () => {
       labels: { 'example.com/owner': 'platform', team: 'config' },
       helm: false,
     });
-    cluster = new ClusterView(target.kc, target.namespace);
     admin = new Cluster(target.kc);
+    cluster = admin.in(target.namespace);
   });
 
   after(async () => {
     for (const id of created) await provider?.deprovision(id).catch(() => {});
     await dispose(target);
   });
+
+  /**
+   * Every object of the instance of the kinds the provider writes, plus the claims that follow from them; with
+   * `pods`, its pods too (on a real cluster the controllers create those).
+   */
+  async function ofInstance(
+    instanceId: string,
+    namespace = target.namespace,
+    pods = false,
+  ): Promise<string[]> {
+    const kinds: ObjectKind[] = pods ? [...INSTANCE_KINDS, ['v1', 'Pod']] : INSTANCE_KINDS;
+    const found = await admin.labelled(instanceId, namespace, kinds);
+    // The Service carries the instance labels, but look it up by name too: nothing of the instance may be left.
+    if (await admin.read('v1', 'Service', nameOf(instanceId), namespace))
+      found.push(`Service/${nameOf(instanceId)}`);
+    return [...new Set(found)].sort();
+  }
 
   function track(id: string): string {
     created.push(id);
@@ -465,12 +429,12 @@ describe('Kubernetes provider — services source (real control plane)', () => {
         },
       ]),
     );
-    assert.ok((await cluster.ofInstance(id)).length >= 4);
+    assert.ok((await ofInstance(id)).length >= 4);
     await runningWithPods(id, 1);
     await provider.deprovision(id);
-    await eventually(async () => (await cluster.ofInstance(id, target.namespace, true)).length === 0);
+    await eventually(async () => (await ofInstance(id, target.namespace, true)).length === 0);
     await provider.deprovision(id);
-    assert.deepEqual(await cluster.ofInstance(id, target.namespace, true), []);
+    assert.deepEqual(await ofInstance(id, target.namespace, true), []);
     assert.equal((await provider.status(id)).state, 'destroyed');
   });
 
@@ -492,12 +456,12 @@ describe('Kubernetes provider — services source (real control plane)', () => {
     await assert.rejects(
       provider.provision(request(id, services), { signal: abort.signal, progress: () => abort.abort() }),
     );
-    assert.ok((await cluster.ofInstance(id)).length >= 1, 'the crashed attempt wrote something');
+    assert.ok((await ofInstance(id)).length >= 1, 'the crashed attempt wrote something');
 
     await provider.provision(request(id, services));
     await provider.provision(request(id, services));
     const name = nameOf(id);
-    assert.deepEqual(await cluster.ofInstance(id), [
+    assert.deepEqual(await ofInstance(id), [
       `Deployment/${name}`,
       `Secret/${name}-web-env`,
       `Secret/${name}-worker-env`,
@@ -546,7 +510,7 @@ describe('Kubernetes provider — services source (real control plane)', () => {
     const secret = await cluster.must<V1Secret>('v1', 'Secret', `${name}-web-env`);
     assert.equal(decoded(secret).GREETING, 'hello');
     // The old env ConfigMap is cleaned up.
-    assert.deepEqual(await cluster.ofInstance(id), [
+    assert.deepEqual(await ofInstance(id), [
       `Deployment/${name}`,
       `Secret/${name}-web-env`,
       `Service/${name}`,
@@ -613,7 +577,7 @@ describe('Kubernetes provider — services source (real control plane)', () => {
       deployment.spec?.template.spec?.containers.map((c) => c.name),
       ['web'],
     );
-    assert.deepEqual(await cluster.ofInstance(id), [`Deployment/${name}`]);
+    assert.deepEqual(await ofInstance(id), [`Deployment/${name}`]);
   });
 
   it('stateful_set: a StatefulSet with volume claim templates and a headless Service; claims bind, pods run', async () => {
@@ -705,7 +669,7 @@ describe('Kubernetes provider — services source (real control plane)', () => {
         [0, 1, 2].map((i) => [`data-${name}-${i}`, 'Bound']),
       );
       await provider.deprovision(id);
-      await eventually(async () => (await cluster.ofInstance(id, target.namespace, true)).length === 0);
+      await eventually(async () => (await ofInstance(id, target.namespace, true)).length === 0);
     } finally {
       for (const pv of volumes) await admin.delete('v1', 'PersistentVolume', pv);
     }
@@ -764,7 +728,7 @@ describe('Kubernetes provider — services source (real control plane)', () => {
     try {
       const result = await perTenant.provision({ ...request(id, [web()]), tenant_id: tenant });
       assert.equal(result.provider_ref, `k8s:${namespace}/${nameOf(id)}`);
-      const ns = await cluster.must('v1', 'Namespace', namespace, undefined);
+      const ns = await admin.must('v1', 'Namespace', namespace);
       assert.equal(ns.metadata?.labels?.['ctrlplane.io/tenant-id'], tenant);
       assert.ok(await cluster.read('apps/v1', 'Deployment', nameOf(id), namespace));
       // The namespace is a real one: the controller-manager gives it its ServiceAccount, and the pods run.
@@ -787,7 +751,7 @@ describe('Kubernetes provider — services source (real control plane)', () => {
         0,
       );
       await other.deprovision(id);
-      await eventually(async () => (await cluster.ofInstance(id, namespace, true)).length === 0);
+      await eventually(async () => (await ofInstance(id, namespace, true)).length === 0);
     } finally {
       await cluster.api
         .delete({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } })

@@ -470,18 +470,12 @@ describe('Kubernetes provider — failures of the API server (real server behind
       }),
   });
 
-  async function labelled(ns: string, id: string): Promise<string[]> {
-    const found: string[] = [];
-    for (const [apiVersion, kind] of [
+  const labelled = (ns: string, id: string) =>
+    cluster.labelled(id, ns, [
       ['apps/v1', 'Deployment'],
       ['v1', 'Service'],
       ['v1', 'Secret'],
-    ] as const) {
-      for (const o of await cluster.list(apiVersion, kind, ns, `ctrlplane.io/instance-id=${id}`))
-        found.push(`${kind}/${o.metadata?.name}`);
-    }
-    return found.sort();
-  }
+    ]);
 
   it('5xx answers and dropped connections are thrown as they are (retryable), and a retry converges', async () => {
     const { provider, ns } = scope;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type KubernetesObject, PatchStrategy, type V1ConfigMap } from '@kubernetes/client-node';
 import { type ApiCall, checkedClient, OpenApiChecker } from './support/api-openapi.ts';
-import { Cluster, eventually } from './support/kubernetes.ts';
+import { Cluster, eventually, type ObjectKind } from './support/kubernetes.ts';
 import { type Stack, startStack, uniqueTenant } from './support/stack.ts';
 
 // Real Temporal, PostgreSQL and worker, and the run's REAL Kubernetes cluster (test/support/kubernetes.ts), in a
@@ -11,19 +11,14 @@ import { type Stack, startStack, uniqueTenant } from './support/stack.ts';
 // cluster already serves one) and plays Argo CD's controller by writing the Application's status.
 const cluster = new Cluster();
 
-async function labelled(ns: string, id: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const [apiVersion, kind] of [
-    ['v1', 'ConfigMap'],
-    ['v1', 'Secret'],
-    ['v1', 'Service'],
-    ['apps/v1', 'Deployment'],
-  ] as const) {
-    for (const o of await cluster.list(apiVersion, kind, ns, `ctrlplane.io/instance-id=${id}`))
-      found.push(`${kind}/${o.metadata?.name}`);
-  }
-  return found;
-}
+/** The kinds the sources of these tests render. */
+const SOURCE_KINDS: ObjectKind[] = [
+  ['v1', 'ConfigMap'],
+  ['v1', 'Secret'],
+  ['v1', 'Service'],
+  ['apps/v1', 'Deployment'],
+];
+const labelled = (ns: string, id: string) => cluster.labelled(id, ns, SOURCE_KINDS);
 
 describe('a manifests source on Kubernetes, through the API', () => {
   let stack: Stack;

@@ -90,14 +90,26 @@ export async function eventually(
   }
 }
 
+/** A kind of object, as the API server names it: `['apps/v1', 'Deployment']`. */
+export type ObjectKind = readonly [apiVersion: string, kind: string];
+
 /** Objects of the run's cluster, read and written as an administrator would with kubectl. */
 export class Cluster {
   readonly api: KubernetesObjectApi;
   /** The kubeconfig file to hand to a stack (CTRLPLANE_K8S_KUBECONFIG). */
   readonly kubeconfigPath = TEST_KUBECONFIG;
 
-  constructor(readonly kc: KubeConfig = testKubeConfig()) {
+  /** `defaultNamespace`: where `read` and `must` look when they are given no namespace (see `in`). */
+  constructor(
+    readonly kc: KubeConfig = testKubeConfig(),
+    readonly defaultNamespace?: string,
+  ) {
     this.api = KubernetesObjectApi.makeApiClient(kc);
+  }
+
+  /** The same cluster, reading in `namespace` unless told otherwise. */
+  in(namespace: string): Cluster {
+    return new Cluster(this.kc, namespace);
   }
 
   /** The same cluster, every request made as `username` (Impersonate-User, as the provider writes a tenant's objects). */
@@ -110,7 +122,7 @@ export class Cluster {
       currentContext: this.kc.getCurrentContext(),
       users: this.kc.getUsers().map((u) => (u.name === current ? { ...u, impersonateUser: username } : u)),
     });
-    return new Cluster(kc);
+    return new Cluster(kc, this.defaultNamespace);
   }
 
   /** A plain create (POST), as `kubectl create` would. */
@@ -122,7 +134,7 @@ export class Cluster {
     apiVersion: string,
     kind: string,
     name: string,
-    namespace?: string,
+    namespace: string | undefined = this.defaultNamespace,
   ): Promise<T | undefined> {
     try {
       return (await this.api.read({
@@ -134,6 +146,18 @@ export class Cluster {
       if (err instanceof ApiException && err.code === 404) return undefined;
       throw err;
     }
+  }
+
+  /** `read`, asserting that the object exists. */
+  async must<T extends KubernetesObject>(
+    apiVersion: string,
+    kind: string,
+    name: string,
+    namespace: string | undefined = this.defaultNamespace,
+  ): Promise<T> {
+    const found = await this.read<T>(apiVersion, kind, name, namespace);
+    assert.ok(found, `${kind} ${name} should exist`);
+    return found;
   }
 
   async list<T extends KubernetesObject>(
@@ -185,6 +209,23 @@ export class Cluster {
       `ServiceAccount ${name}/default`,
     );
     return { name, dispose: () => this.delete('v1', 'Namespace', name) };
+  }
+
+  /**
+   * The objects of `kinds` that carry the instance's label, as `Kind/name`, sorted; in `namespace`, or in every
+   * namespace when it is undefined.
+   */
+  async labelled(
+    instanceId: string,
+    namespace: string | undefined,
+    kinds: readonly ObjectKind[],
+  ): Promise<string[]> {
+    const found: string[] = [];
+    for (const [apiVersion, kind] of kinds) {
+      for (const o of await this.list(apiVersion, kind, namespace, `ctrlplane.io/instance-id=${instanceId}`))
+        found.push(`${kind}/${o.metadata?.name}`);
+    }
+    return found.sort();
   }
 
   /** The pods of a workload, by the instance label every ctrlplane pod carries. */
