@@ -6,6 +6,7 @@ import type { RegistryCredentialStore } from '../db/registry-credential-store.ts
 import type { StreamTicketStore } from '../db/stream-tickets.ts';
 import { CtrlplaneError } from '../domain/errors.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
+import { requestSpans } from '../telemetry/http-spans.ts';
 import { type AuthOptions, authenticate } from './auth.ts';
 import type { DatacenterStore } from './datacenter-store.ts';
 import { docsPage } from './docs-page.ts';
@@ -85,6 +86,8 @@ export function createApp(deps: AppDeps): Express {
   app.set('etag', false);
   app.set('query parser', 'extended');
 
+  // First: the request's trace covers all that follows, and its ids are in the request's log lines.
+  app.use(requestSpans());
   app.use(metrics.middleware());
   app.use(
     pinoHttp({

@@ -7,6 +7,7 @@ import { openOrm } from '../db/database.ts';
 import { RegistryCredentialStore } from '../db/registry-credential-store.ts';
 import { StreamTicketStore } from '../db/stream-tickets.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
+import { tracingClientInterceptors } from '../telemetry/temporal.ts';
 import { createApp } from './app.ts';
 import { DatacenterStore } from './datacenter-store.ts';
 import { IdempotencyStore } from './idempotency.ts';
@@ -39,7 +40,11 @@ export async function startApi(
     address: config.TEMPORAL_ADDRESS,
     interceptors: apiGrpcInterceptors(),
   });
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const client = new Client({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    interceptors: tracingClientInterceptors(),
+  });
   const shutdown = new AbortController();
   // Every wait and stream in flight listens for shutdown: many listeners are expected, not a leak.
   setMaxListeners(0, shutdown.signal);

@@ -150,6 +150,11 @@ const envFields = z.object({
   CTRLPLANE_BILLING_SWEEP_MAX_INSTANCES_PER_RUN: z.coerce.number().int().min(1).default(200),
   /** How long a create waits for the provider's health check before it answers 503 provider_unavailable. */
   CTRLPLANE_PROVIDER_HEALTH_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
+  /**
+   * OpenTelemetry collector (OTLP over HTTP, e.g. http://otel-collector:4318): traces go to `<it>/v1/traces`.
+   * Unset: no tracing SDK runs and nothing is exported.
+   */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

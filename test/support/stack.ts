@@ -11,6 +11,7 @@ import { RegistryCredentialStore } from '../../db/registry-credential-store.ts';
 import { buildProviders } from '../../providers/build-providers.ts';
 import type { ProviderRegistry } from '../../providers/registry.ts';
 import { secretStoreFromConfig } from '../../providers/secret-store.ts';
+import { tracedProviders } from '../../telemetry/traced-providers.ts';
 import { createInstanceWorker } from '../../worker/create-worker.ts';
 
 let runtimeInstalled = false;
@@ -89,7 +90,12 @@ export async function startStack(
         namespace: config.TEMPORAL_NAMESPACE,
         taskQueue: config.CTRLPLANE_TASK_QUEUE,
         // Secret variables resolve from the stack's env (CTRLPLANE_SECRET_STORE and the secrets themselves).
-        activities: createActivities({ providers, orm, client, secrets: secretStoreFromConfig(env) }),
+        activities: createActivities({
+          providers: tracedProviders(providers),
+          orm,
+          client,
+          secrets: secretStoreFromConfig(env),
+        }),
         workflowBundlePath: process.env.CTRLPLANE_WORKFLOW_BUNDLE,
         shutdownGraceTimeMs: config.CTRLPLANE_WORKER_SHUTDOWN_GRACE_MS,
       });
