@@ -265,4 +265,9 @@ else
   say "postgresql answering on $pg_host:$pg_port"
 fi
 
+# ---------------------------------------------------------------------------------------------------------------
+# f. Chromium for the /docs page test (headless, driven by playwright-core; no browser is downloaded)
+if [[ ! -x /usr/bin/chromium ]]; then apt_install chromium; fi
+say "chromium: $(/usr/bin/chromium --version 2>/dev/null || echo 'installed')"
+
 say "done in $((SECONDS - SETUP_STARTED))s"
