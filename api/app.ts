@@ -9,7 +9,7 @@ import type { ProviderRegistry } from '../providers/registry.ts';
 import { requestSpans } from '../telemetry/http-spans.ts';
 import { type AuthOptions, authenticate } from './auth.ts';
 import type { DatacenterStore } from './datacenter-store.ts';
-import { docsPage } from './docs-page.ts';
+import { docsRoutes } from './docs.ts';
 import { errorHandler } from './error-handler.ts';
 import { capacityReport } from './host-capacity.ts';
 import type { IdempotencyStore } from './idempotency.ts';
@@ -133,9 +133,7 @@ export function createApp(deps: AppDeps): Express {
   app.get('/openapi.json', routeLabel('/openapi.json'), (_req, res) => {
     res.json(openApiDocument());
   });
-  app.get('/docs', routeLabel('/docs'), (_req, res) => {
-    res.type('html').send(docsPage(openApiDocument()));
-  });
+  app.use(docsRoutes());
   for (const path of ['/healthz', '/readyz', '/metrics', '/openapi.json', '/docs']) {
     app.all(path, routeLabel(path), methodNotAllowed('GET'));
   }

@@ -209,7 +209,7 @@ export interface paths {
     get: operations["openapi"];
   };
   "/docs": {
-    /** This document as a self-contained HTML page */
+    /** This document in Swagger UI, with Try it out (paste a token under Authorize) */
     get: operations["docs"];
   };
 }
@@ -2946,7 +2946,7 @@ export interface operations {
       };
     };
   };
-  /** This document as a self-contained HTML page */
+  /** This document in Swagger UI, with Try it out (paste a token under Authorize) */
   docs: {
     responses: {
       /** @description HTML */
