@@ -94,6 +94,21 @@ describe('one trace per API request, from the API through the workflow and its a
       'nothing of the create is in another trace',
     );
 
+    // A command's request is a trace of its own, through the update into the workflow.
+    const stopped = await call('POST', `/v1/instances/${id}/stop?wait=true`);
+    assert.equal(stopped.status, 200, JSON.stringify(stopped.body));
+    const stopServer = exporter.getFinishedSpans().find((s) => s.name === 'POST /v1/instances/:id/stop');
+    assert.ok(stopServer, 'the stop request span');
+    const stopTrace = await eventually('the update spans of the stop', async () => {
+      const found = names(spansOf(stopServer.spanContext().traceId));
+      return found.some((n) => n.startsWith('HandleUpdate:')) ? found : undefined;
+    });
+    assert.ok(
+      stopTrace.some((n) => n.startsWith('StartWorkflowUpdate:')),
+      stopTrace.join(', '),
+    );
+    assert.notEqual(stopServer.spanContext().traceId, traceId, 'another request, another trace');
+
     // The workflow's own span ends with the workflow: deleting the instance ends it.
     const deleted = await call('DELETE', `/v1/instances/${id}?wait=true`);
     assert.equal(deleted.status, 204, JSON.stringify(deleted.body));
