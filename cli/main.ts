@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { createCtrlplaneClient } from '../clients/typescript/client.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 import { INSTANCES_USAGE, instancesCommand } from './instances.ts';

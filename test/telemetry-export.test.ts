@@ -42,7 +42,10 @@ function startApiProcess(extraEnv: Record<string, string>) {
       }
     });
     child.once('exit', (code) => reject(new Error(`the API exited (${code}) before listening`)));
-    setTimeout(() => reject(new Error(`the API did not listen within 60 s: ${lines.join('\n')}`)), 60_000).unref();
+    setTimeout(
+      () => reject(new Error(`the API did not listen within 60 s: ${lines.join('\n')}`)),
+      60_000,
+    ).unref();
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   return { child, url, lines, exited };
