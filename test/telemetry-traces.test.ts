@@ -61,7 +61,7 @@ describe('one trace per API request, from the API through the workflow and its a
     const activities = (history.events ?? [])
       .map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name)
       .filter((n): n is string => typeof n === 'string');
-    assert.ok(activities.includes('provision'), `the create provisioned: ${activities.join(', ')}`);
+    assert.ok(activities.includes('provisionInstance'), `the create provisioned: ${activities.join(', ')}`);
 
     const spans = await eventually('the activity spans of the create', async () => {
       const inTrace = spansOf(traceId);
@@ -82,7 +82,7 @@ describe('one trace per API request, from the API through the workflow and its a
     }
     const provision = spans.find((s) => s.name === 'provider docker.provision');
     assert.ok(provision, `the provider call: ${inTrace.join(', ')}`);
-    const runProvision = spans.find((s) => s.name === 'RunActivity:provision');
+    const runProvision = spans.find((s) => s.name === 'RunActivity:provisionInstance');
     assert.equal(
       provision.parentSpanId,
       runProvision?.spanContext().spanId,
