@@ -288,15 +288,24 @@ export async function instancesCommand(
       const { values, positionals } = parse(args, { state: { type: 'string' }, timeout: { type: 'string' } });
       const id = oneId(positionals, 'wait');
       const state = (values.state ?? 'running') as Instance['state'];
-      durationMs(values.timeout ?? '60s', '--timeout');
-      const { data } = await must(
-        api.GET('/v1/instances/{id}/wait', {
-          params: { path: { id }, query: { state, timeout: values.timeout ?? '60s' } },
-        }),
-        `wait ${id} ${state}`,
-      );
-      printInstance(data, ctx.output);
-      return;
+      const deadline = Date.now() + durationMs(values.timeout ?? '60s', '--timeout');
+      // The server caps one wait (CTRLPLANE_MAX_WAIT_MS): a longer --timeout asks again until it is used up.
+      for (;;) {
+        const remainingS = Math.max(1, Math.ceil((deadline - Date.now()) / 1000));
+        try {
+          const { data } = await must(
+            api.GET('/v1/instances/{id}/wait', {
+              params: { path: { id }, query: { state, timeout: `${remainingS}s` } },
+            }),
+            `wait ${id} ${state}`,
+          );
+          printInstance(data, ctx.output);
+          return;
+        } catch (err) {
+          if (!(err instanceof CliError) || err.exitCode !== EXIT.timeout || Date.now() >= deadline - 1000)
+            throw err;
+        }
+      }
     }
     case 'start':
     case 'stop':
