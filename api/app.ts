@@ -11,8 +11,9 @@ import type { StreamTicketStore } from '../db/stream-tickets.ts';
 import { CtrlplaneError } from '../domain/errors.ts';
 import type { KustomizeOptions } from '../providers/kustomize.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
+import { requestSpans } from '../telemetry/http-spans.ts';
 import { type AuthOptions, authenticate } from './auth.ts';
-import { docsPage } from './docs-page.ts';
+import { docsRoutes } from './docs.ts';
 import { errorHandler } from './error-handler.ts';
 import { capacityReport } from './host-capacity.ts';
 import type { InstanceCommands } from './instance-commands.ts';
@@ -90,6 +91,8 @@ export function createApp(deps: AppDeps): Express {
   app.set('etag', false);
   app.set('query parser', 'extended');
 
+  // First: the request's trace covers all that follows, and its ids are in the request's log lines.
+  app.use(requestSpans());
   app.use(metrics.middleware());
   app.use(
     pinoHttp({
@@ -135,9 +138,7 @@ export function createApp(deps: AppDeps): Express {
   app.get('/openapi.json', routeLabel('/openapi.json'), (_req, res) => {
     res.json(openApiDocument());
   });
-  app.get('/docs', routeLabel('/docs'), (_req, res) => {
-    res.type('html').send(docsPage(openApiDocument()));
-  });
+  app.use(docsRoutes());
   for (const path of ['/healthz', '/readyz', '/metrics', '/openapi.json', '/docs']) {
     app.all(path, routeLabel(path), methodNotAllowed('GET'));
   }

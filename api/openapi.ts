@@ -391,7 +391,7 @@ function buildRegistry(): OpenAPIRegistry {
     method: 'get',
     path: '/docs',
     operationId: 'docs',
-    summary: 'This document as a self-contained HTML page',
+    summary: 'This document in Swagger UI, with Try it out (paste a token under Authorize)',
     tags: ['operations'],
     security: [],
     responses: { 200: { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } } },

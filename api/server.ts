@@ -12,6 +12,7 @@ import { InstanceStore } from '../db/instance-store.ts';
 import { RegistryCredentialStore } from '../db/registry-credential-store.ts';
 import { StreamTicketStore } from '../db/stream-tickets.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
+import { tracingClientInterceptors } from '../telemetry/temporal.ts';
 import { createApp } from './app.ts';
 import { apiGrpcInterceptors, InstanceCommands } from './instance-commands.ts';
 import { ApiMetrics } from './metrics.ts';
@@ -41,7 +42,11 @@ export async function startApi(
     address: config.TEMPORAL_ADDRESS,
     interceptors: apiGrpcInterceptors(),
   });
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const client = new Client({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    interceptors: tracingClientInterceptors(),
+  });
   const shutdown = new AbortController();
   // Every wait and stream in flight listens for shutdown: many listeners are expected, not a leak.
   setMaxListeners(0, shutdown.signal);

@@ -252,6 +252,10 @@ const envFields = z.object({
     'a prebuilt workflow bundle for the worker; without it the worker bundles `workflows/` itself at start',
     'none (the image: `/app/dist/workflow-bundle.js`)',
   ),
+  OTEL_EXPORTER_OTLP_ENDPOINT: setting(
+    z.string().url().optional(),
+    'OpenTelemetry collector (OTLP over HTTP, e.g. `http://otel-collector:4318`): traces go to `<it>/v1/traces`; unset, no tracing SDK runs and nothing is exported',
+  ),
   LOG_LEVEL: setting(
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     'pino level; logs are JSON lines',

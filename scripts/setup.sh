@@ -152,7 +152,9 @@ start_docker() {
   if ((${#pkgs[@]})); then apt_install "${pkgs[@]}"; fi
 
   if ! containerd_up; then
-    if pgrep -x containerd >/dev/null 2>&1; then
+    # Only the containerd this script starts (no arguments) counts: a test's private engine runs its own with
+    # --config and never answers on the shared socket.
+    if pgrep -fx containerd >/dev/null 2>&1; then
       say "containerd is running but not answering yet; waiting"
     else
       say "starting containerd (log: .data/logs/containerd.log)"
@@ -169,7 +171,7 @@ start_docker() {
     }
   fi
 
-  if pgrep -x dockerd >/dev/null 2>&1; then
+  if pgrep -fx "dockerd --containerd=$CONTAINERD_SOCK" >/dev/null 2>&1; then
     say "dockerd is running but not answering yet; waiting"
   else
     # A pid file left by a killed daemon blocks dockerd when its pid is now some other process: drop it.
@@ -264,5 +266,10 @@ else
   pg_up || die "PostgreSQL does not answer on $pg_host:$pg_port (see /var/log/postgresql/)"
   say "postgresql answering on $pg_host:$pg_port"
 fi
+
+# ---------------------------------------------------------------------------------------------------------------
+# f. Chromium for the /docs page test (headless, driven by playwright-core; no browser is downloaded)
+if [[ ! -x /usr/bin/chromium ]]; then apt_install chromium; fi
+say "chromium: $(/usr/bin/chromium --version 2>/dev/null || echo 'installed')"
 
 say "done in $((SECONDS - SETUP_STARTED))s"

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { InstanceActivities } from '../activities/instance-activity-types.ts';
+import { workerTracing } from '../telemetry/temporal.ts';
 
 export interface InstanceWorkerOptions {
   connection: NativeConnection;
@@ -28,6 +29,7 @@ export async function createInstanceWorker(options: InstanceWorkerOptions): Prom
     taskQueue: options.taskQueue,
     activities: options.activities,
     ...workflows,
+    ...workerTracing(options.workflowBundlePath !== undefined),
     // In-flight provider calls get this long to finish on SIGTERM before they are cancelled (default is 0).
     shutdownGraceTime: options.shutdownGraceTimeMs,
     ...(options.identity ? { identity: options.identity } : {}),

@@ -5,6 +5,7 @@ import { openOrm } from '../db/database.ts';
 import { RegistryCredentialStore } from '../db/registry-credential-store.ts';
 import { buildProviders } from '../providers/build-providers.ts';
 import { secretStoreFor } from '../providers/secret-store.ts';
+import { installTelemetry } from '../telemetry/tracing.ts';
 import { runWorker } from './run-worker.ts';
 
 // Tenants' registry credentials come from the database, opened once the configuration is known to be good.
@@ -23,6 +24,10 @@ const { config, logger, providers, secrets } = exitOnConfigError(() => {
   // The env store reads secret values from the worker's environment: those are data, not settings.
   return { config, logger, providers, secrets: secretStoreFor(config.CTRLPLANE_SECRET_STORE, process.env) };
 });
+const telemetry = installTelemetry({
+  serviceName: 'ctrlplane-worker',
+  otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
+});
 try {
   const orm = await openOrm(config.DATABASE_URL);
   credentials = new RegistryCredentialStore(orm);
@@ -34,6 +39,7 @@ try {
     orm,
     workflowBundlePath: config.CTRLPLANE_WORKFLOW_BUNDLE,
   });
+  await telemetry?.shutdown();
 } catch (err) {
   logger.fatal({ err }, 'worker failed');
   process.exit(1);

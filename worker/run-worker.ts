@@ -6,6 +6,7 @@ import type { Logger } from '../config/logger.ts';
 import { type Orm, openOrm } from '../db/database.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { SecretStore } from '../providers/secret-store.ts';
+import { tracedProviders } from '../telemetry/traced-providers.ts';
 import { setUpBillingSchedule } from './billing-schedule.ts';
 import { createInstanceWorker } from './create-worker.ts';
 import { registerSearchAttributes } from './register-search-attributes.ts';
@@ -50,7 +51,7 @@ export async function runWorker({
       namespace: config.TEMPORAL_NAMESPACE,
       taskQueue: config.CTRLPLANE_TASK_QUEUE,
       activities: createActivities({
-        providers,
+        providers: tracedProviders(providers),
         orm,
         client,
         secrets,

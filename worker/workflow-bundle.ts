@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Logger as TemporalLogger } from '@temporalio/common';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { WORKFLOW_TRACING_INTERCEPTORS } from '../telemetry/temporal.ts';
 import { WORKFLOWS_PATH } from './create-worker.ts';
 
 /**
@@ -8,6 +9,10 @@ import { WORKFLOWS_PATH } from './create-worker.ts';
  * without running webpack (the production image builds it once, the test runner once per run).
  */
 export async function writeWorkflowBundle(outPath: string, logger?: TemporalLogger): Promise<void> {
-  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, ...(logger ? { logger } : {}) });
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    workflowInterceptorModules: [WORKFLOW_TRACING_INTERCEPTORS],
+    ...(logger ? { logger } : {}),
+  });
   writeFileSync(outPath, code);
 }

@@ -11,6 +11,7 @@ import { RegistryCredentialStore } from '../../db/registry-credential-store.ts';
 import { buildProviders } from '../../providers/build-providers.ts';
 import type { ProviderRegistry } from '../../providers/registry.ts';
 import { secretStoreFor } from '../../providers/secret-store.ts';
+import { tracedProviders } from '../../telemetry/traced-providers.ts';
 import { createInstanceWorker } from '../../worker/create-worker.ts';
 
 let runtimeInstalled = false;
@@ -90,7 +91,7 @@ export async function startStack(
         taskQueue: config.CTRLPLANE_TASK_QUEUE,
         // Secret variables resolve from the stack's env (CTRLPLANE_SECRET_STORE and the secrets themselves).
         activities: createActivities({
-          providers,
+          providers: tracedProviders(providers),
           orm,
           client,
           secrets: secretStoreFor(config.CTRLPLANE_SECRET_STORE, env),

@@ -130,12 +130,12 @@ const ERRORS_ONLY = {
   error: (message: string) => console.error(message),
 };
 
-export const WEB_SERVICE: ServiceSpec = {
+export const WEB_SERVICE = {
   name: 'web',
   image: 'docker.io/ctrlplane-test/web:1',
   resources: { cpu_millis: 250, memory_mb: 64, replicas: 1 },
   ports: [{ container: 8080 }],
-};
+} satisfies ServiceSpec;
 
 /** An instance as the API inserts it before its workflow starts. */
 export function newInstance(name = 'web app'): Instance {
