@@ -5,6 +5,7 @@ import type { Orm } from '../db/database.ts';
 import { CtrlplaneError } from '../domain/errors.ts';
 import { callerOf } from './auth.ts';
 import { problemOf } from './error-handler.ts';
+import { isInDoubt } from './in-doubt.ts';
 import { RetryableError } from './problem.ts';
 import { problemReply, type Reply, type StoredResponse, sendStored, storedFormOf } from './reply.ts';
 
@@ -160,6 +161,18 @@ export class IdempotencyStore {
     );
   }
 
+  /**
+   * Keeps the key bound to its request (fingerprint and reserved resource id) but lets the next repeat take it
+   * over at once, as if the request had died: used when the work may have happened (isInDoubt).
+   */
+  async releaseInDoubt(scope: IdempotencyScope): Promise<void> {
+    await this.execute(
+      `update idempotency_keys set locked_until = now()
+        where tenant_id = ? and key = ? and fingerprint = ? and status is null`,
+      [scope.tenantId, scope.key, scope.fingerprint],
+    );
+  }
+
   async purgeExpired(): Promise<number> {
     const rows = await this.execute<{ key: string }>(
       'delete from idempotency_keys where expires_at < now() returning key',
@@ -284,9 +297,11 @@ export async function runIdempotent(
   } catch (err) {
     const known = problemOf(err, req.originalUrl.split('?')[0] ?? '');
     if (!known || !storable(known.status)) {
-      await options.store
-        .release(scope)
-        .catch((releaseErr) => options.logger.warn({ err: releaseErr }, 'idempotency key not released'));
+      // In doubt, the repeat resumes this request (same reserved id, same command request id) rather than
+      // starting afresh: a fresh create would make a second instance if the first workflow did start.
+      await (isInDoubt(err) ? options.store.releaseInDoubt(scope) : options.store.release(scope)).catch(
+        (releaseErr) => options.logger.warn({ err: releaseErr }, 'idempotency key not released'),
+      );
       throw err;
     }
     stored = storedFormOf(problemReply(known));

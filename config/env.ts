@@ -134,6 +134,10 @@ const envFields = z.object({
   CTRLPLANE_MAX_COMMANDS_PER_RUN: z.coerce.number().int().min(1).default(500),
   /** How often each instance workflow compares the provider's view with its own; 0 disables it. */
   CTRLPLANE_DRIFT_CHECK_INTERVAL_MS: z.coerce.number().int().min(0).default(60_000),
+  /** How often each worker looks for instance rows whose create never started a workflow; 0 disables it. */
+  CTRLPLANE_UNSTARTED_SWEEP_INTERVAL_MS: z.coerce.number().int().min(0).default(60_000),
+  /** How old such a row must be before it is removed (well above the API's accept timeout). */
+  CTRLPLANE_UNSTARTED_SWEEP_AGE_MS: z.coerce.number().int().positive().default(300_000),
   /** Id of the Temporal Schedule that runs the billing sweep (tests give each file its own). */
   CTRLPLANE_BILLING_SCHEDULE_ID: z.string().min(1).max(200).default('billing-sweep'),
   /** How often the billing sweep runs: a duration such as 5m, 30s, 1h. Applied to the schedule at worker start. */
