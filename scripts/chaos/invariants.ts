@@ -17,8 +17,10 @@ import type { LoggedRequest, Probe } from './traffic.ts';
 export interface Violation {
   invariant: string;
   instanceId?: string;
-  /** The request's Idempotency-Key (its request id is `<command>:<key>`). */
+  /** The request's Idempotency-Key. */
   requestKey?: string;
+  /** The id the workflow knows the request by: `<command>:<key>`, or `provision/<instance id>` for a create. */
+  requestId?: string;
   detail: string;
 }
 
@@ -68,6 +70,7 @@ export async function checkExactlyOnce(orm: Orm, requests: LoggedRequest[]): Pro
       violations.push({
         invariant: 'every request answered (none lost)',
         requestKey: r.key,
+        ...(requestIdOf(r) ? { requestId: requestIdOf(r) } : {}),
         ...(r.instanceId ? { instanceId: r.instanceId } : {}),
         detail: `${r.method} ${r.path}: ${r.attempts.length} attempts, no answer but 5xx/429/timeouts`,
       });
@@ -84,6 +87,7 @@ export async function checkExactlyOnce(orm: Orm, requests: LoggedRequest[]): Pro
             ? 'a retried 5xx/timeout concluded exactly once'
             : 'a 2xx command concluded exactly once',
           requestKey: r.key,
+          ...(requestId ? { requestId } : {}),
           ...(r.instanceId ? { instanceId: r.instanceId } : {}),
           detail: `${r.method} ${r.path} answered ${r.final.status}: ${n} concluding events for ${requestId}`,
         });
@@ -94,6 +98,7 @@ export async function checkExactlyOnce(orm: Orm, requests: LoggedRequest[]): Pro
         violations.push({
           invariant: 'a refused command was not applied',
           requestKey: r.key,
+          ...(requestId ? { requestId } : {}),
           ...(r.instanceId ? { instanceId: r.instanceId } : {}),
           detail: `${r.method} ${r.path} answered ${r.final.status} ${r.final.code}: ${n} concluding events`,
         });
@@ -152,13 +157,21 @@ export async function checkCreates(orm: Orm, requests: LoggedRequest[]): Promise
   };
 }
 
-async function snapshotOf(client: Client, id: string): Promise<InstanceSnapshot | 'no workflow'> {
-  try {
-    return await client.workflow.getHandle(instanceWorkflowId(id)).query(snapshotQuery);
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return 'no workflow';
-    throw err;
+/** The workflow's snapshot (a closed workflow is answered by a worker replaying it), asked a few times. */
+async function snapshotOf(client: Client, id: string): Promise<InstanceSnapshot | 'no workflow' | Error> {
+  let last: Error = new Error('not asked');
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      return await client.workflow.getHandle(instanceWorkflowId(id)).query(snapshotQuery);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return 'no workflow';
+      last = err instanceof Error ? err : new Error(String(err));
+      const cause = (last as { cause?: { message?: string } }).cause?.message;
+      if (cause) last = new Error(`${last.message}: ${cause}`);
+      await sleep(3_000);
+    }
   }
+  return last;
 }
 
 /** The read model equals each workflow's snapshot; no row is without a workflow. */
@@ -174,6 +187,14 @@ export async function checkReadModel(orm: Orm, client: Client): Promise<CheckRes
         invariant: 'no row without a workflow',
         instanceId: row.id,
         detail: `state ${row.state}`,
+      });
+      continue;
+    }
+    if (snapshot instanceof Error) {
+      violations.push({
+        invariant: 'read model equals the workflow snapshot',
+        instanceId: row.id,
+        detail: `the workflow did not answer its snapshot query: ${snapshot.message}`,
       });
       continue;
     }

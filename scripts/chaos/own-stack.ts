@@ -224,7 +224,28 @@ export class OwnDockerd {
   }
 }
 
+/** Processes (container shims, port proxies) whose command line names the engine's directories. */
+function killProcessesUnder(runDir: string, dataDir: string): void {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    let cmdline = '';
+    try {
+      cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    if (cmdline.includes(`${runDir}/`) || cmdline.includes(`${dataDir}/`)) {
+      try {
+        process.kill(Number(entry), 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+}
+
 async function removeEngineDirs(runDir: string, dataDir: string): Promise<void> {
+  killProcessesUnder(runDir, dataDir);
   // Mounts of containers the daemon could not clean up (a killed daemon) must go before the files.
   const mounts = readFileSync('/proc/mounts', 'utf8')
     .split('\n')

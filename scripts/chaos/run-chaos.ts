@@ -28,7 +28,7 @@ import {
 } from './invariants.ts';
 import { OwnDockerd, OwnPostgres, OwnTemporal, removeAbandonedStacks, sleep } from './own-stack.ts';
 import { SeededRandom } from './seeded-random.ts';
-import { ChaosTraffic, chaosService, type LoggedRequest, randomCommand } from './traffic.ts';
+import { ChaosTraffic, chaosService, randomCommand } from './traffic.ts';
 
 export interface ChaosOptions {
   seed: number;
@@ -237,7 +237,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           live.push({ id: body.id, tenant });
         }
       }
-      const meanGapMs = (o.faultWindowMs * o.clients) / o.commands;
+      // Paced to send the commands within the fault window (answers and retries take time too).
+      const meanGapMs = (0.7 * o.faultWindowMs * o.clients) / o.commands;
       while ((commandsSent < o.commands || !faultsDone) && live.length > 0) {
         await sleep(random.int(0, Math.round(2 * meanGapMs)));
         const target = random.pick(live);
@@ -357,10 +358,23 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const client = new Client({ connection, namespace: 'default' });
     const docker = dockerClient(engine.dockerHost);
     const results: CheckResult[] = [];
-    results.push(await checkExactlyOnce(orm, traffic.requests));
-    results.push(await checkCreates(orm, traffic.requests));
-    results.push(await checkReadModel(orm, client));
-    results.push(await checkEngine(orm, docker, 35_000));
+    // A check that cannot finish is a broken invariant too, and the others still run.
+    const check = async (name: string, run: () => Promise<CheckResult>) => {
+      try {
+        results.push(await run());
+      } catch (err) {
+        results.push({
+          figures: [[name, 'could not be checked']],
+          violations: [
+            { invariant: name, detail: `the check failed: ${err instanceof Error ? err.message : err}` },
+          ],
+        });
+      }
+    };
+    await check('exactly once', () => checkExactlyOnce(orm as Orm, traffic.requests));
+    await check('creates', () => checkCreates(orm as Orm, traffic.requests));
+    await check('read model and workflows', () => checkReadModel(orm as Orm, client));
+    await check('engine', () => checkEngine(orm as Orm, docker, 35_000));
     const converged: CheckResult = {
       figures: [
         [
@@ -427,20 +441,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 export function formatReport(report: ChaosReport): string {
   const width = Math.max(...report.figures.map(([k]) => k.length));
   const lines = report.figures.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`);
+  const describe = (v: Violation) =>
+    `${v.invariant}: ${v.detail}` +
+    (v.instanceId ? ` [instance ${v.instanceId}]` : '') +
+    (v.requestId ? ` [request ${v.requestId}]` : '') +
+    (v.requestKey ? ` [Idempotency-Key ${v.requestKey}]` : '');
   if (report.ok) lines.push(`chaos: every invariant holds (seed ${report.seed})`);
   else {
-    const first = report.violations[0] as Violation;
     lines.push(
       `chaos: FAILED with seed ${report.seed} (${report.violations.length} violations); first broken invariant:`,
-      `  ${first.invariant}: ${first.detail}` +
-        (first.instanceId ? ` [instance ${first.instanceId}]` : '') +
-        (first.requestKey ? ` [Idempotency-Key ${first.requestKey}]` : ''),
-      ...report.violations
-        .slice(1, 10)
-        .map(
-          (v) =>
-            `  also: ${v.invariant}: ${v.detail}${v.instanceId ? ` [${v.instanceId}]` : ''}${v.requestKey ? ` [${v.requestKey}]` : ''}`,
-        ),
+      `  ${describe(report.violations[0] as Violation)}`,
+      ...report.violations.slice(1, 10).map((v) => `  also: ${describe(v)}`),
       `  logs: ${report.logDir}`,
     );
   }
