@@ -139,12 +139,22 @@ describe('instance rows whose workflow was never started, and requests in doubt'
     const syntax = new DriverException(
       Object.assign(new Error('syntax error at or near "x"'), { code: '42601' }),
     );
-    for (const err of [shuttingDown, reset]) {
+    // As the pool throws it while the server is starting up: the driver's DatabaseError, not wrapped.
+    const startingUp = Object.assign(new Error('the database system is starting up'), {
+      code: '57P03',
+      severity: 'FATAL',
+    });
+    for (const err of [shuttingDown, reset, startingUp]) {
       const unavailable = databaseUnavailable(err);
       assert.equal(unavailable?.code, 'database_unavailable');
       assert.equal(unavailable?.retryAfterSeconds, 1);
     }
     assert.equal(databaseUnavailable(syntax), undefined);
     assert.equal(databaseUnavailable(new Error('the database system is shutting down')), undefined);
+    assert.equal(databaseUnavailable(Object.assign(new Error('x'), { code: 'ECONNREFUSED' })), undefined);
+    assert.equal(
+      databaseUnavailable(Object.assign(new Error('dup'), { code: '23505', severity: 'ERROR' })),
+      undefined,
+    );
   });
 });
