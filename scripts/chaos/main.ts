@@ -5,6 +5,7 @@
  * PostgreSQL cluster, a bridge and a Docker daemon). Prints the report; exits 1 when an invariant broke.
  */
 import { parseArgs } from 'node:util';
+import { removeAbandonedStacks } from './own-stack.ts';
 import { FULL_RUN, formatReport, runChaos, SHORT_RUN } from './run-chaos.ts';
 
 const { values } = parseArgs({
@@ -12,15 +13,15 @@ const { values } = parseArgs({
 });
 const seed = values.seed !== undefined ? Number(values.seed) : Math.floor(Math.random() * 2 ** 31);
 if (!Number.isInteger(seed)) throw new Error('--seed must be an integer');
-const interrupted = new Promise<never>((_, reject) => {
-  for (const signal of ['SIGINT', 'SIGTERM'] as const)
-    process.once(signal, () => reject(new Error(`interrupted by ${signal}`)));
-});
+// Interrupted, the run's stack is removed as a dead run's would be (the API and workers get the signal too).
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`chaos: interrupted by ${signal} (seed ${seed}); removing its stack`);
+    removeAbandonedStacks(process.pid).finally(() => process.exit(130));
+  });
+}
 try {
-  const report = await Promise.race([
-    runChaos({ ...(values.short ? SHORT_RUN : FULL_RUN), seed }),
-    interrupted,
-  ]);
+  const report = await runChaos({ ...(values.short ? SHORT_RUN : FULL_RUN), seed });
   console.log(formatReport(report));
   process.exit(report.ok ? 0 : 1);
 } catch (err) {

@@ -46,7 +46,7 @@ export function portAnswers(port: number): Promise<boolean> {
   });
 }
 
-function alive(pid: number): boolean {
+function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -322,19 +322,42 @@ export class OwnTemporal {
 
 // --- leftovers ----------------------------------------------------------------------------------------------------
 
-/** What chaos runs that died without their teardown left: engines, clusters and bridges of dead pids. */
-export async function removeAbandonedStacks(): Promise<string[]> {
+/**
+ * What chaos runs that died without their teardown left: engines, clusters and bridges of dead pids, and their
+ * dev servers. `own`: also this run's (an interrupted run cleans up after itself this way).
+ */
+export async function removeAbandonedStacks(own?: number): Promise<string[]> {
   const removed: string[] = [];
+  const alive = (pid: number) => pid !== own && processAlive(pid);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = (() => {
+      try {
+        return readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      } catch {
+        return '';
+      }
+    })();
+    const owner = /\.data\/chaos\/(\d+)-\d+\/temporal\.sqlite/.exec(cmdline)?.[1];
+    if (owner && !alive(Number(owner))) {
+      try {
+        process.kill(Number(entry), 'SIGKILL');
+        removed.push(`temporal dev server ${entry}`);
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
   for (const entry of readdirSync('/run')) {
     const pid = Number(entry.slice(RUN_ROOT.length - '/run/'.length));
     if (!entry.startsWith('cp-chaos-') || !Number.isInteger(pid) || alive(pid)) continue;
     const runDir = `/run/${entry}`;
     const pidFile = `${runDir}/docker.pid`;
     const daemonPid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim() || 0) : 0;
-    if (daemonPid && alive(daemonPid)) {
+    if (daemonPid && processAlive(daemonPid)) {
       process.kill(daemonPid, 'SIGTERM');
-      await until('an abandoned chaos dockerd to stop', 60_000, async () => !alive(daemonPid)).catch(() =>
-        process.kill(daemonPid, 'SIGKILL'),
+      await until('an abandoned chaos dockerd to stop', 60_000, async () => !processAlive(daemonPid)).catch(
+        () => process.kill(daemonPid, 'SIGKILL'),
       );
     }
     await removeEngineDirs(runDir, `${DATA_ROOT}${pid}`);
