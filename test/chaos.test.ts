@@ -3,7 +3,9 @@
  * run's own PostgreSQL cluster, dockerd and Temporal dev server, which it kills and restarts while clients send
  * commands, then checks that every answered command concluded exactly once, the read model, the workflows and
  * the engine agree, nothing is left over, and a flooding tenant did not slow the others. Every fault kind of the
- * long run happens here too, fewer of each. Seed: CTRLPLANE_CHAOS_SEED, else a fixed one.
+ * long run happens here too, fewer of each. The others' GET p99 during the flood is printed but not checked here:
+ * on this machine it is often over 3× the quiet one (README, "Chaos"); `npm run chaos` fails on it. Seed:
+ * CTRLPLANE_CHAOS_SEED, else a fixed one.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
