@@ -6,12 +6,13 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { issueToken } from '../../api/dev-token.ts';
 import { type Orm, openOrm, prepareDatabase } from '../../db/database.ts';
 import { InstanceRecordSchema } from '../../db/entities/instance-record.ts';
 import { dockerClient } from '../../providers/docker/docker-client.ts';
 import { writeWorkflowBundle } from '../../worker/workflow-bundle.ts';
+import { instanceWorkflowId, snapshotQuery } from '../../workflows/messages.ts';
 import { freePort } from '../free-port.ts';
 import { REPO_ROOT } from '../temporal-cli.ts';
 import { AppProcess } from './app-process.ts';
@@ -348,7 +349,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     log(`last fault over at ${seconds(lastFaultEnd)}; clients done at ${seconds(clientsDone)}`);
 
     // --- quiet -----------------------------------------------------------------------------------------------
+    // Quiet: no row transitional, no workflow with a command still queued, every row caught up with its
+    // workflow's snapshot (a command accepted last may start only after the rows looked settled).
     orm = await openOrm(postgres.url, { poolMax: 2 });
+    connection = await Connection.connect({ address: temporal.address });
+    const client = new Client({ connection, namespace: 'default' });
     const lastTransitional = new Map<string, number>();
     const quietDeadline = lastFaultEnd + o.convergeLimitMs;
     let transitional: { id: string; state: string }[] = [];
@@ -356,14 +361,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       const rows = await orm.em.fork().find(InstanceRecordSchema, {});
       transitional = rows.filter((r) => TRANSITIONAL.has(r.state));
       for (const r of transitional) lastTransitional.set(r.id, traffic.now());
-      if (transitional.length === 0 || traffic.now() > quietDeadline) break;
+      if (transitional.length === 0 && (await caughtUp(client, rows))) break;
+      if (traffic.now() > quietDeadline) break;
       await sleep(1_000);
     }
     const converge = [...lastTransitional.values()].map((t) => Math.max(0, t - lastFaultEnd));
     stopProber();
 
-    connection = await Connection.connect({ address: temporal.address });
-    const client = new Client({ connection, namespace: 'default' });
     const docker = dockerClient(engine.dockerHost);
     const results: CheckResult[] = [];
     // A check that cannot finish is a broken invariant too, and the others still run.
@@ -474,6 +478,20 @@ export function formatReport(report: ChaosReport): string {
     );
   }
   return lines.join('\n');
+}
+
+/** Every row's workflow has nothing queued and the row holds the snapshot's seq. */
+async function caughtUp(client: Client, rows: { id: string; seq: number }[]): Promise<boolean> {
+  for (const row of rows) {
+    try {
+      const snapshot = await client.workflow.getHandle(instanceWorkflowId(row.id)).query(snapshotQuery);
+      if (snapshot.pending.length > 0 || snapshot.seq !== row.seq) return false;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) continue; // checked (and reported) by checkReadModel
+      return false;
+    }
+  }
+  return true;
 }
 
 function quietLogger() {
