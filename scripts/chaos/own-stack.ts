@@ -18,6 +18,8 @@ const RUN_ROOT = '/run/cp-chaos-';
 const DATA_ROOT = '/var/lib/cp-chaos-';
 const CLUSTER_PREFIX = 'chaos';
 const BRIDGE_PREFIX = 'cpch';
+/** Set in the environment of a run's API and workers to the run's pid. */
+export const CHAOS_OWNER_VARIABLE = 'CHAOS_RUN_OWNER';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -338,11 +340,20 @@ export async function removeAbandonedStacks(own?: number): Promise<string[]> {
         return '';
       }
     })();
-    const owner = /\.data\/chaos\/(\d+)-\d+\/temporal\.sqlite/.exec(cmdline)?.[1];
+    const environ = (() => {
+      try {
+        return readFileSync(`/proc/${entry}/environ`, 'utf8');
+      } catch {
+        return '';
+      }
+    })();
+    const owner =
+      /\.data\/chaos\/(\d+)-\d+\/temporal\.sqlite/.exec(cmdline)?.[1] ??
+      new RegExp(`(?:^|\0)${CHAOS_OWNER_VARIABLE}=(\\d+)(?:\0|$)`).exec(environ)?.[1];
     if (owner && !alive(Number(owner))) {
       try {
         process.kill(Number(entry), 'SIGKILL');
-        removed.push(`temporal dev server ${entry}`);
+        removed.push(`process ${entry} of run ${owner}`);
       } catch {
         // gone meanwhile
       }

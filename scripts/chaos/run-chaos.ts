@@ -27,7 +27,14 @@ import {
   TRANSITIONAL,
   type Violation,
 } from './invariants.ts';
-import { OwnDockerd, OwnPostgres, OwnTemporal, removeAbandonedStacks, sleep } from './own-stack.ts';
+import {
+  CHAOS_OWNER_VARIABLE,
+  OwnDockerd,
+  OwnPostgres,
+  OwnTemporal,
+  removeAbandonedStacks,
+  sleep,
+} from './own-stack.ts';
 import { SeededRandom } from './seeded-random.ts';
 import { ChaosTraffic, chaosService, randomCommand } from './traffic.ts';
 
@@ -175,6 +182,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const env: NodeJS.ProcessEnv = {
       ...inherited,
       NODE_OPTIONS: '',
+      // Marks the run's API and workers, so that an interrupted or dead run's are found (removeAbandonedStacks).
+      [CHAOS_OWNER_VARIABLE]: id,
       PORT: String(port),
       HOST: '127.0.0.1',
       DATABASE_URL: postgres.url,
