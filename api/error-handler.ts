@@ -2,6 +2,7 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from '../config/logger.ts';
 import { CtrlplaneError, type FieldIssue } from '../domain/errors.ts';
 import { SourceError } from '../domain/sources/errors.ts';
+import { databaseUnavailable } from './database-unavailable.ts';
 import { MAX_JSON_DEPTH } from './json-body.ts';
 import { type Problem, problem, RetryableError, sendProblem } from './problem.ts';
 
@@ -79,6 +80,13 @@ export function errorHandler(logger: Logger) {
       if (known.code === 'unauthorized') res.setHeader('WWW-Authenticate', 'Bearer');
       if (err instanceof RetryableError) res.setHeader('Retry-After', String(err.retryAfterSeconds));
       sendProblem(res, known);
+      return;
+    }
+    const unavailable = databaseUnavailable(err);
+    if (unavailable) {
+      logger.warn({ err, path: at }, 'database unavailable');
+      res.setHeader('Retry-After', String(unavailable.retryAfterSeconds));
+      sendProblem(res, problem(unavailable.code, unavailable.message, { instance: at }));
       return;
     }
     logger.error({ err, path: at }, 'unhandled error');

@@ -5,6 +5,7 @@ import type { IdempotencyScope, IdempotencyStore } from '../db/idempotency-store
 import { CtrlplaneError } from '../domain/errors.ts';
 import { callerOf } from './auth.ts';
 import { problemOf } from './error-handler.ts';
+import { isInDoubt } from './in-doubt.ts';
 import { RetryableError } from './problem.ts';
 import { problemReply, type Reply, type StoredResponse, sendStored, storedFormOf } from './reply.ts';
 
@@ -126,9 +127,11 @@ export async function runIdempotent(
   } catch (err) {
     const known = problemOf(err, req.originalUrl.split('?')[0] ?? '');
     if (!known || !storable(known.status)) {
-      await options.store
-        .release(scope)
-        .catch((releaseErr) => options.logger.warn({ err: releaseErr }, 'idempotency key not released'));
+      // In doubt, the repeat resumes this request (same reserved id, same command request id) rather than
+      // starting afresh: a fresh create would make a second instance if the first workflow did start.
+      await (isInDoubt(err) ? options.store.releaseInDoubt(scope) : options.store.release(scope)).catch(
+        (releaseErr) => options.logger.warn({ err: releaseErr }, 'idempotency key not released'),
+      );
       throw err;
     }
     stored = storedFormOf(problemReply(known));

@@ -37,6 +37,7 @@ const TITLES: Record<ErrorCode, string> = {
   provider_unavailable: 'Provider unavailable',
   capacity_exhausted: 'Host full',
   temporal_unavailable: 'Workflow service unavailable',
+  database_unavailable: 'Database unavailable',
   provider_failed: 'Provider call failed',
 };
 

@@ -221,6 +221,14 @@ const envFields = z.object({
     z.coerce.number().int().min(0).default(60_000),
     "how often each instance workflow compares the provider's view with its own (`0`: never)",
   ),
+  CTRLPLANE_UNSTARTED_SWEEP_INTERVAL_MS: setting(
+    z.coerce.number().int().min(0).default(60_000),
+    'how often each worker looks for instance rows whose create never started a workflow (`0`: never)',
+  ),
+  CTRLPLANE_UNSTARTED_SWEEP_AGE_MS: setting(
+    z.coerce.number().int().positive().default(300_000),
+    "how old such a row must be before it is removed (well above the API's accept timeout)",
+  ),
   CTRLPLANE_BILLING_SCHEDULE_ID: setting(
     z.string().min(1).max(200).default('billing-sweep'),
     'id of the Temporal Schedule that runs the billing sweep (tests give each file its own)',

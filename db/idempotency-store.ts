@@ -156,6 +156,18 @@ export class IdempotencyStore {
     );
   }
 
+  /**
+   * Keeps the key bound to its request (fingerprint and reserved resource id) but lets the next repeat take it
+   * over at once, as if the request had died: used when the work may have happened.
+   */
+  async releaseInDoubt(scope: IdempotencyScope): Promise<void> {
+    await this.execute(
+      `update idempotency_keys set locked_until = now()
+        where tenant_id = ? and key = ? and fingerprint = ? and status is null`,
+      [scope.tenantId, scope.key, scope.fingerprint],
+    );
+  }
+
   async purgeExpired(): Promise<number> {
     const rows = await this.execute<{ key: string }>(
       'delete from idempotency_keys where expires_at < now() returning key',

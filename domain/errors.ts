@@ -44,6 +44,8 @@ export const ERROR_STATUS = {
   /** The provider's host cannot take another instance (its network pool or its instance limit is used up). */
   capacity_exhausted: 503,
   temporal_unavailable: 503,
+  /** The read model's database could not be reached (restarting, or connections cut): retry shortly. */
+  database_unavailable: 503,
   provider_failed: 502,
 } as const;
 

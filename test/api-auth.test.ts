@@ -265,12 +265,21 @@ describe('auth (HS256 and JWKS), roles, rate limits, metrics and graceful shutdo
       assert.equal(res.status, 503, 'the others time out waiting for a worker');
       assert.equal(res.body.code, 'temporal_unavailable');
     }
-    // Neither a 429 nor a 503 is kept under its key: a retry does the work.
+    // Neither a 429 nor a 503 is stored as the answer under its key, and no key stays locked: a retry does the
+    // work. A 503 in doubt keeps its key bound to the request (the retry resumes it); a 429 frees it.
     const [kept] = await stack.orm.em
       .fork()
       .getConnection()
-      .execute<{ count: string }[]>('select count(*) from idempotency_keys where tenant_id = ?', [tenant]);
-    assert.equal(Number(kept?.count), 0);
+      .execute<{ stored: string; locked: string; bound: string }[]>(
+        `select count(*) filter (where status is not null) as stored,
+                count(*) filter (where locked_until > now()) as locked,
+                count(*) as bound
+           from idempotency_keys where tenant_id = ?`,
+        [tenant],
+      );
+    assert.equal(Number(kept?.stored), 0);
+    assert.equal(Number(kept?.locked), 0);
+    assert.equal(Number(kept?.bound), answers.filter((a) => a.status === 503).length);
   });
 
   it('exports Prometheus metrics: latency by route template and status, commands by type and outcome', async () => {

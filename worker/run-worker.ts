@@ -11,6 +11,7 @@ import { setUpBillingSchedule } from './billing-schedule.ts';
 import { createInstanceWorker } from './create-worker.ts';
 import { registerSearchAttributes } from './register-search-attributes.ts';
 import { PinoTemporalLogger } from './temporal-logger.ts';
+import { startUnstartedInstanceSweeper } from './unstarted-instance-sweeper.ts';
 
 export interface RunWorkerOptions {
   config: Config;
@@ -68,7 +69,18 @@ export async function runWorker({
       },
       'worker polling',
     );
-    await worker.run();
+    const stopSweeper = startUnstartedInstanceSweeper({
+      orm,
+      client,
+      logger,
+      intervalMs: config.CTRLPLANE_UNSTARTED_SWEEP_INTERVAL_MS,
+      ageMs: config.CTRLPLANE_UNSTARTED_SWEEP_AGE_MS,
+    });
+    try {
+      await worker.run();
+    } finally {
+      await stopSweeper();
+    }
     logger.info('worker stopped');
   } finally {
     await orm.close();

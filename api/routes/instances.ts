@@ -11,6 +11,7 @@ import { callerOf } from '../auth.ts';
 import { checkIfMatch, etagOf } from '../etag.ts';
 import { lookAtHost, requireRoom } from '../host-capacity.ts';
 import { replayCompleted, runIdempotent } from '../idempotency.ts';
+import { isInDoubt } from '../in-doubt.ts';
 import { checkRender, prepareDeployment, requireHealthy, resolvePlacement } from '../instance-placement.ts';
 import { routeLabel } from '../metrics.ts';
 import { checkScaleLimits, checkServiceLimits } from '../provider-limits.ts';
@@ -163,7 +164,9 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
         try {
           await commands.startWorkflow(instance, variables);
         } catch (err) {
-          await store.removeUnstarted(instance.id);
+          // In doubt the workflow may run: the row stays for the retry with the key to resume, and the worker's
+          // unstarted-instance sweeper removes it if no workflow ever appears.
+          if (!isInDoubt(err)) await store.removeUnstarted(instance.id);
           throw err;
         }
         if (waitMs !== undefined) {
