@@ -19,7 +19,7 @@ export interface NetworkPoolSettings {
 
 /**
  * The longest subnet prefix allowed: a /27 has 30 usable addresses, room for the gateway and the 20 services
- * an instance may have (api/schemas/service-spec.ts) with some to spare for containers being replaced.
+ * an instance may have (domain/schemas/service-spec.ts) with some to spare for containers being replaced.
  */
 export const MAX_SUBNET_PREFIX = 27;
 
