@@ -421,7 +421,7 @@ export interface components {
       status: number;
       detail: string;
       /** @enum {string} */
-      code: "invalid_request" | "provider_not_found" | "invalid_source" | "unsupported_source" | "invalid_definition" | "missing_required" | "invalid_value" | "cycle" | "render_failed" | "datacenter_not_found" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "already_exists" | "invalid_state" | "suspended" | "datacenter_unavailable" | "request_in_progress" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "idempotency_key_reused" | "invalid_secret_key" | "invalid_spec" | "image_not_found" | "image_not_allowed" | "rate_limited" | "internal" | "provider_unavailable" | "capacity_exhausted" | "temporal_unavailable" | "provider_failed";
+      code: "invalid_request" | "provider_not_found" | "invalid_source" | "unsupported_source" | "invalid_definition" | "missing_required" | "invalid_value" | "cycle" | "render_failed" | "datacenter_not_found" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "already_exists" | "invalid_state" | "suspended" | "datacenter_unavailable" | "request_in_progress" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "idempotency_key_reused" | "invalid_secret_key" | "invalid_spec" | "image_not_found" | "image_not_allowed" | "rate_limited" | "internal" | "provider_unavailable" | "capacity_exhausted" | "temporal_unavailable" | "database_unavailable" | "provider_failed";
       instance?: string;
       /** @description Every offending field, by its JSON path (e.g. services[0].image). */
       errors?: {

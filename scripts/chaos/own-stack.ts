@@ -1,8 +1,8 @@
 /**
  * The chaos run's own PostgreSQL cluster, Docker engine and Temporal dev server, so that restarting and killing
  * them touches nothing another run on this machine uses: a `pg_createcluster` cluster on its own port, a second
- * dockerd (its own socket, data root, exec root with its own containerd, pid file, bridge and address pool, no
- * iptables rules) and a dev server on its own port and SQLite file. Names carry the run's pid, so what a killed
+ * dockerd (its own network namespace, socket, data root, exec root, containerd namespaces, pid file, bridge and
+ * address pool, no iptables rules) and a dev server on its own port and SQLite file. Names carry the run's pid, so what a killed
  * run left behind is recognised and removed by the next one (removeAbandonedStacks).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
@@ -149,6 +149,15 @@ export class OwnDockerd {
     return `${BRIDGE_PREFIX}${this.id}`.slice(0, 15);
   }
 
+  /**
+   * The network namespace the engine runs in. A second dockerd in the host's namespace removed the machine
+   * engine's docker0 when it restarted on its data root (seen with Docker 20.10), and both engines published
+   * host ports from the same range. Its socket is a file, so the API and the workers reach it all the same.
+   */
+  get netns(): string {
+    return `${BRIDGE_PREFIX}${this.id}`;
+  }
+
   get socket(): string {
     return `${this.runDir}/docker.sock`;
   }
@@ -161,22 +170,33 @@ export class OwnDockerd {
     const engine = new OwnDockerd(id, octet, logPath);
     mkdirSync(engine.runDir, { recursive: true });
     mkdirSync(engine.dataDir, { recursive: true });
-    await run('ip', ['link', 'add', engine.bridge, 'type', 'bridge']);
-    await run('ip', ['addr', 'add', `10.${octet}.255.1/24`, 'dev', engine.bridge]);
-    await run('ip', ['link', 'set', engine.bridge, 'up']);
-    await engine.start();
-    // The test image, made with `docker import` as setup.sh makes it for the shared engine.
-    await run('bash', [`${REPO_ROOT}scripts/build-test-images.sh`], {
-      env: { ...process.env, DOCKER_HOST: engine.dockerHost },
-    });
+    await run('ip', ['netns', 'add', engine.netns]);
+    const inNetns = (...args: string[]) => run('ip', ['netns', 'exec', engine.netns, 'ip', ...args]);
+    await inNetns('link', 'set', 'lo', 'up');
+    await inNetns('link', 'add', engine.bridge, 'type', 'bridge');
+    await inNetns('addr', 'add', `10.${octet}.255.1/24`, 'dev', engine.bridge);
+    await inNetns('link', 'set', engine.bridge, 'up');
+    try {
+      await engine.start();
+      // The test image, made with `docker import` as setup.sh makes it for the shared engine.
+      await run('bash', [`${REPO_ROOT}scripts/build-test-images.sh`], {
+        env: { ...process.env, DOCKER_HOST: engine.dockerHost },
+      });
+    } catch (err) {
+      await engine.destroy().catch(() => {});
+      throw err;
+    }
     return engine;
   }
 
   async start(): Promise<void> {
     const log = openSync(this.logPath, 'a');
+    // nsenter, not `ip netns exec`: that one mounts a sysfs of its own, without the cgroup mounts dockerd needs.
     this.child = spawn(
-      'dockerd',
+      'nsenter',
       [
+        `--net=/run/netns/${this.netns}`,
+        'dockerd',
         '-H',
         this.dockerHost,
         '--data-root',
@@ -189,6 +209,10 @@ export class OwnDockerd {
         this.bridge,
         '--default-address-pool',
         `base=10.${this.octet}.0.0/17,size=24`,
+        // The machine's containerd (when one runs) serves both engines: each keeps its containers in its own
+        // containerd namespaces.
+        `--containerd-namespace=cp-chaos-${this.id}`,
+        `--containerd-plugins-namespace=cp-chaos-${this.id}-plugins`,
         // Its rules would share the host's DOCKER chains with the machine's own engine; published ports
         // still work through docker-proxy.
         '--iptables=false',
@@ -222,7 +246,7 @@ export class OwnDockerd {
   async destroy(): Promise<void> {
     await this.stop();
     await removeEngineDirs(this.runDir, this.dataDir);
-    await run('ip', ['link', 'del', this.bridge]).catch(() => {});
+    await run('ip', ['netns', 'del', this.netns]).catch(() => {});
   }
 }
 
@@ -395,6 +419,12 @@ export async function removeAbandonedStacks(own?: number): Promise<string[]> {
     if (alive(Number(match[2]))) continue;
     await run('ip', ['link', 'del', match[1] as string]).catch(() => {});
     removed.push(`bridge ${match[1]}`);
+  }
+  const { stdout: namespaces } = await run('ip', ['netns', 'list']).catch(() => ({ stdout: '' }));
+  for (const match of namespaces.matchAll(/^(cpch(\d+))\b/gm)) {
+    if (alive(Number(match[2]))) continue;
+    await run('ip', ['netns', 'del', match[1] as string]).catch(() => {});
+    removed.push(`network namespace ${match[1]}`);
   }
   return removed;
 }
