@@ -116,7 +116,9 @@ export class ChaosTraffic {
     }
   }
 
-  /** Sends until an answer that is not 5xx, 429 or a timeout, with the same key each time. */
+  /**
+   * Sends until an answer that is not 5xx, 429, 409 request_in_progress or a timeout, with the same key each time.
+   */
   async send(request: Omit<LoggedRequest, 'attempts' | 'final'>): Promise<LoggedRequest> {
     const logged: LoggedRequest = { ...request, attempts: [] };
     this.requests.push(logged);
@@ -132,7 +134,9 @@ export class ChaosTraffic {
       );
       logged.attempts.push(attempt);
       const status = attempt.status;
-      if (status !== undefined && status < 500 && status !== 429) {
+      // 409 request_in_progress: an earlier attempt with this key is still running; the API says to retry later.
+      const inProgress = status === 409 && attempt.code === 'request_in_progress';
+      if (status !== undefined && status < 500 && status !== 429 && !inProgress) {
         logged.final = { status, ...(attempt.code ? { code: attempt.code } : {}), body };
         return logged;
       }
