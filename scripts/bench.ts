@@ -27,6 +27,7 @@ import { ephemeralSpecHashKey } from '../providers/docker/spec-hash.ts';
 import { httpdService, removeInstances } from '../test/support/docker.ts';
 import { apiClient, type HttpResponse } from '../test/support/http.ts';
 import { type Stack, startStack } from '../test/support/stack.ts';
+import { ERRORS_ONLY_LOGGER } from '../worker/workflow-bundle.ts';
 import {
   type Figures,
   figures,
@@ -94,15 +95,6 @@ function benchService(content: string): ServiceSpec {
   return { ...httpdService(content), resources: { cpu_millis: 0, memory_mb: 0, replicas: 1 } };
 }
 
-const quietLogger = {
-  log: () => {},
-  trace: () => {},
-  debug: () => {},
-  info: () => {},
-  warn: () => {},
-  error: (message: string) => console.error(message),
-};
-
 /**
  * Temporal's Rust core logs through this Runtime; installed before the dev server starts (which would install a
  * default one at INFO), at WARN, without the expected warning about the bench worker having no activities.
@@ -122,7 +114,7 @@ function installRuntime(): void {
 async function bundleBenchWorkflow(): Promise<string> {
   const bundle = await bundleWorkflowCode({
     workflowsPath: fileURLToPath(new URL('./bench-workflow.ts', import.meta.url)),
-    logger: quietLogger,
+    logger: ERRORS_ONLY_LOGGER,
   });
   return bundle.code;
 }

@@ -4,7 +4,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { loadConfig } from '../config/env.ts';
 import { prepareDatabase } from '../db/database.ts';
 import { ormConfig } from '../db/orm-config.ts';
-import { writeWorkflowBundle } from '../worker/workflow-bundle.ts';
+import { ERRORS_ONLY_LOGGER, writeWorkflowBundle } from '../worker/workflow-bundle.ts';
 import { CTRLPLANE_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.ts';
 import { freePort } from './free-port.ts';
 import { type LocalKubernetes, startLocalKubernetes, stopAbandoned } from './kubernetes-cluster.ts';
@@ -96,7 +96,7 @@ async function startTemporalAndDatabase(): Promise<TestEnvironment> {
 
   mkdirSync(`${REPO_ROOT}.data/test`, { recursive: true });
   const bundlePath = `${REPO_ROOT}.data/test/workflow-bundle-${process.pid}.js`;
-  await writeWorkflowBundle(bundlePath, quietLogger());
+  await writeWorkflowBundle(bundlePath, ERRORS_ONLY_LOGGER);
 
   return {
     env: {
@@ -139,16 +139,4 @@ async function dropStaleTestDatabases(baseUrl: URL): Promise<void> {
       ),
   );
   for (const { datname } of stale) await dropDatabase(baseUrl, datname);
-}
-
-function quietLogger() {
-  const noop = () => {};
-  return {
-    log: noop,
-    trace: noop,
-    debug: noop,
-    info: noop,
-    warn: noop,
-    error: (m: string) => console.error(m),
-  };
 }

@@ -11,7 +11,7 @@ import { issueToken } from '../../api/dev-token.ts';
 import { type Orm, openOrm, prepareDatabase } from '../../db/database.ts';
 import { InstanceRecordSchema } from '../../db/entities/instance-record.ts';
 import { dockerClient } from '../../providers/docker/docker-client.ts';
-import { writeWorkflowBundle } from '../../worker/workflow-bundle.ts';
+import { ERRORS_ONLY_LOGGER, writeWorkflowBundle } from '../../worker/workflow-bundle.ts';
 import { instanceWorkflowId, snapshotQuery } from '../../workflows/messages.ts';
 import { freePort } from '../free-port.ts';
 import { REPO_ROOT } from '../temporal-cli.ts';
@@ -172,7 +172,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     ]);
     await prepareDatabase(postgres.url);
     const bundlePath = `${logDir}/workflow-bundle.js`;
-    await writeWorkflowBundle(bundlePath, quietLogger());
+    await writeWorkflowBundle(bundlePath, ERRORS_ONLY_LOGGER);
 
     const port = await freePort();
     const jwtSecret = randomBytes(24).toString('hex');
@@ -501,16 +501,4 @@ async function caughtUp(client: Client, rows: { id: string; seq: number }[]): Pr
     }
   }
   return true;
-}
-
-function quietLogger() {
-  const noop = () => {};
-  return {
-    log: noop,
-    trace: noop,
-    debug: noop,
-    info: noop,
-    warn: noop,
-    error: (m: string) => console.error(m),
-  };
 }

@@ -14,7 +14,7 @@ import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import type { Instance, ServiceSpec } from '../../domain/instance.ts';
 import { temporalCliPath } from '../../scripts/temporal-cli.ts';
 import { createInstanceWorker } from '../../worker/create-worker.ts';
-import { writeWorkflowBundle } from '../../worker/workflow-bundle.ts';
+import { ERRORS_ONLY_LOGGER, writeWorkflowBundle } from '../../worker/workflow-bundle.ts';
 import {
   INSTANCE_WORKFLOW_TYPE,
   type InstanceSnapshot,
@@ -65,7 +65,7 @@ export async function startWorkflowHarness(): Promise<WorkflowHarness> {
         log: { format: 'json', level: 'error' },
       },
     }),
-    bundleDir ? writeWorkflowBundle(bundlePath, ERRORS_ONLY) : Promise.resolve(),
+    bundleDir ? writeWorkflowBundle(bundlePath, ERRORS_ONLY_LOGGER) : Promise.resolve(),
   ]);
   if (started.status === 'rejected' || bundled.status === 'rejected') {
     if (started.status === 'fulfilled') await started.value.teardown();
@@ -119,16 +119,6 @@ export async function startWorkflowHarness(): Promise<WorkflowHarness> {
     },
   };
 }
-
-const silent = () => {};
-const ERRORS_ONLY = {
-  log: silent,
-  trace: silent,
-  debug: silent,
-  info: silent,
-  warn: silent,
-  error: (message: string) => console.error(message),
-};
 
 export const WEB_SERVICE = {
   name: 'web',
