@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
-import { Worker } from '@temporalio/worker';
 import { REPO_ROOT } from '../scripts/temporal-cli.ts';
-import { WORKFLOWS_PATH } from '../worker/create-worker.ts';
+import { replayHistory } from './support/replay.ts';
 
 // Replays recorded billing sweeps (scripts/record-billing-history.ts) with the current workflow code; no server.
 // before-billing-policy-patch.json was recorded with the sweep that left the decision to suspend to its
@@ -23,12 +22,7 @@ describe('recorded billing sweep histories replay with the current workflow code
     it(`replays ${file}`, async () => {
       const history = historyFromJSON(JSON.parse(readFileSync(`${dir}/${file}`, 'utf8')));
       assert.ok((history.events?.length ?? 0) > 20, 'a real history');
-      const bundlePath = process.env.CTRLPLANE_WORKFLOW_BUNDLE;
-      await Worker.runReplayHistory(
-        bundlePath ? { workflowBundle: { codePath: bundlePath } } : { workflowsPath: WORKFLOWS_PATH },
-        history,
-        `replay-${file}`,
-      );
+      await replayHistory(history, `replay-${file}`);
     });
   }
 });

@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
-import { Worker } from '@temporalio/worker';
 import { REPO_ROOT } from '../scripts/temporal-cli.ts';
-import { WORKFLOWS_PATH } from '../worker/create-worker.ts';
+import { replayHistory } from './support/replay.ts';
 
 // Replays real recorded histories (scripts/record-histories.ts) with the current workflow code: a change that
 // would make running instances non-deterministic fails here. No server is needed for a replay.
@@ -26,12 +25,7 @@ describe('recorded instance histories replay with the current workflow code', ()
     it(`replays ${file}`, async () => {
       const history = historyFromJSON(JSON.parse(readFileSync(`${dir}/${file}`, 'utf8')));
       assert.ok((history.events?.length ?? 0) > 10, 'a real history');
-      const bundlePath = process.env.CTRLPLANE_WORKFLOW_BUNDLE;
-      await Worker.runReplayHistory(
-        bundlePath ? { workflowBundle: { codePath: bundlePath } } : { workflowsPath: WORKFLOWS_PATH },
-        history,
-        `replay-${file}`,
-      );
+      await replayHistory(history, `replay-${file}`);
     });
   }
 });

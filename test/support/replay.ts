@@ -1,0 +1,24 @@
+import type { temporal } from '@temporalio/proto';
+import { Worker } from '@temporalio/worker';
+import { workerTracing } from '../../telemetry/temporal.ts';
+import { WORKFLOWS_PATH } from '../../worker/create-worker.ts';
+
+/**
+ * Replays a recorded history with the current workflow code, as the worker runs it: from the prebuilt bundle
+ * when CTRLPLANE_WORKFLOW_BUNDLE names one, with the worker's sinks (the bundle's tracing interceptors export
+ * their spans through one; without it every workflow span logs an error). Throws on non-determinism.
+ */
+export async function replayHistory(
+  history: temporal.api.history.v1.IHistory,
+  workflowId: string,
+): Promise<void> {
+  const bundlePath = process.env.CTRLPLANE_WORKFLOW_BUNDLE;
+  await Worker.runReplayHistory(
+    {
+      ...(bundlePath ? { workflowBundle: { codePath: bundlePath } } : { workflowsPath: WORKFLOWS_PATH }),
+      sinks: workerTracing(Boolean(bundlePath)).sinks,
+    },
+    history,
+    workflowId,
+  );
+}
