@@ -22,7 +22,7 @@ import { loggedUrl } from './logged-url.ts';
 import { ApiMetrics, routeLabel } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { problem, sendProblem } from './problem.ts';
-import { tenantRateLimit } from './rate-limit.ts';
+import { type TenantRateLimits, tenantRateLimit } from './rate-limit.ts';
 import { readinessProbe } from './readiness.ts';
 import { type BillingRoutesDeps, billingRoutes } from './routes/billing.ts';
 import { capacityRoutes } from './routes/capacity.ts';
@@ -50,7 +50,7 @@ export interface AppDeps {
   /** How kustomize sources are built when a create is checked (default: kustomize or kubectl on PATH). */
   kustomize?: KustomizeOptions;
   /** Requests per minute per tenant; 0 disables the limit. */
-  rateLimitPerMinute: number;
+  rateLimits: TenantRateLimits;
   maxWaitMs: number;
   ssePingMs: number;
   /** Aborted when the API shuts down (ends waits and log streams). */
@@ -159,7 +159,7 @@ export function createApp(deps: AppDeps): Express {
       },
     }),
   );
-  v1.use(tenantRateLimit(deps.rateLimitPerMinute));
+  v1.use(...tenantRateLimit(deps.rateLimits));
   // Bodies are read only from authenticated callers within their budget.
   v1.use(jsonBody());
   v1.use(

@@ -83,7 +83,10 @@ export async function startApi(
       ...(config.CTRLPLANE_JWT_ISSUER ? { issuer: config.CTRLPLANE_JWT_ISSUER } : {}),
       ...(config.CTRLPLANE_JWT_AUDIENCE ? { audience: config.CTRLPLANE_JWT_AUDIENCE } : {}),
     },
-    rateLimitPerMinute: config.CTRLPLANE_RATE_LIMIT_PER_MINUTE,
+    rateLimits: {
+      perMinute: config.CTRLPLANE_RATE_LIMIT_PER_MINUTE,
+      burstPerSecond: config.CTRLPLANE_RATE_LIMIT_BURST_PER_SECOND,
+    },
     maxWaitMs: config.CTRLPLANE_MAX_WAIT_MS,
     ssePingMs: config.CTRLPLANE_SSE_PING_INTERVAL_MS,
     shutdown: shutdown.signal,

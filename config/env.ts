@@ -58,6 +58,10 @@ const envFields = z.object({
     z.coerce.number().int().min(0).default(600),
     'requests per minute per tenant on /v1, per API process; `0` turns the limit off',
   ),
+  CTRLPLANE_RATE_LIMIT_BURST_PER_SECOND: setting(
+    z.coerce.number().int().min(0).default(20),
+    "requests per second per tenant on /v1, under the minute's budget, so that no tenant spends its minute in a burst that slows the others; `0` leaves only the minute's limit",
+  ),
   CTRLPLANE_IDEMPOTENCY_TTL_HOURS: setting(
     z.coerce.number().positive().default(24),
     'how long an `Idempotency-Key` and its stored answer are kept',

@@ -13,6 +13,7 @@ import { deleteTenantRows, seedRecord, seedRows } from './support/api-seed.ts';
 import { type Stack, startStack, uniqueTenant } from './support/stack.ts';
 
 const RATE_LIMIT = 40;
+const BURST_LIMIT = 15;
 const ISSUER = 'https://idp.ctrlplane.test/';
 const AUDIENCE = 'ctrlplane-api';
 
@@ -50,6 +51,7 @@ describe('auth (HS256 and JWKS), roles, rate limits, metrics and graceful shutdo
         CTRLPLANE_JWT_ISSUER: ISSUER,
         CTRLPLANE_JWT_AUDIENCE: AUDIENCE,
         CTRLPLANE_RATE_LIMIT_PER_MINUTE: String(RATE_LIMIT),
+        CTRLPLANE_RATE_LIMIT_BURST_PER_SECOND: String(BURST_LIMIT),
         CTRLPLANE_COMMAND_ACCEPT_TIMEOUT_MS: '2000',
       },
     });
@@ -228,7 +230,11 @@ describe('auth (HS256 and JWKS), roles, rate limits, metrics and graceful shutdo
   it('limits each tenant to its budget per minute with 429, Retry-After and RateLimit headers', async () => {
     const busy = call(await stack.token(uniqueTenant('auth')));
     const quiet = call(await stack.token(uniqueTenant('auth')));
-    for (let i = 0; i < RATE_LIMIT; i++) assert.equal((await busy('GET', '/v1/instances')).status, 200);
+    // Ten a second, under the per-second limit: only the minute's budget runs out.
+    for (let i = 0; i < RATE_LIMIT; i++) {
+      assert.equal((await busy('GET', '/v1/instances')).status, 200);
+      await new Promise((r) => setTimeout(r, 100));
+    }
     const limited = await busy('GET', '/v1/instances');
     assert.equal(limited.status, 429);
     assert.equal(limited.body.code, 'rate_limited');
@@ -236,6 +242,28 @@ describe('auth (HS256 and JWKS), roles, rate limits, metrics and graceful shutdo
     assert.ok(retryAfter >= 1 && retryAfter <= 60, `Retry-After ${retryAfter}`);
     assert.match(limited.headers.get('ratelimit') ?? '', /remaining=0/);
     assert.equal((await quiet('GET', '/v1/instances')).status, 200, 'another tenant is not limited');
+  });
+
+  it('limits each tenant to its burst per second (429, Retry-After 1) without spending its minute or slowing others', async () => {
+    const bursting = call(await stack.token(uniqueTenant('auth')));
+    const quiet = call(await stack.token(uniqueTenant('auth')));
+    // Sent at once: the API receives them within a second or two, so no more than two seconds' bursts pass.
+    const answers = await Promise.all(
+      Array.from({ length: 3 * BURST_LIMIT }, () => bursting('GET', '/v1/instances')),
+    );
+    const passed = answers.filter((a) => a.status === 200).length;
+    const refused = answers.filter((a) => a.status === 429);
+    assert.ok(passed >= 1 && passed <= 2 * BURST_LIMIT, `${passed} of ${answers.length} passed`);
+    assert.equal(refused.length, answers.length - passed, 'every other answer is a 429');
+    for (const r of refused) {
+      assert.equal(r.body.code, 'rate_limited');
+      assert.match(r.body.detail, new RegExp(`more than ${BURST_LIMIT} requests in a second`));
+      assert.equal(r.headers.get('retry-after'), '1');
+    }
+    assert.equal((await quiet('GET', '/v1/instances')).status, 200, 'another tenant is not limited');
+    await new Promise((r) => setTimeout(r, 1_100));
+    // The refused requests did not count against the minute: the tenant is admitted again at once.
+    assert.equal((await bursting('GET', '/v1/instances')).status, 200);
   });
 
   it('maps Temporal’s limit of 10 in-flight updates on one workflow to 429 with Retry-After', async () => {
