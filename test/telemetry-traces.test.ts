@@ -98,10 +98,21 @@ describe('one trace per API request, from the API through the workflow and its a
     assert.equal(stopped.status, 200, JSON.stringify(stopped.body));
     const stopServer = exporter.getFinishedSpans().find((s) => s.name === 'POST /v1/instances/:id/stop');
     assert.ok(stopServer, 'the stop request span');
-    const stopTrace = await eventually('the update spans of the stop', async () => {
+    // The workflow runs the command later, in its loop: its activities and provider calls are still this
+    // request's, not the create's.
+    const stopTrace = await eventually('the update, activity and provider spans of the stop', async () => {
       const found = names(spansOf(stopServer.spanContext().traceId));
-      return found.some((n) => n.startsWith('HandleUpdate:')) ? found : undefined;
+      return found.some((n) => n.startsWith('HandleUpdate:')) && found.includes('provider docker.stop')
+        ? found
+        : undefined;
     });
+    for (const span of ['StartActivity:stopInstance', 'RunActivity:stopInstance']) {
+      assert.ok(stopTrace.includes(span), `${span} in the stop's trace: ${stopTrace.join(', ')}`);
+    }
+    assert.ok(
+      !names(spansOf(traceId)).includes('RunActivity:stopInstance'),
+      "the stop's activities are not in the create's trace",
+    );
     assert.ok(
       stopTrace.some((n) => n.startsWith('StartWorkflowUpdate:')),
       stopTrace.join(', '),

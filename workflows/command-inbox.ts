@@ -3,6 +3,7 @@ import { commandRefusal, type InstanceView, viewAfter } from '../domain/command-
 import type { CommandName } from '../domain/commands.ts';
 import type { Instance } from '../domain/instance.ts';
 import type { CommandRequest, InstanceWorkflowInput, QueuedCommand } from './messages.ts';
+import { RequestTraces } from './request-traces.ts';
 import { commandWork, fromQueued, type Outcome, toQueued, type WorkItem } from './work-items.ts';
 
 const RECENT_REQUEST_IDS_KEPT = 1000;
@@ -19,6 +20,7 @@ export class CommandInbox {
   private readonly queue: WorkItem[];
   private readonly recentRequestIds: string[];
   private readonly outcomes = new Map<string, Outcome>();
+  private readonly traces = new RequestTraces();
   private concludedThisRun = 0;
   private driftChecks = 0;
   private derivedRequestIds = 0;
@@ -93,6 +95,11 @@ export class CommandInbox {
     return this.queue[0];
   }
 
+  /** Runs `item` in the trace of the request that asked for it. */
+  runInTraceOf<T>(item: WorkItem, work: () => Promise<T>): Promise<T> {
+    return this.traces.within(item.request_id, work);
+  }
+
   /** Takes the item run last off the queue and answers whoever waits for it. */
   conclude(item: WorkItem, outcome: Outcome): void {
     this.queue.shift();
@@ -140,6 +147,7 @@ export class CommandInbox {
     via: 'update' | 'signal',
   ): void {
     const actor = typeof request?.actor === 'string' && request.actor ? request.actor : undefined;
+    this.traces.remember(requestId);
     this.queue.push(
       commandWork(name, argsOf(request), { request_id: requestId, ...(actor ? { actor } : {}), via }),
     );

@@ -61,7 +61,7 @@ export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<In
     }
     const item = inbox.next();
     if (item) {
-      inbox.conclude(item, await run(lifecycle, item));
+      inbox.conclude(item, await inbox.runInTraceOf(item, () => run(lifecycle, item)));
       continue;
     }
     // Time to continue as new: once every handler has returned, unless one queued more work meanwhile.
