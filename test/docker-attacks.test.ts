@@ -82,18 +82,30 @@ describe('Docker: a tenant cannot take down the host', () => {
 
   it('keeps a fork bomb inside the pids limit (512 by default); the host and a neighbour keep answering', async (t) => {
     const id = await createRunning('forkbomb', [
-      script(
-        'main',
-        // ash gives up its loop at the first fork that fails: the loop runs in a subshell, the main shell goes on.
-        '(i=0; while [ $i -lt 1500 ]; do sleep 600 & i=$((i+1)); done) 2>/dev/null; echo spawned; exec sleep 3600',
-      ),
+      {
+        // 512 of these processes hold about 63 MiB (kernel stacks and page tables): under the 64 MiB default of
+        // this stack the memory limit, not the pids limit, stopped the loop at 27 or 81 processes in some runs.
+        resources: { memory_mb: 256, cpu_millis: 0, replicas: 1 },
+        ...script(
+          'main',
+          // ash gives up its loop at the first fork that fails: the loop runs in a subshell, the main shell goes on.
+          // The process limit it runs under is printed first: RLIMIT_NPROC counts the user's processes on the
+          // whole host, so an engine started under a low one makes the loop fail early, whatever the pids limit.
+          "grep 'Max processes' /proc/self/limits; " +
+            '(i=0; while [ $i -lt 1500 ]; do sleep 600 & i=$((i+1)); done) 2>/dev/null; echo spawned; exec sleep 3600',
+        ),
+      },
     ]);
     const name = containerName(id, 'main');
-    await eventually(
+    const output = await eventually(
       'the fork loop to finish',
-      async () => (await docker.getContainer(name).logs({ stdout: true })).toString().includes('spawned'),
+      async () => {
+        const text = (await docker.getContainer(name).logs({ stdout: true })).toString();
+        return text.includes('spawned') ? text : undefined;
+      },
       60_000,
     );
+    const nproc = /Max processes.*/.exec(output)?.[0]?.replace(/\s+/g, ' ') ?? 'no Max processes line';
     // The engine's count of the container's processes (its pids cgroup); a sample taken under load can come
     // back without it, so it is asked again until it has one.
     const current = await eventually(
@@ -107,9 +119,11 @@ describe('Docker: a tenant cannot take down the host', () => {
       30_000,
     );
     const listed = (await docker.getContainer(name).top()).Processes?.length ?? 0;
-    t.diagnostic(`processes in the container after the fork loop: ${current} (engine top lists ${listed})`);
+    t.diagnostic(
+      `processes in the container after the fork loop: ${current} (engine top lists ${listed}; ${nproc})`,
+    );
     assert.ok(listed <= 512, `at most 512 processes listed by the engine, not ${listed}`);
-    assert.ok(current > 100, `the loop did fork (${current} processes)`);
+    assert.ok(current > 100, `the loop did fork (${current} processes; ${nproc})`);
     assert.ok(current <= 512, `at most 512 processes in the container, not ${current}`);
     assert.equal((await docker.getContainer(name).inspect()).HostConfig.PidsLimit, 512);
     t.diagnostic(`engine, API and neighbour answered in ${await hostAnswers(neighbourUrl)} ms`);
