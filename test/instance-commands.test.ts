@@ -195,11 +195,20 @@ describe('every command through the API', () => {
     ).map(async (command, i) => {
       const key = `storm-${id}-${i}`;
       const headers = { 'Idempotency-Key': key };
-      if (command === 'scale')
-        return { key, res: await api('POST', `/v1/instances/${id}/scale`, { memory_mb: 64 + i }, headers) };
-      if (command === 'patch')
-        return { key, res: await api('PATCH', `/v1/instances/${id}`, { labels: { i: String(i) } }, headers) };
-      return { key, res: await api('POST', `/v1/instances/${id}/${command}`, undefined, headers) };
+      const send = () => {
+        if (command === 'scale')
+          return api('POST', `/v1/instances/${id}/scale`, { memory_mb: 64 + i }, headers);
+        if (command === 'patch')
+          return api('PATCH', `/v1/instances/${id}`, { labels: { i: String(i) } }, headers);
+        return api('POST', `/v1/instances/${id}/${command}`, undefined, headers);
+      };
+      // A 503 says the command may still be applied and to send it again with its key, as a client would.
+      let res = await send();
+      for (let retry = 0; retry < 5 && res.status === 503 && res.headers.get('retry-after'); retry++) {
+        await new Promise((r) => setTimeout(r, 1_000 * Number(res.headers.get('retry-after'))));
+        res = await send();
+      }
+      return { key, res };
     });
     const answers = await Promise.all(sent);
     const statuses = new Map<number, number>();
