@@ -266,6 +266,7 @@ export interface components {
       source?: components["schemas"]["ServicesSource"] | components["schemas"]["HelmDeploymentSource"] | components["schemas"]["ManifestsDeploymentSource"] | components["schemas"]["ArgoCDDeploymentSource"];
       endpoints?: components["schemas"]["Endpoint"][];
       labels?: components["schemas"]["Labels"];
+      /** @description The release it runs or will run at its next start (GET /v1/instances/{id}/releases/{release}) */
       current_release?: string;
       /** Format: date-time */
       suspended_at?: string;
