@@ -116,6 +116,22 @@ describe('releases in the instance workflow', { concurrency: true }, () => {
     await eventually('v3 deployed', async () => releasesOf(instance.id)[2]?.status === 'deployed');
   });
 
+  it('marks the first release failed when the create fails, and deployed once a start brings it up', async () => {
+    const instance = newInstance('late start');
+    h.provider.failNext(instance.id, 'provisionInstance', {
+      kind: 'permanent',
+      code: 'image_not_found',
+      message: 'image docker.io/ctrlplane-test/web:1 is not present',
+    });
+    const handle = await h.create({ instance });
+    await settledIn(handle, 'failed');
+    await eventually('v1 failed', async () => releasesOf(instance.id)[0]?.status === 'failed');
+    assert.match(releasesOf(instance.id)[0]?.error ?? '', /is not present/);
+    await handle.executeUpdate(commandMessages.start.update, { args: [{ request_id: requestId('start') }] });
+    assert.deepEqual(summary(instance.id), ['v1 create deployed']);
+    assert.equal(releasesOf(instance.id)[0]?.error, undefined);
+  });
+
   it('fails a rollback to a release the instance does not have, and changes nothing', async () => {
     const instance = newInstance('no such release');
     const handle = await h.create({ instance });

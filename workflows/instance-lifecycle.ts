@@ -147,6 +147,7 @@ export class InstanceLifecycle {
     });
     this.provisioned = true;
     this.specChanged = false;
+    this.releases.markProvisioned();
     this.recorder.set({
       provider_ref: result.provider_ref,
       service_refs: result.service_refs,

@@ -65,6 +65,15 @@ export class ReleaseBook {
     return release;
   }
 
+  /** The current release was provisioned: one that had failed is being tried again (a start after a failed create). */
+  markProvisioned(): void {
+    const current = this.currentRelease;
+    if (current?.status !== 'failed') return;
+    const { error: _error, ...rest } = current;
+    this.currentRelease = { ...rest, status: 'pending' };
+    this.stage(this.currentRelease);
+  }
+
   /** The current release's services started: a pending one is deployed (a failed one stays failed). */
   markDeployed(): void {
     const current = this.currentRelease;
