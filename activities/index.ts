@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import { BillingStore } from '../db/billing-store.ts';
 import type { Orm } from '../db/database.ts';
 import { ReadModelProjection } from '../db/read-model-projection.ts';
+import { ReleaseStore } from '../db/release-store.ts';
 import type { KustomizeOptions } from '../providers/kustomize.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { SecretStore } from '../providers/secret-store.ts';
@@ -24,7 +25,7 @@ export interface ActivityDependencies {
 export function createActivities(deps: ActivityDependencies): InstanceActivities & BillingActivities {
   return {
     ...createProviderActivities(deps.providers, deps.secrets, deps.kustomize),
-    ...createReadModelActivities(new ReadModelProjection(deps.orm)),
+    ...createReadModelActivities(new ReadModelProjection(deps.orm), new ReleaseStore(deps.orm)),
     ...createBillingActivities({ store: new BillingStore(deps.orm), client: deps.client }),
   };
 }

@@ -1,5 +1,6 @@
 import type { DeploymentSource, Endpoint, Instance, ResourceSpec } from '../domain/instance.ts';
 import type { InstanceState } from '../domain/instance-state.ts';
+import type { Release, ReleaseSelector } from '../domain/release.ts';
 import type { Definition, SecretBinding } from '../domain/sources/variables.ts';
 import type { ProvisionRequest, ProvisionResult } from '../providers/provider.ts';
 
@@ -45,6 +46,8 @@ export interface TransitionRecord {
   /** The workflow's transition counter; the read model ignores a write that is not newer. */
   seq: number;
   event: LifecycleEvent;
+  /** Releases this transition made or moved, written in its transaction. */
+  releases?: Release[];
 }
 
 export interface ObservedStatus {
@@ -67,4 +70,6 @@ export interface InstanceActivities {
   recordTransition(input: TransitionRecord): Promise<void>;
   /** Moves the instance's row to a new slug; fails non-retryably with already_exists when it is taken. */
   reserveSlug(input: { tenant_id: string; instance_id: string; slug: string }): Promise<void>;
+  /** One of the instance's releases (for a rollback); fails non-retryably with not_found when it has none such. */
+  loadRelease(input: { instance_id: string; release: ReleaseSelector }): Promise<Release>;
 }

@@ -7,6 +7,7 @@ import type { IdempotencyStore } from '../db/idempotency-store.ts';
 import type { InstanceEventStore } from '../db/instance-event-store.ts';
 import type { InstanceStore } from '../db/instance-store.ts';
 import type { RegistryCredentialStore } from '../db/registry-credential-store.ts';
+import type { ReleaseStore } from '../db/release-store.ts';
 import type { StreamTicketStore } from '../db/stream-tickets.ts';
 import { CtrlplaneError } from '../domain/errors.ts';
 import type { KustomizeOptions } from '../providers/kustomize.ts';
@@ -35,6 +36,7 @@ export { BODY_LIMIT_BYTES } from './json-body.ts';
 export interface AppDeps {
   store: InstanceStore;
   events: InstanceEventStore;
+  releases: ReleaseStore;
   commands: InstanceCommands;
   providers: ProviderRegistry;
   /** Datacenters: the /v1/datacenters admin routes and the provider resolution of a create. */
@@ -167,6 +169,7 @@ export function createApp(deps: AppDeps): Express {
     instanceRoutes({
       store: deps.store,
       events: deps.events,
+      releases: deps.releases,
       kustomize: deps.kustomize ?? {},
       commands: deps.commands,
       providers: deps.providers,

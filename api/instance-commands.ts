@@ -23,6 +23,7 @@ import {
   type InstanceWorkflowInput,
   type InstanceWorkflowOptions,
   instanceWorkflowId,
+  type RequestMeta,
 } from '../workflows/messages.ts';
 import {
   ProviderAttribute,
@@ -51,7 +52,11 @@ export class InstanceCommands {
    * Starts the instance's workflow. `deployment` carries the variables as submitted (definitions and plain
    * values; a secret variable is only its store reference, resolved by the provision activity).
    */
-  async startWorkflow(instance: Instance, deployment?: DeploymentVariables): Promise<void> {
+  async startWorkflow(
+    instance: Instance,
+    deployment?: DeploymentVariables,
+    origin?: RequestMeta,
+  ): Promise<void> {
     const hasDeployment =
       (deployment?.variables?.length ?? 0) > 0 || Object.keys(deployment?.variable_values ?? {}).length > 0;
     const input: InstanceWorkflowInput = {
@@ -60,6 +65,7 @@ export class InstanceCommands {
       provisioned: false,
       ...(hasDeployment ? { deployment } : {}),
       options: this.options.workflowOptions,
+      ...(origin ? { origin } : {}),
     };
     try {
       await this.withDeadline(this.options.acceptTimeoutMs, () =>

@@ -41,6 +41,7 @@ import {
 } from './schemas/instance-responses.ts';
 import { json, problemResponse } from './schemas/openapi-responses.ts';
 import { registerRegistryCredentialPaths } from './schemas/registry-credentials.ts';
+import { deployQuerySchema, registerReleasePaths, rollbackInstanceSchema } from './schemas/releases.ts';
 import { z } from './schemas/zod.ts';
 
 export const API_VERSION = '1.0.0';
@@ -81,22 +82,27 @@ function commandRoute(
   name: string,
   summary: string,
   body: ZodType | undefined,
-  extra: { operator?: boolean } = {},
+  extra: {
+    operator?: boolean;
+    query?: NonNullable<RouteConfig['request']>['query'];
+    description?: string;
+  } = {},
 ): RouteConfig {
   return {
     method: 'post',
     path: `/v1/instances/{id}/${name}`,
     operationId: `${name}Instance`,
     summary,
+    ...(extra.description ? { description: extra.description } : {}),
     tags: ['commands'],
     request: {
       params: idParams,
-      query: commandQuerySchema,
+      query: extra.query ?? commandQuerySchema,
       headers: commandHeaders,
       ...(body
         ? {
             body: {
-              required: name === 'scale' || name === 'suspend',
+              required: name === 'scale' || name === 'suspend' || name === 'rollback',
               content: { 'application/json': { schema: body } },
             },
           }
@@ -198,10 +204,15 @@ function buildRegistry(): OpenAPIRegistry {
     path: '/v1/instances/{id}',
     operationId: 'updateInstance',
     summary: 'Rename, replace services or labels (the update command; waits for it unless ?wait=false)',
+    description:
+      'New services make a new release (GET /v1/instances/{id}/releases). On a running instance it is deployed at ' +
+      'once; if it fails to provision or start, the instance goes back to the previous release and keeps serving, ' +
+      'the release is marked failed and the update fails (unless ?rollback_on_failure=false: then the instance is ' +
+      'left failed). On a stopped or failed instance it is deployed at the next start.',
     tags: ['instances'],
     request: {
       params: idParams,
-      query: commandQuerySchema,
+      query: deployQuerySchema,
       headers: commandHeaders,
       body: { required: true, content: { 'application/json': { schema: updateInstanceSchema } } },
     },
@@ -251,6 +262,22 @@ function buildRegistry(): OpenAPIRegistry {
       { operator: true },
     ),
   );
+
+  registry.registerPath(
+    commandRoute(
+      'rollback',
+      'Re-apply an earlier release as a new release ("rollback to v3")',
+      rollbackInstanceSchema,
+      {
+        query: deployQuerySchema,
+        description:
+          'Accepted while the instance is running, stopped or failed. The release (a number or a rel_ id; 404 ' +
+          'naming `release` when the instance has none such) has its spec re-applied as a new release: at once ' +
+          'on a running instance (going back on failure, as for PATCH), else at the next start.',
+      },
+    ),
+  );
+  registerReleasePaths(registry);
 
   registry.registerPath({
     method: 'get',
@@ -455,6 +482,7 @@ function generate(): OpenApiDocument {
         description: 'Lifecycle commands, processed one at a time by the instance workflow',
       },
       { name: 'observation', description: 'Events, logs, usage, waiting for a state' },
+      { name: 'releases', description: 'What each instance ran, release by release' },
       { name: 'billing', description: 'Billing accounts and the suspension sweep (operator)' },
       { name: 'datacenters', description: "The tenant's datacenters: provider, region and status (admin)" },
       {

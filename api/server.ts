@@ -10,6 +10,7 @@ import { IdempotencyStore } from '../db/idempotency-store.ts';
 import { InstanceEventStore } from '../db/instance-event-store.ts';
 import { InstanceStore } from '../db/instance-store.ts';
 import { RegistryCredentialStore } from '../db/registry-credential-store.ts';
+import { ReleaseStore } from '../db/release-store.ts';
 import { StreamTicketStore } from '../db/stream-tickets.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { tracingClientInterceptors } from '../telemetry/temporal.ts';
@@ -61,6 +62,7 @@ export async function startApi(
   const app = createApp({
     store: new InstanceStore(orm),
     events: new InstanceEventStore(orm),
+    releases: new ReleaseStore(orm),
     ...(config.CTRLPLANE_KUSTOMIZE_BIN ? { kustomize: { binary: config.CTRLPLANE_KUSTOMIZE_BIN } } : {}),
     commands: new InstanceCommands({
       client,

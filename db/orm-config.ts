@@ -4,6 +4,7 @@ import { BillingAccountRecordSchema } from './entities/billing-account.ts';
 import { DatacenterRecordSchema } from './entities/datacenter.ts';
 import { InstanceEventRecordSchema } from './entities/instance-event-record.ts';
 import { InstanceRecordSchema } from './entities/instance-record.ts';
+import { ReleaseRecordSchema } from './entities/release-record.ts';
 import { migrationsList } from './migrations/index.ts';
 
 export function ormConfig(databaseUrl: string, options: { poolMax?: number } = {}) {
@@ -14,6 +15,7 @@ export function ormConfig(databaseUrl: string, options: { poolMax?: number } = {
       InstanceEventRecordSchema,
       BillingAccountRecordSchema,
       DatacenterRecordSchema,
+      ReleaseRecordSchema,
     ],
     extensions: [Migrator],
     migrations: { migrationsList, transactional: true, allOrNothing: true, snapshot: false },

@@ -2,10 +2,13 @@ import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { typeid } from 'typeid-js';
 import type { Instance } from '../domain/instance.ts';
+import type { Release } from '../domain/release.ts';
 import type { Orm } from './database.ts';
 import { InstanceEventRecordSchema } from './entities/instance-event-record.ts';
 import { InstanceRecordSchema } from './entities/instance-record.ts';
+import { ReleaseRecordSchema } from './entities/release-record.ts';
 import { instanceToRecord } from './instance-mapping.ts';
+import { releaseToRecord } from './release-mapping.ts';
 
 /** One transition of an instance workflow, as the read model stores it. */
 export interface ProjectedTransition {
@@ -13,6 +16,8 @@ export interface ProjectedTransition {
   /** The workflow's transition counter; a write that is not newer than the stored row leaves the row alone. */
   seq: number;
   event: { type: string; payload: Record<string, unknown> };
+  /** Releases made or moved (a status change) by this transition; the snapshot may point at them. */
+  releases?: Release[];
 }
 
 /** The workflows' writes to the read model: the instance row and its event outbox. */
@@ -62,4 +67,14 @@ export async function projectTransition(em: EntityManager, transition: Projected
     .onConflict(['instance_id', 'seq'])
     .ignore()
     .execute();
+  for (const release of transition.releases ?? []) {
+    // Written once per id; a later transition only moves its status (a retried one changes nothing).
+    await em
+      .createQueryBuilder(ReleaseRecordSchema)
+      .insert(releaseToRecord(release, transition.seq))
+      .onConflict('id')
+      .merge(['status', 'error', 'status_seq'])
+      .where({ status_seq: { $lt: transition.seq } })
+      .execute();
+  }
 }

@@ -116,6 +116,17 @@ export const COMMAND_RULES: { readonly [N in CommandName]: CommandRule<N> } = {
     path: () => [],
     leaves: (view) => view,
   },
+  /** Like an update of services: applied at once to a running instance, else at its next start. */
+  rollback: {
+    accepted: {
+      in: ['running', 'stopped', 'failed'],
+      otherwise: 'only a running, stopped or failed instance rolls back',
+    },
+    servicesSourceOnly: false,
+    refusedWhileSuspended: false,
+    path: () => [],
+    leaves: (view) => view,
+  },
   delete: {
     accepted: { enters: 'destroying' },
     servicesSourceOnly: false,

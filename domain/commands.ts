@@ -3,7 +3,7 @@ import { instanceNameSchema, labelsSchema, suspendReasonSchema } from './schemas
 import { servicesSchema } from './schemas/service-spec.ts';
 
 /**
- * The eight lifecycle commands and their arguments: one schema per command, which both the API (request bodies)
+ * The lifecycle commands and their arguments: one schema per command, which both the API (request bodies)
  * and the instance workflow (update validators, signals) parse with, so every limit is written once here. What
  * each command may do in which state is the rules table of domain/command-rules.ts; docs/lifecycle.md tells the
  * whole story.
@@ -17,6 +17,7 @@ export const COMMAND_NAMES = [
   'unsuspend',
   'update',
   'delete',
+  'rollback',
 ] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
@@ -51,19 +52,49 @@ export const unsuspendInstanceSchema = z
   .strictObject({ reason: suspendReasonSchema.optional() })
   .meta({ id: 'UnsuspendRequest' });
 
+const updateFields = z.strictObject({
+  name: instanceNameSchema.optional(),
+  services: servicesSchema.optional(),
+  labels: labelsSchema.optional(),
+});
+
+function somethingToUpdate(req: z.infer<typeof updateFields>, ctx: z.RefinementCtx): void {
+  if (req.name === undefined && req.services === undefined && req.labels === undefined) {
+    ctx.addIssue({ code: 'custom', path: [], message: 'give at least one of name, services, labels' });
+  }
+}
+
 /** Rename, relabel or respecify; each field present replaces the stored one. */
-export const updateInstanceSchema = z
-  .strictObject({
-    name: instanceNameSchema.optional(),
-    services: servicesSchema.optional(),
-    labels: labelsSchema.optional(),
-  })
-  .superRefine((req, ctx) => {
-    if (req.name === undefined && req.services === undefined && req.labels === undefined) {
-      ctx.addIssue({ code: 'custom', path: [], message: 'give at least one of name, services, labels' });
-    }
-  })
-  .meta({ id: 'UpdateRequest' });
+export const updateInstanceSchema = updateFields.superRefine(somethingToUpdate).meta({ id: 'UpdateRequest' });
+
+/**
+ * A new release that fails to deploy on a running instance goes back to the previous one (safe deploys);
+ * `false` leaves the instance failed, as it was before releases. The API takes it from the query string.
+ */
+const rollbackOnFailure = z.boolean().optional();
+
+/** The update command: the request body and whether a failed deploy goes back to the previous release. */
+export const updateCommandSchema = updateFields
+  .extend({ rollback_on_failure: rollbackOnFailure })
+  .superRefine(somethingToUpdate);
+
+/** A release of the instance: its number (1, 2, 3 …) or its rel_ id. */
+export const releaseSelectorSchema = z.union([
+  z.number().int().min(1).max(2_147_483_647),
+  z
+    .string()
+    .regex(/^rel_[0-7][0-9a-hjkmnp-tv-z]{25}$/, 'must be a release number or a rel_ id')
+    .max(64),
+]);
+
+/** Re-applies a release's spec as a new release (`rollback to v3`). */
+export const rollbackInstanceSchema = z
+  .strictObject({ release: releaseSelectorSchema })
+  .meta({ id: 'RollbackRequest' });
+
+export const rollbackCommandSchema = rollbackInstanceSchema.extend({
+  rollback_on_failure: rollbackOnFailure,
+});
 
 export const COMMAND_ARGUMENTS = {
   start: emptyBodySchema,
@@ -72,8 +103,9 @@ export const COMMAND_ARGUMENTS = {
   scale: scaleInstanceSchema,
   suspend: suspendInstanceSchema,
   unsuspend: unsuspendInstanceSchema,
-  update: updateInstanceSchema,
+  update: updateCommandSchema,
   delete: emptyBodySchema,
+  rollback: rollbackCommandSchema,
 } as const satisfies Record<CommandName, z.ZodType>;
 
 /** Arguments as a command carries them once parsed (defaults filled in). */

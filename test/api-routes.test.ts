@@ -543,6 +543,34 @@ describe('every route of the REST API, its success and its errors, checked again
     assert.equal((await owner('GET', `/v1/instances/${unknownId}/resources`)).status, 404);
   });
 
+  it('lists releases newest first, reads one by number or id, and rolls back to one as a new release', async () => {
+    const page = await owner('GET', `/v1/instances/${id}/releases?limit=1`);
+    assert.equal(page.status, 200, JSON.stringify(page.body));
+    const [newest] = page.body.items;
+    assert.equal(newest.current, true);
+    assert.ok(page.body.next_cursor, 'the create and the scale made two releases at least');
+    const first = await owner('GET', `/v1/instances/${id}/releases/1`);
+    assert.equal(first.status, 200);
+    assert.equal(first.body.description, 'create');
+    assert.deepEqual((await owner('GET', `/v1/instances/${id}/releases/${first.body.id}`)).body, first.body);
+    assert.equal((await owner('GET', `/v1/instances/${id}/releases?cursor=bogus`)).status, 400);
+    assert.equal((await owner('GET', `/v1/instances/${id}/releases?limit=101`)).status, 400);
+    assert.equal((await owner('GET', `/v1/instances/${id}/releases/9999`)).status, 404);
+    assert.equal((await stranger('GET', `/v1/instances/${id}/releases`)).status, 404);
+    assert.equal((await stranger('GET', `/v1/instances/${id}/releases/1`)).status, 404);
+    assert.equal((await stranger('POST', `/v1/instances/${id}/rollback`, { release: 1 })).status, 404);
+    assert.equal((await owner('POST', `/v1/instances/${id}/rollback`, { release: 'x' })).status, 400);
+    assert.equal(
+      (await owner('POST', `/v1/instances/${id}/rollback?rollback_on_failure=x`, { release: 1 })).status,
+      400,
+    );
+    const rollback = await owner('POST', `/v1/instances/${id}/rollback?wait=30s`, { release: 1 });
+    assert.equal(rollback.status, 200, JSON.stringify(rollback.body));
+    const now = await owner('GET', `/v1/instances/${id}/releases/${rollback.body.current_release}`);
+    assert.equal(now.body.description, 'rollback to v1');
+    assert.equal(now.body.number, newest.number + 1);
+  });
+
   it('deletes (204 with ?wait, then 202 again: convergent); a destroyed instance takes no other command', async () => {
     const stale = await owner('DELETE', `/v1/instances/${id}`, undefined, { headers: { 'if-match': '"1"' } });
     assert.equal(stale.status, 412);

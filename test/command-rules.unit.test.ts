@@ -24,6 +24,7 @@ const ARGS: { [N in CommandName]: unknown } = {
   unsuspend: {},
   update: { labels: { team: 'a' } },
   delete: {},
+  rollback: { release: 1 },
 };
 
 function command(name: CommandName, args: unknown = ARGS[name]): Command {
@@ -38,40 +39,40 @@ const no = 'invalid_state' as const;
 const susp = 'suspended' as const;
 const req = 'invalid_request' as const;
 
-/** Columns: start, stop, restart, scale, suspend, unsuspend, update, delete. */
+/** Columns: start, stop, restart, scale, suspend, unsuspend, update, delete, rollback. */
 const NOT_SUSPENDED: Record<InstanceState, Expected[]> = {
-  provisioning: [ok, no, no, no, no, no, ok, ok],
-  starting: [no, no, no, no, no, no, ok, no],
-  running: [no, ok, ok, ok, ok, no, ok, ok],
-  stopping: [no, no, no, no, no, no, ok, no],
-  stopped: [ok, no, no, ok, ok, no, ok, ok],
-  failed: [ok, no, no, no, ok, no, ok, ok],
-  destroying: [no, no, no, no, no, no, no, no],
-  destroyed: [no, no, no, no, no, no, no, no],
+  provisioning: [ok, no, no, no, no, no, ok, ok, no],
+  starting: [no, no, no, no, no, no, ok, no, no],
+  running: [no, ok, ok, ok, ok, no, ok, ok, ok],
+  stopping: [no, no, no, no, no, no, ok, no, no],
+  stopped: [ok, no, no, ok, ok, no, ok, ok, ok],
+  failed: [ok, no, no, no, ok, no, ok, ok, ok],
+  destroying: [no, no, no, no, no, no, no, no, no],
+  destroyed: [no, no, no, no, no, no, no, no, no],
 };
 
 /** Suspended (for billing): start, restart and scale are refused as such; unsuspend applies in every state. */
 const SUSPENDED: Record<InstanceState, Expected[]> = {
-  provisioning: [susp, no, susp, susp, no, ok, ok, ok],
-  starting: [susp, no, susp, susp, no, ok, ok, no],
-  running: [susp, ok, susp, susp, ok, ok, ok, ok],
-  stopping: [susp, no, susp, susp, no, ok, ok, no],
-  stopped: [susp, no, susp, susp, ok, ok, ok, ok],
-  failed: [susp, no, susp, susp, ok, ok, ok, ok],
-  destroying: [susp, no, susp, susp, no, ok, no, no],
-  destroyed: [susp, no, susp, susp, no, ok, no, no],
+  provisioning: [susp, no, susp, susp, no, ok, ok, ok, no],
+  starting: [susp, no, susp, susp, no, ok, ok, no, no],
+  running: [susp, ok, susp, susp, ok, ok, ok, ok, ok],
+  stopping: [susp, no, susp, susp, no, ok, ok, no, no],
+  stopped: [susp, no, susp, susp, ok, ok, ok, ok, ok],
+  failed: [susp, no, susp, susp, ok, ok, ok, ok, ok],
+  destroying: [susp, no, susp, susp, no, ok, no, no, no],
+  destroyed: [susp, no, susp, susp, no, ok, no, no, no],
 };
 
 /** A helm source: the engine runs it, so start, stop, restart and scale never apply. */
 const HELM: Record<InstanceState, Expected[]> = {
-  provisioning: [req, req, req, req, no, no, ok, ok],
-  starting: [req, req, req, req, no, no, ok, no],
-  running: [req, req, req, req, ok, no, ok, ok],
-  stopping: [req, req, req, req, no, no, ok, no],
-  stopped: [req, req, req, req, ok, no, ok, ok],
-  failed: [req, req, req, req, ok, no, ok, ok],
-  destroying: [req, req, req, req, no, no, no, no],
-  destroyed: [req, req, req, req, no, no, no, no],
+  provisioning: [req, req, req, req, no, no, ok, ok, no],
+  starting: [req, req, req, req, no, no, ok, no, no],
+  running: [req, req, req, req, ok, no, ok, ok, ok],
+  stopping: [req, req, req, req, no, no, ok, no, no],
+  stopped: [req, req, req, req, ok, no, ok, ok, ok],
+  failed: [req, req, req, req, ok, no, ok, ok, ok],
+  destroying: [req, req, req, req, no, no, no, no, no],
+  destroyed: [req, req, req, req, no, no, no, no, no],
 };
 
 function answer(name: CommandName, view: InstanceView): Expected {
@@ -184,6 +185,7 @@ describe('command rules: what the queue leaves', () => {
       unsuspend: [false, false],
       update: [false, false],
       delete: [false, false],
+      rollback: [false, false],
     });
   });
 });
@@ -236,5 +238,30 @@ describe('command arguments: one schema per command, for the API and the workflo
     assert.deepEqual(parsed.ok && parsed.command.args, {
       services: [{ name: 'web', image: 'nginx:1', resources: { cpu_millis: 0, memory_mb: 0, replicas: 1 } }],
     });
+    assert.match(refused('update', { labels: {}, rollback_on_failure: 'no' }), /^rollback_on_failure: /);
+  });
+
+  it('wants a release to roll back to: a number from 1, or a rel_ id', () => {
+    assert.match(refused('rollback', {}), /^release: /);
+    assert.match(refused('rollback', { release: 0 }), /^release: /);
+    assert.match(refused('rollback', { release: 1.5 }), /^release: /);
+    assert.match(refused('rollback', { release: 'v3' }), /^release: /);
+    assert.match(refused('rollback', { release: 'inst_01h455vb4pex5vsknk084sn02q' }), /^release: /);
+    assert.match(refused('rollback', { release: 3, extra: true }), /extra/);
+    for (const release of [3, 'rel_01h455vb4pex5vsknk084sn02q']) {
+      const parsed = parseCommand('rollback', { release, rollback_on_failure: false });
+      assert.deepEqual(parsed.ok && parsed.command.args, { release, rollback_on_failure: false });
+    }
+  });
+
+  it('rolls back a running, stopped or failed instance only, suspended or not, and leaves its state', () => {
+    const rollback = command('rollback');
+    assert.equal(
+      commandRefusal(rollback, { state: 'starting' })?.message,
+      'rollback is not allowed while the instance is starting (only a running, stopped or failed instance rolls back)',
+    );
+    assert.equal(commandRefusal(rollback, { state: 'stopped', suspend_reason: 'billing' }), undefined);
+    assert.deepEqual(pathOf(rollback, { state: 'running' }), []);
+    assert.deepEqual(viewAfter(rollback, { state: 'failed' }), { state: 'failed' });
   });
 });

@@ -35,6 +35,15 @@ describe('a worker killed in the middle of a provider call', () => {
     await removeInstances(created);
   });
 
+  const releasesOf = (instanceId: string) =>
+    stack.orm.em
+      .fork()
+      .getConnection()
+      .execute<{ number: number; description: string; status: string }[]>(
+        'select number, description, status from releases where instance_id = ? order by number',
+        [instanceId],
+      );
+
   function worker(pauseAfter?: string): WorkerProcess {
     const w = spawnWorker({
       CTRLPLANE_TASK_QUEUE: stack.config.CTRLPLANE_TASK_QUEUE,
@@ -86,6 +95,11 @@ describe('a worker killed in the middle of a provider call', () => {
       events.map((e) => e.type),
       ['instance.provisioning', 'instance.starting', 'instance.created'],
       'each transition recorded once',
+    );
+    assert.deepEqual(
+      await releasesOf(id),
+      [{ number: 1, description: 'create', status: 'deployed' }],
+      'one release, deployed, despite the killed attempt',
     );
   });
 
@@ -198,5 +212,10 @@ describe('a worker killed in the middle of a provider call', () => {
         'instance.deleted',
       ],
     );
+    // The scale's release was made once although the worker died inside the scale's provider call.
+    assert.deepEqual(await releasesOf(id), [
+      { number: 1, description: 'create', status: 'deployed' },
+      { number: 2, description: 'scale', status: 'deployed' },
+    ]);
   });
 });

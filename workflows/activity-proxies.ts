@@ -33,7 +33,9 @@ const providerCalls = proxyActivities<
  * Read-model writes: PostgreSQL being away must never lose a transition, so these retry without limit
  * (capped at 30 s between attempts). They are idempotent: the write is guarded by the sequence number.
  */
-const readModel = proxyActivities<Pick<InstanceActivities, 'recordTransition' | 'reserveSlug'>>({
+const readModel = proxyActivities<
+  Pick<InstanceActivities, 'recordTransition' | 'reserveSlug' | 'loadRelease'>
+>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 });
@@ -63,4 +65,5 @@ export const instanceActivities: InstanceActivities = {
   observeInstance: observation.observeInstance,
   recordTransition: readModel.recordTransition,
   reserveSlug: readModel.reserveSlug,
+  loadRelease: readModel.loadRelease,
 };

@@ -2,7 +2,10 @@ import { patched } from '@temporalio/workflow';
 import { runStateOf } from '../domain/command-rules.ts';
 import type { CommandArgs, CommandName, CommandOf } from '../domain/commands.ts';
 import { mainService, type ResourceSpec, slugify } from '../domain/instance.ts';
+import type { Release } from '../domain/release.ts';
 import type { InstanceLifecycle } from './instance-lifecycle.ts';
+import { ROLLED_BACK_EVENT } from './lifecycle-events.ts';
+import { deployRelease } from './release-deploy.ts';
 import type { Outcome, Requester } from './work-items.ts';
 
 /** Patch: restart uses the provider's restart (rolling on Kubernetes) instead of a stop and a start. */
@@ -23,15 +26,15 @@ type CommandHandler<N extends CommandName> = (
 export const COMMAND_HANDLERS: { readonly [N in CommandName]: CommandHandler<N> } = {
   async start(lifecycle, _args, by) {
     await lifecycle.recorder.transition('starting', by);
-    try {
-      // Nothing provisioned yet (the provision failed) or new services while stopped: provision first.
-      const neverProvisioned = !lifecycle.provisioned && patched(PROVISION_BEFORE_FIRST_START);
-      if (lifecycle.specChanged || neverProvisioned) await lifecycle.provisionServices();
-      await lifecycle.startServices();
-    } catch (err) {
-      return lifecycle.fail(by, err);
-    }
-    return lifecycle.succeed(by, 'running');
+    // Nothing provisioned yet (the provision failed) or new services while stopped: provision first.
+    const neverProvisioned = !lifecycle.provisioned && patched(PROVISION_BEFORE_FIRST_START);
+    const failed = await deployRelease(lifecycle, by, {
+      provision: lifecycle.specChanged || neverProvisioned,
+      // New services that fail to start go back to the release that ran last.
+      previous: lifecycle.specChanged ? lifecycle.releases.deployed : undefined,
+      rollbackOnFailure: true,
+    });
+    return failed ?? lifecycle.succeed(by, 'running');
   },
 
   async stop(lifecycle, _args, by) {
@@ -93,6 +96,9 @@ export const COMMAND_HANDLERS: { readonly [N in CommandName]: CommandHandler<N> 
       return lifecycle.commandFailed(by, err);
     }
     lifecycle.setServices(services.map((s) => (s === main ? { ...s, resources: merged } : s)));
+    lifecycle.newRelease(by, 'scale');
+    // The running (or stopped) containers have the new limits; a spec still waiting for a start keeps waiting.
+    if (!lifecycle.specChanged) lifecycle.releases.markDeployed();
     return lifecycle.succeedWith(by, 'instance.scaled', {
       cpu_millis: merged.cpu_millis,
       memory_mb: merged.memory_mb,
@@ -160,20 +166,39 @@ export const COMMAND_HANDLERS: { readonly [N in CommandName]: CommandHandler<N> 
       changed.push('labels');
     }
     if (args.services !== undefined) {
+      const previous = lifecycle.releases.deployed;
       lifecycle.setServices(args.services);
       changed.push('services');
-      if (lifecycle.instance.state === 'running') {
-        try {
-          await lifecycle.provisionServices();
-          await lifecycle.startServices();
-        } catch (err) {
-          return lifecycle.fail(by, err);
-        }
-      } else {
-        lifecycle.specChanged = true;
-      }
+      const release = lifecycle.newRelease(by, 'update: services');
+      const failed = await applyNewSpec(lifecycle, by, previous, args.rollback_on_failure);
+      if (failed) return failed;
+      if (release) return lifecycle.succeedWith(by, 'instance.updated', { changed, release: release.number });
     }
     return lifecycle.succeedWith(by, 'instance.updated', { changed });
+  },
+
+  /** Re-applies an earlier release's spec as a new release, the way an update of services is applied. */
+  async rollback(lifecycle, args, by) {
+    let target: Release;
+    try {
+      target = await lifecycle.activities.loadRelease({
+        instance_id: lifecycle.instance.id,
+        release: args.release,
+      });
+    } catch (err) {
+      return lifecycle.commandFailed(by, err);
+    }
+    const previous = lifecycle.releases.deployed;
+    lifecycle.applySpec(target.spec);
+    const release = lifecycle.newRelease(by, `rollback to v${target.number}`, target.number);
+    const failed = await applyNewSpec(lifecycle, by, previous, args.rollback_on_failure);
+    return (
+      failed ??
+      lifecycle.succeedWith(by, ROLLED_BACK_EVENT, {
+        ...(release ? { release: release.number } : {}),
+        rollback_of: target.number,
+      })
+    );
   },
 
   async delete(lifecycle, _args, by) {
@@ -186,6 +211,24 @@ export const COMMAND_HANDLERS: { readonly [N in CommandName]: CommandHandler<N> 
     return lifecycle.succeed(by, 'destroyed');
   },
 };
+
+/** A new spec: deployed at once on a running instance (going back on failure), else at its next start. */
+async function applyNewSpec(
+  lifecycle: InstanceLifecycle,
+  by: Requester,
+  previous: Release | undefined,
+  rollbackOnFailure: boolean | undefined,
+): Promise<Outcome | undefined> {
+  if (lifecycle.instance.state !== 'running') {
+    lifecycle.specChanged = true;
+    return undefined;
+  }
+  return deployRelease(lifecycle, by, {
+    provision: true,
+    previous,
+    rollbackOnFailure: rollbackOnFailure !== false,
+  });
+}
 
 export function runCommand<N extends CommandName>(
   lifecycle: InstanceLifecycle,

@@ -1,14 +1,19 @@
-import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, patched } from '@temporalio/workflow';
 import type { InstanceActivities } from '../activities/instance-activity-types.ts';
 import type { InstanceView, Refusal, RunState } from '../domain/command-rules.ts';
 import type { Instance, ServiceSpec } from '../domain/instance.ts';
 import type { InstanceState } from '../domain/instance-state.ts';
+import type { Release, ReleaseSpec } from '../domain/release.ts';
 import { isServicesSource } from '../domain/sources/deployment-source.ts';
 import { secretBindingsOf } from '../domain/sources/secret-bindings.ts';
 import { InstanceRecorder, type RecordOptions } from './instance-recorder.ts';
 import { COMMAND_FAILED_EVENT, COMMAND_REJECTED_EVENT } from './lifecycle-events.ts';
 import type { InstanceWorkflowInput } from './messages.ts';
+import { ReleaseBook } from './release-book.ts';
 import type { Outcome, Requester } from './work-items.ts';
+
+/** Patch: every change of what runs makes a release (create, services, scale, rollback). */
+const RELEASES = 'releases';
 
 /**
  * What the instance workflow knows about its instance, besides the queue (workflows/command-inbox.ts): the
@@ -17,19 +22,26 @@ import type { Outcome, Requester } from './work-items.ts';
  */
 export class InstanceLifecycle {
   readonly recorder: InstanceRecorder;
+  readonly releases: ReleaseBook;
   /** The provider holds the instance (its first provision succeeded). */
   provisioned: boolean;
   /** While suspended: the run state unsuspend returns to. */
   resumeState: RunState | undefined;
   /** The services changed while the instance was not running: the next start provisions them first. */
   specChanged: boolean;
-  private readonly deployment: InstanceWorkflowInput['deployment'];
+  private deployment: InstanceWorkflowInput['deployment'];
+  /** Who created the instance, for its first release. */
+  private readonly origin: InstanceWorkflowInput['origin'];
 
   constructor(
     input: InstanceWorkflowInput,
     readonly activities: InstanceActivities,
   ) {
-    this.recorder = new InstanceRecorder(input.instance, input.seq, activities.recordTransition);
+    this.releases = new ReleaseBook(input.releases);
+    this.recorder = new InstanceRecorder(input.instance, input.seq, activities.recordTransition, () =>
+      this.releases.takeStaged(),
+    );
+    this.origin = input.origin;
     this.provisioned = input.provisioned;
     this.resumeState = input.resume_state;
     this.specChanged = input.spec_changed ?? false;
@@ -57,8 +69,9 @@ export class InstanceLifecycle {
   /** This part of the continue-as-new input: the same JSON fields as the workflow's first input. */
   carryOver(): Pick<
     InstanceWorkflowInput,
-    'instance' | 'seq' | 'provisioned' | 'resume_state' | 'spec_changed' | 'deployment'
+    'instance' | 'seq' | 'provisioned' | 'resume_state' | 'spec_changed' | 'deployment' | 'releases'
   > {
+    const releases = this.releases.state();
     return {
       instance: this.instance,
       seq: this.recorder.seq,
@@ -66,7 +79,53 @@ export class InstanceLifecycle {
       ...(this.resumeState ? { resume_state: this.resumeState } : {}),
       ...(this.specChanged ? { spec_changed: true } : {}),
       ...(this.deployment ? { deployment: this.deployment } : {}),
+      ...(releases ? { releases } : {}),
     };
+  }
+
+  /** What the instance runs (or will at its next start), as a release records it. */
+  spec(): ReleaseSpec {
+    return {
+      services: this.instance.services,
+      ...(this.instance.source ? { source: this.instance.source } : {}),
+      ...(this.deployment?.variables ? { variables: this.deployment.variables } : {}),
+      ...(this.deployment?.variable_values ? { variable_values: this.deployment.variable_values } : {}),
+    };
+  }
+
+  /** Makes `spec` the instance's (a rollback's, or the way back from a failed deploy). */
+  applySpec(spec: ReleaseSpec): void {
+    this.recorder.set({ services: spec.services, source: spec.source });
+    const deployment = {
+      ...(spec.variables ? { variables: spec.variables } : {}),
+      ...(spec.variable_values ? { variable_values: spec.variable_values } : {}),
+    };
+    this.deployment = Object.keys(deployment).length > 0 ? deployment : undefined;
+  }
+
+  /**
+   * A new release of what the instance now has, made current; written with the next transition. Undefined for
+   * histories from before releases.
+   */
+  newRelease(by: Requester, description: string, rollbackOf?: number): Release | undefined {
+    if (!patched(RELEASES)) return undefined;
+    const origin = by.command === 'provision' ? this.origin : undefined;
+    const release = this.releases.create(
+      { instance_id: this.instance.id, tenant_id: this.instance.tenant_id },
+      this.spec(),
+      origin ?? by,
+      description,
+      rollbackOf,
+    );
+    this.recorder.set({ current_release: release.id });
+    return release;
+  }
+
+  /** Back to `release` (the one that ran before a failed deploy): its spec, and current_release again. */
+  revertTo(release: Release): void {
+    this.applySpec(release.spec);
+    this.releases.revertTo(release);
+    this.recorder.set({ current_release: release.id });
   }
 
   async provisionServices(): Promise<void> {
@@ -88,6 +147,7 @@ export class InstanceLifecycle {
     });
     this.provisioned = true;
     this.specChanged = false;
+    this.releases.markProvisioned();
     this.recorder.set({
       provider_ref: result.provider_ref,
       service_refs: result.service_refs,
@@ -95,9 +155,11 @@ export class InstanceLifecycle {
     });
   }
 
+  /** Starts the services; a release that was waiting for them is deployed from then on. */
   async startServices(): Promise<void> {
     const started = await this.activities.startInstance(this.providerCall());
     this.recorder.set({ endpoints: started.endpoints });
+    this.releases.markDeployed();
   }
 
   /** Which instance a provider call is about; its secret references let the activity redact their values. */
@@ -150,6 +212,12 @@ export class InstanceLifecycle {
     return { ok: false, code, message };
   }
 
+  /** A new release failed to provision or start: the release and the instance are failed, for the same reason. */
+  async failDeploy(by: Requester, err: unknown): Promise<Outcome> {
+    this.releases.markFailed(failureOf(by, err).message);
+    return this.fail(by, err);
+  }
+
   /** A command that could not be done but did not change the instance (a refused scale, a taken slug). */
   async commandFailed(by: Requester, err: unknown): Promise<Outcome> {
     const { code, message } = failureOf(by, err);
@@ -174,7 +242,7 @@ export class InstanceLifecycle {
 }
 
 /** An activity's failure as the command's outcome; anything else is a bug in the workflow and is rethrown. */
-function failureOf(by: Requester, err: unknown): { code: string; message: string } {
+export function failureOf(by: Requester, err: unknown): { code: string; message: string } {
   if (!(err instanceof ActivityFailure)) throw err;
   const cause = err.cause;
   const code = cause instanceof ApplicationFailure && cause.type ? cause.type : 'provider_failed';

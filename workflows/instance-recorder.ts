@@ -2,6 +2,7 @@ import { ApplicationFailure, upsertSearchAttributes } from '@temporalio/workflow
 import type { InstanceActivities } from '../activities/instance-activity-types.ts';
 import type { Instance } from '../domain/instance.ts';
 import type { InstanceState } from '../domain/instance-state.ts';
+import type { Release } from '../domain/release.ts';
 import { transitionError } from '../domain/state-machine.ts';
 import { eventTypeFor } from './lifecycle-events.ts';
 import { StateAttribute, SuspendedAttribute } from './search-attributes.ts';
@@ -28,6 +29,8 @@ export class InstanceRecorder {
     public instance: Instance,
     private sequence: number,
     private readonly recordTransition: InstanceActivities['recordTransition'],
+    /** Releases made or moved since the last write: they go with the next one. */
+    private readonly stagedReleases: () => Release[] = () => [],
   ) {}
 
   get seq(): number {
@@ -63,9 +66,11 @@ export class InstanceRecorder {
       { key: StateAttribute, value: this.instance.state },
       { key: SuspendedAttribute, value: this.instance.suspend_reason !== undefined },
     ]);
+    const releases = this.stagedReleases();
     await this.recordTransition({
       instance: this.instance,
       seq: this.sequence,
+      ...(releases.length > 0 ? { releases } : {}),
       event: {
         type: options.type ?? `instance.${this.instance.state}`,
         payload: {

@@ -9,13 +9,14 @@ import type { Outcome, Requester } from './work-items.ts';
 /** The first provision: the instance as the API created it, provisioned and started. */
 export async function provision(lifecycle: InstanceLifecycle, by: Requester): Promise<Outcome> {
   const { recorder } = lifecycle;
+  if (!lifecycle.releases.current) lifecycle.newRelease(by, 'create');
   if (recorder.seq === 0) await recorder.transition('provisioning', by);
   try {
     await lifecycle.provisionServices();
     await recorder.transition('starting', by);
     await lifecycle.startServices();
   } catch (err) {
-    return lifecycle.fail(by, err);
+    return lifecycle.failDeploy(by, err);
   }
   return lifecycle.succeed(by, 'running');
 }

@@ -22,3 +22,7 @@ export function eventTypeFor(to: InstanceState, command: CommandName | 'provisio
 export const COMMAND_REJECTED_EVENT = 'instance.command_rejected';
 export const COMMAND_FAILED_EVENT = 'instance.command_failed';
 export const DRIFT_EVENT = 'instance.drift';
+/** A new release failed to deploy and the instance went back to the one before it; concludes the command failed. */
+export const DEPLOY_ROLLED_BACK_EVENT = 'instance.deploy_rolled_back';
+/** A rollback command made its release. */
+export const ROLLED_BACK_EVENT = 'instance.rolled_back';

@@ -4,6 +4,7 @@ import type { RunState } from '../domain/command-rules.ts';
 import type { CommandInput, CommandName } from '../domain/commands.ts';
 import type { Instance } from '../domain/instance.ts';
 import type { Definition } from '../domain/sources/variables.ts';
+import type { ReleaseBookState } from './release-book.ts';
 
 /**
  * The instance workflow's public surface, shared by the API (client side) and the workflow.
@@ -35,7 +36,9 @@ export interface QueuedCommand {
 }
 
 /** Any command's argument fields (the queue is read without knowing which command each entry is). */
-export type QueuedArgs = Partial<CommandInput['scale'] & CommandInput['suspend'] & CommandInput['update']>;
+export type QueuedArgs = Partial<
+  CommandInput['scale'] & CommandInput['suspend'] & CommandInput['update'] & CommandInput['rollback']
+>;
 
 export interface InstanceWorkflowOptions {
   /** Continue-as-new after this many commands in one run, even if the server does not suggest it yet. */
@@ -59,6 +62,10 @@ export interface InstanceWorkflowInput {
   /** Variables of the source as submitted; secret ones are references, resolved only at provision time. */
   deployment?: DeploymentVariables;
   options?: InstanceWorkflowOptions;
+  /** The instance's releases: numbering, the current one and the last deployed (absent before the first). */
+  releases?: ReleaseBookState;
+  /** The create request (its request id and caller), for the first release. */
+  origin?: RequestMeta;
 }
 
 export interface DeploymentVariables {
@@ -94,6 +101,7 @@ export const commandMessages: { readonly [N in CommandName]: CommandMessages<N> 
   unsuspend: command('unsuspend'),
   update: command('update'),
   delete: command('delete'),
+  rollback: command('rollback'),
 };
 
 export const snapshotQuery = defineQuery<InstanceSnapshot>('snapshot');

@@ -27,9 +27,11 @@ import {
   unsuspendInstanceSchema,
   updateInstanceSchema,
 } from '../schemas/instance-requests.ts';
+import { deployQuerySchema, rollbackInstanceSchema } from '../schemas/releases.ts';
 import { parseInput } from '../validate.ts';
 import { DEFAULT_WAIT_MS, parseWait } from '../wait-duration.ts';
 import { observationRoutes } from './instance-observation.ts';
+import { noSuchRelease, releaseRoutes } from './releases.ts';
 import { type InstanceRoutesDeps, instanceIdOf, loadForOperator, loadOwned, pause } from './route-context.ts';
 
 export type { InstanceRoutesDeps } from './route-context.ts';
@@ -117,14 +119,16 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
         resourceId: provisionalId,
         signal: deps.shutdown,
       },
-      async ({ resourceId, resumed }) => {
+      async ({ key, resourceId, resumed }) => {
         const id = resourceId ?? provisionalId;
+        // The create's request, as its first release records it.
+        const origin = { request_id: key ? `create:${key}` : `create:${id}`, actor: caller.sub };
         const location = { Location: `/v1/instances/${id}` };
         if (resumed) {
           // The request that claimed this key died midway: finish what it started instead of creating again.
           const existing = await store.get(caller.tenant_id, id);
           if (existing) {
-            await commands.startWorkflow(recordToInstance(existing), variables).catch((err) => {
+            await commands.startWorkflow(recordToInstance(existing), variables, origin).catch((err) => {
               if (!(err instanceof CtrlplaneError && err.code === 'already_exists')) throw err;
             });
             return instanceReply(201, existing, location);
@@ -162,7 +166,7 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
             : undefined,
         );
         try {
-          await commands.startWorkflow(instance, variables);
+          await commands.startWorkflow(instance, variables, origin);
         } catch (err) {
           // In doubt the workflow may run: the row stays for the retry with the key to resume, and the worker's
           // unstarted-instance sweeper removes it if no workflow ever appears.
@@ -274,11 +278,20 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
     if (req.body !== undefined) parseInput(emptyBodySchema, req.body, 'body');
   }
 
+  /** PATCH and rollback: the wait, and whether a failed deploy goes back to the previous release. */
+  function deployQuery(req: Request, defaultWait?: string) {
+    const { wait, rollback_on_failure } = parseInput(deployQuerySchema, req.query, 'query');
+    return {
+      waitMs: parseWait(wait ?? defaultWait, deps.maxWaitMs),
+      ...(rollback_on_failure !== undefined ? { rollback_on_failure } : {}),
+    };
+  }
+
   route('patch', '/:id', async (req: Request, res: Response) => {
     instanceIdOf(req);
     // PATCH answers the updated instance: it waits for the update unless ?wait=false.
-    const waitMs = commandWait(req, `${DEFAULT_WAIT_MS}ms`);
-    const args = parseInput(updateInstanceSchema, req.body, 'body');
+    const { waitMs, ...deploy } = deployQuery(req, `${DEFAULT_WAIT_MS}ms`);
+    const args = { ...parseInput(updateInstanceSchema, req.body, 'body'), ...deploy };
     if (args.services) {
       const row = await loadOwned(store, req);
       if (deps.providers.has(row.provider_name)) {
@@ -347,7 +360,25 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
     await runCommand(req, res, { name: 'unsuspend', args, waitMs, scope: 'operator' });
   });
 
+  route('post', '/:id/rollback', async (req: Request, res: Response) => {
+    instanceIdOf(req);
+    const { waitMs, ...deploy } = deployQuery(req);
+    const body = parseInput(rollbackInstanceSchema, req.body, 'body');
+    await runCommand(req, res, {
+      name: 'rollback',
+      args: { ...body, ...deploy },
+      waitMs,
+      // A fast answer from the read model; the workflow loads the release itself and fails the command without.
+      precheck: async (row) => {
+        if (!(await deps.releases.get(row.id, body.release, row.tenant_id))) {
+          throw noSuchRelease(body.release, 'release');
+        }
+      },
+    });
+  });
+
   observationRoutes(deps, route);
+  releaseRoutes(deps, route);
 
   const ORDER = ['GET', 'POST', 'PATCH', 'DELETE'];
   for (const [path, methods] of allowed) {

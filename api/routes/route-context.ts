@@ -5,6 +5,7 @@ import type { InstanceRecord } from '../../db/entities/instance-record.ts';
 import type { IdempotencyStore } from '../../db/idempotency-store.ts';
 import type { InstanceEventStore } from '../../db/instance-event-store.ts';
 import type { InstanceStore } from '../../db/instance-store.ts';
+import type { ReleaseStore } from '../../db/release-store.ts';
 import type { StreamTicketStore } from '../../db/stream-tickets.ts';
 import { CtrlplaneError } from '../../domain/errors.ts';
 import { isInstanceId } from '../../domain/ids.ts';
@@ -19,6 +20,8 @@ export interface InstanceRoutesDeps {
   store: InstanceStore;
   /** The instances' lifecycle events (GET /v1/instances/:id/events). */
   events: InstanceEventStore;
+  /** The instances' releases (GET /v1/instances/:id/releases, the rollback's check). */
+  releases: ReleaseStore;
   commands: InstanceCommands;
   providers: ProviderRegistry;
   /** Where a create with datacenter_id finds its provider and region. */

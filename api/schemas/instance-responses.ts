@@ -44,7 +44,10 @@ export const instanceSchema = z
       .openapi({ description: 'As submitted (templates un-rendered)' }),
     endpoints: z.array(endpointSchema).optional(),
     labels: labelsSchema.optional(),
-    current_release: z.string().optional(),
+    current_release: z.string().optional().openapi({
+      description:
+        'The release it runs or will run at its next start (GET /v1/instances/{id}/releases/{release})',
+    }),
     suspended_at: timestamp.optional(),
     suspend_reason: z.string().optional(),
     error: z.string().optional().openapi({ description: 'Why the instance is failed.' }),

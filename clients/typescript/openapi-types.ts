@@ -30,7 +30,7 @@ export interface paths {
     delete: operations["deleteInstance"];
     /**
      * Rename, replace services or labels (the update command; waits for it unless ?wait=false)
-     * @description Requires any authenticated caller, acting in its own tenant (the token's tenant_id).
+     * @description Requires any authenticated caller, acting in its own tenant (the token's tenant_id). New services make a new release (GET /v1/instances/{id}/releases). On a running instance it is deployed at once; if it fails to provision or start, the instance goes back to the previous release and keeps serving, the release is marked failed and the update fails (unless ?rollback_on_failure=false: then the instance is left failed). On a stopped or failed instance it is deployed at the next start.
      */
     patch: operations["updateInstance"];
   };
@@ -75,6 +75,27 @@ export interface paths {
      * @description Requires the platform role `operator`, acting on any tenant.
      */
     post: operations["unsuspendInstance"];
+  };
+  "/v1/instances/{id}/rollback": {
+    /**
+     * Re-apply an earlier release as a new release ("rollback to v3")
+     * @description Requires any authenticated caller, acting in its own tenant (the token's tenant_id). Accepted while the instance is running, stopped or failed. The release (a number or a rel_ id; 404 naming `release` when the instance has none such) has its spec re-applied as a new release: at once on a running instance (going back on failure, as for PATCH), else at the next start.
+     */
+    post: operations["rollbackInstance"];
+  };
+  "/v1/instances/{id}/releases": {
+    /**
+     * Releases of the instance, newest first, cursor-paged
+     * @description Requires any authenticated caller, acting in its own tenant (the token's tenant_id). Every change of what runs (create, services, scale, rollback) made one; each keeps its spec (secret variables as references), who asked, the request id and how its deploy went.
+     */
+    get: operations["listInstanceReleases"];
+  };
+  "/v1/instances/{id}/releases/{release}": {
+    /**
+     * One release, by number or id, with its spec
+     * @description Requires any authenticated caller, acting in its own tenant (the token's tenant_id).
+     */
+    get: operations["getInstanceRelease"];
   };
   "/v1/instances/{id}/wait": {
     /**
@@ -245,6 +266,7 @@ export interface components {
       source?: components["schemas"]["ServicesSource"] | components["schemas"]["HelmDeploymentSource"] | components["schemas"]["ManifestsDeploymentSource"] | components["schemas"]["ArgoCDDeploymentSource"];
       endpoints?: components["schemas"]["Endpoint"][];
       labels?: components["schemas"]["Labels"];
+      /** @description The release it runs or will run at its next start (GET /v1/instances/{id}/releases/{release}) */
       current_release?: string;
       /** Format: date-time */
       suspended_at?: string;
@@ -497,6 +519,52 @@ export interface components {
     };
     UnsuspendRequest: {
       reason?: string;
+    };
+    RollbackRequest: {
+      release: number | string;
+    };
+    ReleaseList: {
+      /** @description Newest first. */
+      items: components["schemas"]["Release"][];
+      /** @description Present when a further page exists. */
+      next_cursor?: string;
+    };
+    Release: {
+      /** @example rel_01h455vb4pex5vsknk084sn02q */
+      id: string;
+      instance_id: string;
+      number: number;
+      /** @description The instance's current_release */
+      current: boolean;
+      /**
+       * @description pending: recorded, applied at the next start; deployed: its services started; failed: see `error`
+       * @enum {string}
+       */
+      status: "pending" | "deployed" | "failed";
+      /** @description Why the release failed to deploy */
+      error?: string;
+      /** @example rollback to v3 */
+      description: string;
+      /** @description A rollback: the release it re-applies */
+      rollback_of?: number;
+      spec: components["schemas"]["ReleaseSpec"];
+      /** @description The request that made it */
+      request_id: string;
+      /** @description `sub` of the caller who asked for it */
+      actor?: string;
+      /** Format: date-time */
+      created_at: string;
+    };
+    ReleaseSpec: {
+      services: components["schemas"]["ServiceSpec"][] | null;
+      /** @description As submitted (templates un-rendered) */
+      source?: components["schemas"]["ServicesSource"] | components["schemas"]["HelmDeploymentSource"] | components["schemas"]["ManifestsDeploymentSource"] | components["schemas"]["ArgoCDDeploymentSource"];
+      /** @description Definitions; a secret variable is its store reference, never a value */
+      variables?: components["schemas"]["VariableDefinition"][];
+      /** @description Values of the variables by name (not of secret ones: those come from the secret store) */
+      variable_values?: {
+        [key: string]: string | number | boolean | null;
+      };
     };
     InstanceEventList: {
       /** @description Oldest first. */
@@ -1024,13 +1092,15 @@ export interface operations {
   };
   /**
    * Rename, replace services or labels (the update command; waits for it unless ?wait=false)
-   * @description Requires any authenticated caller, acting in its own tenant (the token's tenant_id).
+   * @description Requires any authenticated caller, acting in its own tenant (the token's tenant_id). New services make a new release (GET /v1/instances/{id}/releases). On a running instance it is deployed at once; if it fails to provision or start, the instance goes back to the previous release and keeps serving, the release is marked failed and the update fails (unless ?rollback_on_failure=false: then the instance is left failed). On a stopped or failed instance it is deployed at the next start.
    */
   updateInstance: {
     parameters: {
       query?: {
         /** @description Wait for the command to finish: `true` (30 s) or a duration (`500ms`, `30s`, `2m`; capped by the server). */
         wait?: string;
+        /** @description When the new release fails to provision or start on a running instance, go back to the previous release and keep serving (default true; the command still concludes failed). `false`: the instance is left failed. */
+        rollback_on_failure?: "0" | "1" | "true" | "false";
       };
       header?: {
         /** @description Repeating a request with the same key and body returns the first response without doing the work again; the same key with another body is a 422. Keys are kept 24 h per tenant. */
@@ -1833,6 +1903,230 @@ export interface operations {
       };
       /** @description Temporal or the provider is unavailable; see Retry-After */
       503: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /**
+   * Re-apply an earlier release as a new release ("rollback to v3")
+   * @description Requires any authenticated caller, acting in its own tenant (the token's tenant_id). Accepted while the instance is running, stopped or failed. The release (a number or a rel_ id; 404 naming `release` when the instance has none such) has its spec re-applied as a new release: at once on a running instance (going back on failure, as for PATCH), else at the next start.
+   */
+  rollbackInstance: {
+    parameters: {
+      query?: {
+        /** @description Wait for the command to finish: `true` (30 s) or a duration (`500ms`, `30s`, `2m`; capped by the server). */
+        wait?: string;
+        /** @description When the new release fails to provision or start on a running instance, go back to the previous release and keep serving (default true; the command still concludes failed). `false`: the instance is left failed. */
+        rollback_on_failure?: "0" | "1" | "true" | "false";
+      };
+      header?: {
+        /** @description Repeating a request with the same key and body returns the first response without doing the work again; the same key with another body is a 422. Keys are kept 24 h per tenant. */
+        "idempotency-key"?: string;
+        /** @description The ETag of GET /v1/instances/{id}; another version of the instance gives 412. */
+        "if-match"?: string;
+      };
+      path: {
+        /** @description An inst_ TypeID. */
+        id: string;
+      };
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["RollbackRequest"];
+      };
+    };
+    responses: {
+      /** @description With ?wait: the command completed */
+      200: {
+        headers: {
+          /** @description The instance version, for If-Match */
+          ETag?: string;
+        };
+        content: {
+          "application/json": components["schemas"]["Instance"];
+        };
+      };
+      /** @description The workflow accepted the command; the instance as the read model has it */
+      202: {
+        headers: {
+          /** @description The instance version, for If-Match */
+          ETag?: string;
+        };
+        content: {
+          "application/json": components["schemas"]["Instance"];
+        };
+      };
+      /** @description Invalid request: the offending fields are named in `errors` */
+      400: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, invalid or expired token */
+      401: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description No such instance in the caller's tenant (or no such route) */
+      404: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The workflow refused the command (invalid_state, suspended), the slug is taken, or a request with the same Idempotency-Key is still running */
+      409: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description If-Match does not name the current version */
+      412: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The body is not JSON */
+      415: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The Idempotency-Key was used with another request */
+      422: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Rate limited (per tenant, or too many commands in flight on one instance); see Retry-After */
+      429: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Unexpected error (logged) */
+      500: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The provider failed the command */
+      502: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Temporal or the provider is unavailable; see Retry-After */
+      503: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /**
+   * Releases of the instance, newest first, cursor-paged
+   * @description Requires any authenticated caller, acting in its own tenant (the token's tenant_id). Every change of what runs (create, services, scale, rollback) made one; each keeps its spec (secret variables as references), who asked, the request id and how its deploy went.
+   */
+  listInstanceReleases: {
+    parameters: {
+      query?: {
+        /** @description next_cursor of the previous page. */
+        cursor?: string;
+        limit?: number;
+      };
+      path: {
+        /** @description An inst_ TypeID. */
+        id: string;
+      };
+    };
+    responses: {
+      /** @description A page of releases */
+      200: {
+        content: {
+          "application/json": components["schemas"]["ReleaseList"];
+        };
+      };
+      /** @description Invalid request: the offending fields are named in `errors` */
+      400: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, invalid or expired token */
+      401: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description No such instance in the caller's tenant, or no such release of it */
+      404: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Rate limited; see Retry-After */
+      429: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Unexpected error (logged) */
+      500: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /**
+   * One release, by number or id, with its spec
+   * @description Requires any authenticated caller, acting in its own tenant (the token's tenant_id).
+   */
+  getInstanceRelease: {
+    parameters: {
+      path: {
+        /** @description An inst_ TypeID. */
+        id: string;
+        /** @description A release number (1, 2, 3 …) or its rel_ id. */
+        release: string;
+      };
+    };
+    responses: {
+      /** @description The release */
+      200: {
+        content: {
+          "application/json": components["schemas"]["Release"];
+        };
+      };
+      /** @description Invalid request: the offending fields are named in `errors` */
+      400: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, invalid or expired token */
+      401: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description No such instance in the caller's tenant, or no such release of it */
+      404: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Rate limited; see Retry-After */
+      429: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Unexpected error (logged) */
+      500: {
         content: {
           "application/problem+json": components["schemas"]["Problem"];
         };

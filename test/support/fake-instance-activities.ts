@@ -13,6 +13,7 @@ import type {
   TransitionRecord,
 } from '../../activities/instance-activity-types.ts';
 import type { Endpoint, Instance, ResourceSpec } from '../../domain/instance.ts';
+import type { Release } from '../../domain/release.ts';
 
 export type ProviderActivityName =
   | 'provisionInstance'
@@ -171,11 +172,15 @@ export class FakeReadModel {
     return byRequest;
   }
 
-  activities(): Pick<InstanceActivities, 'recordTransition' | 'reserveSlug'> {
+  /** Releases as the projection keeps them: the last write of each id. */
+  readonly releases = new Map<string, Release>();
+
+  activities(): Pick<InstanceActivities, 'recordTransition' | 'reserveSlug' | 'loadRelease'> {
     return {
       recordTransition: async (record: TransitionRecord) => {
         const stored = this.transitions.get(record.instance.id) ?? [];
         if (stored.some((t) => t.seq === record.seq)) return;
+        for (const release of record.releases ?? []) this.releases.set(release.id, release);
         stored.push({ ...record, run_id: Context.current().info.workflowExecution?.runId ?? '' });
         stored.sort((a, b) => a.seq - b.seq);
         this.transitions.set(record.instance.id, stored);
@@ -190,6 +195,14 @@ export class FakeReadModel {
         }
         for (const [key, id] of this.slugs) if (id === instance_id) this.slugs.delete(key);
         this.slugs.set(`${tenant_id}/${slug}`, instance_id);
+      },
+      loadRelease: async ({ instance_id, release }) => {
+        const found = [...this.releases.values()].find(
+          (r) => r.instance_id === instance_id && (r.number === release || r.id === release),
+        );
+        if (!found)
+          throw ApplicationFailure.nonRetryable(`the instance has no release ${release}`, 'not_found');
+        return found;
       },
     };
   }
