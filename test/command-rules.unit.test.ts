@@ -24,6 +24,8 @@ const ARGS: { [N in CommandName]: unknown } = {
   unsuspend: {},
   update: { labels: { team: 'a' } },
   delete: {},
+  restart_service: { service: 'web' },
+  record_exec: { service: 'web', argv: ['ls'], exit_code: 0, timed_out: false },
 };
 
 function command(name: CommandName, args: unknown = ARGS[name]): Command {
@@ -38,40 +40,40 @@ const no = 'invalid_state' as const;
 const susp = 'suspended' as const;
 const req = 'invalid_request' as const;
 
-/** Columns: start, stop, restart, scale, suspend, unsuspend, update, delete. */
+/** Columns: start, stop, restart, scale, suspend, unsuspend, update, delete, restart_service, record_exec. */
 const NOT_SUSPENDED: Record<InstanceState, Expected[]> = {
-  provisioning: [ok, no, no, no, no, no, ok, ok],
-  starting: [no, no, no, no, no, no, ok, no],
-  running: [no, ok, ok, ok, ok, no, ok, ok],
-  stopping: [no, no, no, no, no, no, ok, no],
-  stopped: [ok, no, no, ok, ok, no, ok, ok],
-  failed: [ok, no, no, no, ok, no, ok, ok],
-  destroying: [no, no, no, no, no, no, no, no],
-  destroyed: [no, no, no, no, no, no, no, no],
+  provisioning: [ok, no, no, no, no, no, ok, ok, no, ok],
+  starting: [no, no, no, no, no, no, ok, no, no, ok],
+  running: [no, ok, ok, ok, ok, no, ok, ok, ok, ok],
+  stopping: [no, no, no, no, no, no, ok, no, no, ok],
+  stopped: [ok, no, no, ok, ok, no, ok, ok, no, ok],
+  failed: [ok, no, no, no, ok, no, ok, ok, no, ok],
+  destroying: [no, no, no, no, no, no, no, no, no, no],
+  destroyed: [no, no, no, no, no, no, no, no, no, no],
 };
 
 /** Suspended (for billing): start, restart and scale are refused as such; unsuspend applies in every state. */
 const SUSPENDED: Record<InstanceState, Expected[]> = {
-  provisioning: [susp, no, susp, susp, no, ok, ok, ok],
-  starting: [susp, no, susp, susp, no, ok, ok, no],
-  running: [susp, ok, susp, susp, ok, ok, ok, ok],
-  stopping: [susp, no, susp, susp, no, ok, ok, no],
-  stopped: [susp, no, susp, susp, ok, ok, ok, ok],
-  failed: [susp, no, susp, susp, ok, ok, ok, ok],
-  destroying: [susp, no, susp, susp, no, ok, no, no],
-  destroyed: [susp, no, susp, susp, no, ok, no, no],
+  provisioning: [susp, no, susp, susp, no, ok, ok, ok, susp, ok],
+  starting: [susp, no, susp, susp, no, ok, ok, no, susp, ok],
+  running: [susp, ok, susp, susp, ok, ok, ok, ok, susp, ok],
+  stopping: [susp, no, susp, susp, no, ok, ok, no, susp, ok],
+  stopped: [susp, no, susp, susp, ok, ok, ok, ok, susp, ok],
+  failed: [susp, no, susp, susp, ok, ok, ok, ok, susp, ok],
+  destroying: [susp, no, susp, susp, no, ok, no, no, susp, no],
+  destroyed: [susp, no, susp, susp, no, ok, no, no, susp, no],
 };
 
 /** A helm source: the engine runs it, so start, stop, restart and scale never apply. */
 const HELM: Record<InstanceState, Expected[]> = {
-  provisioning: [req, req, req, req, no, no, ok, ok],
-  starting: [req, req, req, req, no, no, ok, no],
-  running: [req, req, req, req, ok, no, ok, ok],
-  stopping: [req, req, req, req, no, no, ok, no],
-  stopped: [req, req, req, req, ok, no, ok, ok],
-  failed: [req, req, req, req, ok, no, ok, ok],
-  destroying: [req, req, req, req, no, no, no, no],
-  destroyed: [req, req, req, req, no, no, no, no],
+  provisioning: [req, req, req, req, no, no, ok, ok, req, ok],
+  starting: [req, req, req, req, no, no, ok, no, req, ok],
+  running: [req, req, req, req, ok, no, ok, ok, req, ok],
+  stopping: [req, req, req, req, no, no, ok, no, req, ok],
+  stopped: [req, req, req, req, ok, no, ok, ok, req, ok],
+  failed: [req, req, req, req, ok, no, ok, ok, req, ok],
+  destroying: [req, req, req, req, no, no, no, no, req, no],
+  destroyed: [req, req, req, req, no, no, no, no, req, no],
 };
 
 function answer(name: CommandName, view: InstanceView): Expected {
@@ -184,6 +186,8 @@ describe('command rules: what the queue leaves', () => {
       unsuspend: [false, false],
       update: [false, false],
       delete: [false, false],
+      restart_service: [true, true],
+      record_exec: [false, false],
     });
   });
 });

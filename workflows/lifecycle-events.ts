@@ -22,3 +22,5 @@ export function eventTypeFor(to: InstanceState, command: CommandName | 'provisio
 export const COMMAND_REJECTED_EVENT = 'instance.command_rejected';
 export const COMMAND_FAILED_EVENT = 'instance.command_failed';
 export const DRIFT_EVENT = 'instance.drift';
+export const SERVICE_RESTARTED_EVENT = 'instance.service_restarted';
+export const EXEC_EVENT = 'instance.exec';

@@ -35,7 +35,14 @@ export interface QueuedCommand {
 }
 
 /** Any command's argument fields (the queue is read without knowing which command each entry is). */
-export type QueuedArgs = Partial<CommandInput['scale'] & CommandInput['suspend'] & CommandInput['update']>;
+export type QueuedArgs = Partial<
+  CommandInput['scale'] &
+    CommandInput['suspend'] &
+    CommandInput['update'] &
+    CommandInput['stop'] &
+    CommandInput['restart_service'] &
+    CommandInput['record_exec']
+>;
 
 export interface InstanceWorkflowOptions {
   /** Continue-as-new after this many commands in one run, even if the server does not suggest it yet. */
@@ -94,6 +101,8 @@ export const commandMessages: { readonly [N in CommandName]: CommandMessages<N> 
   unsuspend: command('unsuspend'),
   update: command('update'),
   delete: command('delete'),
+  restart_service: command('restart_service'),
+  record_exec: command('record_exec'),
 };
 
 export const snapshotQuery = defineQuery<InstanceSnapshot>('snapshot');

@@ -1,0 +1,62 @@
+import { Readable } from 'node:stream';
+import { Exec, type KubeConfig, type V1Status } from '@kubernetes/client-node';
+import { CappedSink } from '../capped-output.ts';
+import type { ExecRequest, ExecResult } from '../provider.ts';
+
+/**
+ * Runs one command in a pod's container through the API server (pods/exec over a WebSocket, client-node's Exec),
+ * without a TTY: the container's own user, as its securityContext (and Pod Security) set it. At the timeout the
+ * socket is closed and the answer says `timed_out` (the kubelet then ends the stream; the process may run on).
+ */
+export async function execInPod(
+  kc: KubeConfig,
+  target: { namespace: string; pod: string; container: string },
+  request: ExecRequest,
+  signal: AbortSignal | undefined,
+): Promise<Omit<ExecResult, 'service'>> {
+  signal?.throwIfAborted();
+  const stdout = new CappedSink(request.max_output_bytes);
+  const stderr = new CappedSink(request.max_output_bytes);
+  const stdin = request.stdin !== undefined ? Readable.from([Buffer.from(request.stdin)]) : null;
+  let status: V1Status | undefined;
+  const socket = await new Exec(kc).exec(
+    target.namespace,
+    target.pod,
+    target.container,
+    request.argv,
+    stdout,
+    stderr,
+    stdin,
+    false,
+    (s) => {
+      status = s;
+    },
+  );
+  const timeout = AbortSignal.timeout(request.timeout_ms);
+  const stop = signal ? AbortSignal.any([signal, timeout]) : timeout;
+  const how = await new Promise<'closed' | 'stopped'>((resolve, reject) => {
+    socket.once('close', () => resolve('closed'));
+    socket.once('error', reject);
+    if (stop.aborted) resolve('stopped');
+    stop.addEventListener('abort', () => resolve('stopped'), { once: true });
+  });
+  if (how === 'stopped') {
+    socket.close();
+    if (signal?.aborted) throw signal.reason ?? new Error('exec aborted');
+    return { ...stdout.result('stdout'), ...stderr.result('stderr'), exit_code: null, timed_out: true };
+  }
+  const exitCode = exitCodeOf(status);
+  const errors = stderr.result('stderr');
+  // A failure that is not the command's exit (no such executable…): the API server's reason, in stderr.
+  if (exitCode === null && status?.message) errors.stderr += `${errors.stderr ? '\n' : ''}${status.message}`;
+  return { ...stdout.result('stdout'), ...errors, exit_code: exitCode, timed_out: false };
+}
+
+/** `Success` is 0; a non-zero exit is a `Failure` with an `ExitCode` cause; anything else is unknown. */
+function exitCodeOf(status: V1Status | undefined): number | null {
+  if (!status) return null;
+  if (status.status === 'Success') return 0;
+  const cause = status.details?.causes?.find((c) => c.reason === 'ExitCode');
+  const code = Number(cause?.message);
+  return cause && Number.isInteger(code) ? code : null;
+}
