@@ -8,7 +8,7 @@ export const execRequestSchema = z
     service: serviceNameSchema
       .optional()
       .openapi({ description: 'A service of the instance (default: the main service).' }),
-    command: execArgvSchema.openapi({
+    command: execArgvSchema.meta({
       description:
         `The program and its arguments, run as given (no shell): at most ${EXEC_LIMITS.maxArgs} arguments of ` +
         `${EXEC_LIMITS.maxArgBytes} bytes, ${EXEC_LIMITS.maxCommandBytes} bytes in all.`,
