@@ -40,6 +40,15 @@ function send<N extends CommandMessage>(
   return handle.executeUpdate(update, { args: [{ ...args, request_id, actor: 'user-ops' } as RequestOf<N>] });
 }
 
+/** The update failed with a reason (the failure's cause) matching `reason`. */
+function refused(outcome: Promise<unknown>, reason: RegExp): Promise<void> {
+  return assert.rejects(outcome, (err: unknown) => {
+    assert.ok(err instanceof WorkflowUpdateFailedError, String(err));
+    assert.match(String(err.cause?.message), reason);
+    return true;
+  });
+}
+
 async function running(): Promise<{ handle: WorkflowHandle; id: string }> {
   const handle = await h.create();
   const snapshot = await settledIn(handle, 'running');
@@ -112,11 +121,11 @@ describe('stop options, per-service restart and exec records in the workflow', {
   it('refuses restart_service unless running, and for a service the instance does not have', async () => {
     const { handle, id } = await running();
     const seq = h.readModel.eventsOf(id).length;
-    await assert.rejects(send(handle, 'restart_service', { service: 'nope' }), /has no service nope/);
+    await refused(send(handle, 'restart_service', { service: 'nope' }), /has no service nope/);
     assert.equal(eventsOf(id).at(-1)?.type, 'instance.command_rejected');
     assert.equal(h.readModel.eventsOf(id).length, seq + 1);
     await send(handle, 'stop', {});
-    await assert.rejects(send(handle, 'restart_service', { service: 'web' }), /only a running instance/);
+    await refused(send(handle, 'restart_service', { service: 'web' }), /only a running instance/);
   });
 
   it('records an exec with who, what and the exit code', async () => {

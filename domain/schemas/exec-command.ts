@@ -7,7 +7,8 @@ export const EXEC_LIMITS = {
   maxArgBytes: 4096,
   /** All arguments together: a command line, not a payload (stdin is for data). */
   maxCommandBytes: 16_384,
-  maxStdinBytes: 1_048_576,
+  // Below the API's JSON body limit (256 KiB), so that a too-large stdin is a 400 naming it.
+  maxStdinBytes: 65_536,
   /** Seconds; the default when no timeout is given. */
   defaultTimeoutSeconds: 30,
   maxTimeoutSeconds: 60,
