@@ -50,6 +50,7 @@ import { demuxAll, dockerSince, LogDemuxer } from './log-stream.ts';
 import { containerName, networkName, projectName, providerRef } from './naming.ts';
 import { type NetworkUsage, ProjectNetworks } from './project-networks.ts';
 import { orderServices } from './service-order.ts';
+import { RUNNING_RESTART_POLICY, stopWithSignal } from './signal-stop.ts';
 import { ephemeralSpecHashKey, type SpecHashKey } from './spec-hash.ts';
 import { SubnetPool } from './subnet-pool.ts';
 import type { TenantRegistryCredentials } from './tenant-credentials.ts';
@@ -257,7 +258,10 @@ export class DockerProvider implements Provider {
   async start(instanceId: string, opts: CallOptions = {}): Promise<void> {
     const containers = await this.listRunnable(instanceId, opts.signal);
     for (const c of containers) {
-      await ignoreStatus(this.docker.getContainer(c.Id).start(abortable(opts.signal)), 304);
+      const container = this.docker.getContainer(c.Id);
+      // A stop with a chosen signal left the policy at `no` (signal-stop.ts).
+      if (c.State !== 'running') await container.update({ RestartPolicy: RUNNING_RESTART_POLICY });
+      await ignoreStatus(container.start(abortable(opts.signal)), 304);
       opts.progress?.(`started container ${containerLabel(c)}`);
     }
   }
@@ -267,18 +271,13 @@ export class DockerProvider implements Provider {
    * without a timeout it waits the configured one.
    */
   async stop(instanceId: string, opts: CallOptions = {}, options: StopOptions = {}): Promise<void> {
-    const query = {
-      t: options.timeout_seconds ?? this.stopTimeoutSeconds,
-      ...(options.signal ? { signal: options.signal } : {}),
-    };
+    const t = options.timeout_seconds ?? this.stopTimeoutSeconds;
     // Sidecars first, then mains: the reverse of the start order.
     const containers = (await this.listRunnable(instanceId, opts.signal)).reverse();
     for (const c of containers) {
-      await ignoreStatus(
-        this.docker.getContainer(c.Id).stop({ ...query, ...abortable(opts.signal) }),
-        304,
-        404,
-      );
+      const container = this.docker.getContainer(c.Id);
+      if (options.signal) await stopWithSignal(container, options.signal, t, opts.signal);
+      else await ignoreStatus(container.stop({ t, ...abortable(opts.signal) }), 304, 404);
       opts.progress?.(`stopped container ${containerLabel(c)}`);
     }
   }
