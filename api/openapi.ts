@@ -272,7 +272,7 @@ function buildRegistry(): OpenAPIRegistry {
     },
     responses: {
       200: json(execResultSchema, 'The command ran (whatever its exit code)'),
-      ...problems(...AUTHENTICATED, 404, 409, 415, 422, 503),
+      ...problems(...AUTHENTICATED, 404, 409, 415, 422, 502, 503),
     },
   });
   registry.registerPath(commandRoute('restart', 'Restart a running instance', emptyBodySchema.optional()));

@@ -296,7 +296,8 @@ export class PermanentProviderError extends Error {
       | 'invalid_request'
       | 'capacity_exhausted'
       | 'invalid_state'
-      | 'not_supported' = 'invalid_spec',
+      | 'not_supported'
+      | 'provider_failed' = 'invalid_spec',
   ) {
     super(message);
   }

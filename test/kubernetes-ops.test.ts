@@ -12,8 +12,8 @@ import { type Stack, startStack, uniqueTenant } from './support/stack.ts';
 // Real Temporal, PostgreSQL and worker, and the run's REAL kube-apiserver (test/support/kubernetes.ts). Its node is
 // kwok's: pods are reported Running but no container runs and no kubelet serves exec, so no command really runs
 // here. What is tested for real: the 422s of what Kubernetes cannot do (restart one service, a chosen stop signal
-// or timeout), the refusals before the provider is reached, that the exec reaches the API server for the
-// instance's own pod and fails cleanly when no kubelet answers, and RBAC: the tenant's identity cannot exec.
+// or timeout), the refusals before the provider is reached, that the exec reaches the instance's own pod through
+// the API server and fails cleanly where kwok runs nothing, and RBAC: the tenant's identity cannot exec.
 const cluster = new Cluster();
 
 describe('per-service restart, exec and stop options on Kubernetes', () => {
@@ -120,16 +120,19 @@ describe('per-service restart, exec and stop options on Kubernetes', () => {
     assert.equal((await eventsOf(stack.orm, id)).length, before);
   });
 
-  it('exec reaches the API server for the instance pod; without a kubelet it fails as a 503, recording nothing', async () => {
+  it('exec reaches the instance pod through the API server; kwok runs no command: 502, recording nothing', async () => {
     const before = (await eventsOf(stack.orm, id)).length;
     const res = await api('POST', `/v1/instances/${id}/exec`, {
       service: 'side',
       command: ['id'],
       timeout: 10,
     });
-    assert.equal(res.status, 503, JSON.stringify(res.body));
-    assert.equal(res.body.code, 'provider_unavailable');
-    assert.match(res.body.detail, /^exec: the provider did not answer/);
+    // kwok's kubelet answers the exec the API server forwards to the pod's node, naming the container and the
+    // instance's pod: it has no command to run (a real kubelet would run it).
+    assert.equal(res.status, 502, JSON.stringify(res.body));
+    assert.equal(res.body.code, 'provider_failed');
+    assert.match(res.body.detail, /could not be run in container side: .*no exec found for container "side"/);
+    assert.match(res.body.detail, new RegExp(`pod "${ns}/inst-`));
     assert.equal((await eventsOf(stack.orm, id)).length, before, 'an exec that did not run is not recorded');
   });
 

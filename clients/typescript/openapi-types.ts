@@ -1601,6 +1601,12 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
+      /** @description The provider failed the command */
+      502: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
       /** @description Temporal or the provider is unavailable; see Retry-After */
       503: {
         content: {

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { Exec, type KubeConfig, type V1Status } from '@kubernetes/client-node';
 import { CappedSink } from '../capped-output.ts';
-import type { ExecRequest, ExecResult } from '../provider.ts';
+import { type ExecRequest, type ExecResult, PermanentProviderError } from '../provider.ts';
 
 /**
  * Runs one command in a pod's container through the API server (pods/exec over a WebSocket, client-node's Exec),
@@ -46,10 +46,14 @@ export async function execInPod(
     return { ...stdout.result('stdout'), ...stderr.result('stderr'), exit_code: null, timed_out: true };
   }
   const exitCode = exitCodeOf(status);
-  const errors = stderr.result('stderr');
-  // A failure that is not the command's exit (no such executable…): the API server's reason, in stderr.
-  if (exitCode === null && status?.message) errors.stderr += `${errors.stderr ? '\n' : ''}${status.message}`;
-  return { ...stdout.result('stdout'), ...errors, exit_code: exitCode, timed_out: false };
+  // A failure that is not the command's exit: the kubelet or the runtime could not run it at all.
+  if (exitCode === null && status?.status === 'Failure') {
+    throw new PermanentProviderError(
+      `the command could not be run in container ${target.container}: ${status.message ?? status.reason ?? 'no reason given'}`,
+      'provider_failed',
+    );
+  }
+  return { ...stdout.result('stdout'), ...stderr.result('stderr'), exit_code: exitCode, timed_out: false };
 }
 
 /** `Success` is 0; a non-zero exit is a `Failure` with an `ExitCode` cause; anything else is unknown. */
