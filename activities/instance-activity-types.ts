@@ -2,7 +2,7 @@ import type { DeploymentSource, Endpoint, Instance, ResourceSpec } from '../doma
 import type { InstanceState } from '../domain/instance-state.ts';
 import type { Release, ReleaseSelector } from '../domain/release.ts';
 import type { Definition, SecretBinding } from '../domain/sources/variables.ts';
-import type { ProvisionRequest, ProvisionResult } from '../providers/provider.ts';
+import type { ProvisionRequest, ProvisionResult, StopOptions } from '../providers/provider.ts';
 
 /** Input of every provider call: which provider, and which instance on it (and how it was deployed). */
 export interface ProviderCall {
@@ -60,7 +60,10 @@ export interface InstanceActivities {
   provisionInstance(input: ProvisionInput): Promise<ProvisionResult>;
   /** Starts and reports the endpoints as they are now: published host ports can change on every start. */
   startInstance(input: ProviderCall): Promise<{ endpoints: Endpoint[] }>;
-  stopInstance(input: ProviderCall): Promise<void>;
+  /** `stop` absent: the provider's defaults (as before stop options existed). */
+  stopInstance(input: ProviderCall & { stop?: StopOptions }): Promise<void>;
+  /** Restarts one service's container; not_supported when the provider cannot. */
+  restartService(input: ProviderCall & { service: string }): Promise<void>;
   /** The provider's own restart (Docker: restart the containers; Kubernetes: a rolling restart). */
   restartInstance(input: ProviderCall): Promise<{ endpoints: Endpoint[] }>;
   scaleInstance(input: ProviderCall & { resources: ResourceSpec }): Promise<void>;

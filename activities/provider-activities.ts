@@ -3,7 +3,8 @@ import { CtrlplaneError } from '../domain/errors.ts';
 import { isServicesSource } from '../domain/sources/deployment-source.ts';
 import { deprovisionSource, sourceStatus } from '../providers/dispatch.ts';
 import type { KustomizeOptions } from '../providers/kustomize.ts';
-import type { CallOptions, Provider } from '../providers/provider.ts';
+import { restartServiceUnsupported, stopOptionsFor } from '../providers/operation-support.ts';
+import { type CallOptions, PermanentProviderError, type Provider } from '../providers/provider.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { SecretStore } from '../providers/secret-store.ts';
 import type { InstanceActivities, ProviderCall } from './instance-activity-types.ts';
@@ -18,6 +19,7 @@ type ProviderActivities = Pick<
   | 'startInstance'
   | 'stopInstance'
   | 'restartInstance'
+  | 'restartService'
   | 'scaleInstance'
   | 'deprovisionInstance'
   | 'observeInstance'
@@ -55,7 +57,19 @@ export function createProviderActivities(
         const { endpoints } = await sourceStatus(p, input.source_type, input.instance_id, opts);
         return { endpoints };
       }),
-    stopInstance: (input) => onInstance(input, (p, opts) => p.stop(input.instance_id, opts)),
+    stopInstance: (input) =>
+      onInstance(input, (p, opts) =>
+        input.stop
+          ? p.stop(input.instance_id, opts, stopOptionsFor(p, input.stop))
+          : p.stop(input.instance_id, opts),
+      ),
+    restartService: (input) =>
+      onInstance(input, (p, opts) => {
+        if (!p.restartService || !p.capabilities().includes('restart:service')) {
+          throw new PermanentProviderError(restartServiceUnsupported(p.info().name), 'not_supported');
+        }
+        return p.restartService(input.instance_id, input.service, opts);
+      }),
     restartInstance: (input) =>
       onInstance(input, async (p, opts) => {
         await p.restart(input.instance_id, opts);

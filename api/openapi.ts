@@ -11,6 +11,7 @@ import { ERROR_STATUS } from '../domain/errors.ts';
 import { ROLE_DESCRIPTIONS, ROUTE_ROLES } from './route-roles.ts';
 import { registerBillingPaths } from './schemas/billing.ts';
 import { registerDatacenterPaths } from './schemas/datacenters.ts';
+import { execRequestSchema, execResultSchema } from './schemas/instance-exec.ts';
 import {
   commandQuerySchema,
   createInstanceSchema,
@@ -23,6 +24,7 @@ import {
   logStreamQuerySchema,
   logsQuerySchema,
   scaleInstanceSchema,
+  stopInstanceSchema,
   suspendInstanceSchema,
   unsuspendInstanceSchema,
   updateInstanceSchema,
@@ -56,7 +58,7 @@ const PROBLEM_TEXT: Partial<Record<number, string>> = {
   409: 'The workflow refused the command (invalid_state, suspended), the slug is taken, or a request with the same Idempotency-Key is still running',
   412: 'If-Match does not name the current version',
   415: 'The body is not JSON',
-  422: 'The Idempotency-Key was used with another request',
+  422: 'The Idempotency-Key was used with another request, or the provider cannot do this (not_supported)',
   429: 'Rate limited (per tenant, or too many commands in flight on one instance); see Retry-After',
   500: 'Unexpected error (logged)',
   502: 'The provider failed the command',
@@ -243,7 +245,47 @@ function buildRegistry(): OpenAPIRegistry {
   registry.registerPath(
     commandRoute('start', 'Start a stopped or failed instance', emptyBodySchema.optional()),
   );
-  registry.registerPath(commandRoute('stop', 'Stop a running instance', emptyBodySchema.optional()));
+  registry.registerPath({
+    ...commandRoute('stop', 'Stop a running instance', stopInstanceSchema.optional()),
+    description:
+      "Each container gets `signal` (default: the container's own STOPSIGNAL, else SIGTERM) and `timeout` " +
+      'seconds (default: the configured stop timeout) before it is killed. A provider that cannot send a chosen ' +
+      'signal or apply a chosen timeout (Kubernetes: the pod spec decides) answers 422 not_supported, naming it.',
+  });
+  registry.registerPath({
+    ...commandRoute('services/{service}/restart', 'Restart one service of a running instance', undefined),
+    operationId: 'restartService',
+    description:
+      "Restarts that service's container only (stop with the configured timeout, then start); the instance stays " +
+      'running and the workflow records `instance.service_restarted`. A provider that cannot (Kubernetes: the ' +
+      'services share one pod) answers 422 not_supported, naming it. An unknown service is a 404.',
+    request: {
+      params: idParams.extend({ service: z.string().openapi({ description: 'A service of the instance.' }) }),
+      query: commandQuerySchema,
+      headers: commandHeaders,
+    },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/v1/instances/{id}/exec',
+    operationId: 'execInstance',
+    summary: 'Run a command in a service of a running instance',
+    description:
+      "Runs `command` (no shell) in the service's container as the container's own user, without a TTY, and " +
+      'answers its exit code and output (each stream cut at 1 MiB, `*_truncated` then true). After `timeout` ' +
+      'seconds (at most 60) the answer has `timed_out` and no exit code. Only a running instance (409 else); ' +
+      'every exec is recorded as an `instance.exec` event with the caller (token `sub`), the command and its ' +
+      'exit code, never its output. A provider without exec answers 422 not_supported.',
+    tags: ['instances'],
+    request: {
+      params: idParams,
+      body: { required: true, content: { 'application/json': { schema: execRequestSchema } } },
+    },
+    responses: {
+      200: json(execResultSchema, 'The command ran (whatever its exit code)'),
+      ...problems(...AUTHENTICATED, 404, 409, 415, 422, 502, 503),
+    },
+  });
   registry.registerPath(commandRoute('restart', 'Restart a running instance', emptyBodySchema.optional()));
   registry.registerPath(commandRoute('scale', 'Change the main service resources', scaleInstanceSchema));
   registry.registerPath(

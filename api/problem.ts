@@ -32,6 +32,7 @@ const TITLES: Record<ErrorCode, string> = {
   idempotency_key_reused: 'Idempotency key reused',
   payload_too_large: 'Payload too large',
   unsupported_media_type: 'Unsupported media type',
+  not_supported: 'Not supported by the provider',
   rate_limited: 'Too many requests',
   internal: 'Internal error',
   provider_unavailable: 'Provider unavailable',

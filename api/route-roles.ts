@@ -15,6 +15,8 @@ export const ROUTE_ROLES = {
   'POST /v1/instances/{id}/stop': 'tenant',
   'POST /v1/instances/{id}/restart': 'tenant',
   'POST /v1/instances/{id}/scale': 'tenant',
+  'POST /v1/instances/{id}/services/{service}/restart': 'tenant',
+  'POST /v1/instances/{id}/exec': 'tenant',
   'POST /v1/instances/{id}/suspend': 'operator',
   'POST /v1/instances/{id}/unsuspend': 'operator',
   'POST /v1/instances/{id}/rollback': 'tenant',

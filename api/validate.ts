@@ -5,7 +5,7 @@ import { CtrlplaneError, type FieldIssue } from '../domain/errors.ts';
 export function parseInput<S extends z.ZodType>(
   schema: S,
   input: unknown,
-  where: 'body' | 'query',
+  where: 'body' | 'query' | 'path',
 ): z.infer<S> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
@@ -27,7 +27,7 @@ export function parseInput<S extends z.ZodType>(
   );
 }
 
-function fieldName(where: 'body' | 'query', path: PropertyKey[]): string {
+function fieldName(where: 'body' | 'query' | 'path', path: PropertyKey[]): string {
   if (path.length === 0) return where;
   return path
     .map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))

@@ -33,7 +33,9 @@ export const INSTANCES_USAGE = `ctrlplane instances <command> [flags]   (global:
   list [--state S] [--label k=v]                   instances of the token's tenant, newest first
   get ID
   wait ID [--state running] [--timeout 60s]
-  start|stop|restart|delete ID [--wait]
+  start|stop|restart|delete ID [--wait]            stop also takes [--signal SIGINT] [--timeout SECONDS]
+  restart-service ID SERVICE [--wait]              restart one service's container
+  exec ID [--service NAME] [--timeout SECONDS] -- COMMAND ARGS...   stdin is passed on when it is not a terminal
   scale ID [--cpu-millis N] [--memory-mb N] [--replicas N] [--wait]
   logs ID [-f] [--service NAME] [--tail N] [--since 5m]
   events ID [-f]`;
@@ -310,11 +312,19 @@ export async function instancesCommand(
     case 'start':
     case 'stop':
     case 'restart': {
-      const { values, positionals } = parse(args, { wait: { type: 'boolean' } });
+      const { values, positionals } = parse(args, {
+        wait: { type: 'boolean' },
+        ...(verb === 'stop' ? { signal: { type: 'string' }, timeout: { type: 'string' } } : {}),
+      });
       const id = oneId(positionals, verb);
+      const stop = {
+        ...(typeof values.signal === 'string' ? { signal: values.signal as 'SIGTERM' } : {}),
+        ...(typeof values.timeout === 'string' ? { timeout: positiveInt(values.timeout, '--timeout') } : {}),
+      };
       const { data } = await must(
         api.POST(`/v1/instances/{id}/${verb}`, {
           params: { path: { id }, query: values.wait ? { wait: 'true' } : {} },
+          ...(Object.keys(stop).length > 0 ? { body: stop } : {}),
           headers: { 'idempotency-key': randomUUID() },
         }),
         `${verb} ${id}`,
@@ -322,6 +332,63 @@ export async function instancesCommand(
       if (data) printInstance(data, ctx.output);
       if (data?.state === 'failed')
         throw new CliError(EXIT.failed, `${id} is failed${data.error ? `: ${data.error}` : ''}`);
+      return;
+    }
+    case 'restart-service': {
+      const { values, positionals } = parse(args, { wait: { type: 'boolean' } });
+      const [id, service, ...rest] = positionals;
+      if (!id || !service || rest.length > 0) {
+        throw new CliError(EXIT.usage, 'usage: ctrlplane instances restart-service ID SERVICE [--wait]');
+      }
+      const { data } = await must(
+        api.POST('/v1/instances/{id}/services/{service}/restart', {
+          params: { path: { id, service }, query: values.wait ? { wait: 'true' } : {} },
+          headers: { 'idempotency-key': randomUUID() },
+        }),
+        `restart-service ${id} ${service}`,
+      );
+      if (data) printInstance(data, ctx.output);
+      return;
+    }
+    case 'exec': {
+      const { values, positionals } = parse(args, {
+        service: { type: 'string' },
+        timeout: { type: 'string' },
+      });
+      const [id, ...command] = positionals;
+      if (!id || command.length === 0) {
+        throw new CliError(
+          EXIT.usage,
+          'usage: ctrlplane instances exec ID [--service NAME] [--timeout SECONDS] -- COMMAND ARGS...',
+        );
+      }
+      const stdin = process.stdin.isTTY ? undefined : readFileSync(0, 'utf8');
+      const { data } = await must(
+        api.POST('/v1/instances/{id}/exec', {
+          params: { path: { id } },
+          body: {
+            command,
+            ...(values.service ? { service: values.service } : {}),
+            ...(values.timeout ? { timeout: positiveInt(values.timeout, '--timeout') } : {}),
+            ...(stdin ? { stdin } : {}),
+          },
+        }),
+        `exec ${id}`,
+      );
+      if (ctx.output === 'json') {
+        printJson(data);
+        return;
+      }
+      process.stdout.write(data.stdout);
+      process.stderr.write(data.stderr);
+      if (data.stdout_truncated || data.stderr_truncated) {
+        process.stderr.write('ctrlplane: the output was cut at 1 MiB per stream\n');
+      }
+      if (data.timed_out) throw new CliError(EXIT.timeout, `exec ${id}: timed out`);
+      // ctrlplane's exit codes have their own meanings: a failed command is 1, its own code in the message.
+      if (data.exit_code !== 0) {
+        throw new CliError(EXIT.error, `exec ${id}: the command exited with ${data.exit_code}`);
+      }
       return;
     }
     case 'delete': {

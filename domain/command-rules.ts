@@ -134,6 +134,21 @@ export const COMMAND_RULES: { readonly [N in CommandName]: CommandRule<N> } = {
     path: () => ['destroying', 'destroyed'],
     leaves: () => ({ state: 'destroyed' }),
   },
+  restart_service: {
+    accepted: { in: ['running'], otherwise: 'only a running instance restarts one of its services' },
+    servicesSourceOnly: true,
+    refusedWhileSuspended: true,
+    path: () => [],
+    leaves: (view) => view,
+  },
+  // The exec already ran (the API checked the instance was running): only a deleted instance refuses its record.
+  record_exec: {
+    accepted: { in: ANY_STATE_BUT_DELETED, otherwise: 'it is being deleted' },
+    servicesSourceOnly: false,
+    refusedWhileSuspended: false,
+    path: () => [],
+    leaves: (view) => view,
+  },
 };
 
 /** Why `command` cannot be applied to an instance in `view`, or undefined when it can. */

@@ -1,6 +1,8 @@
 import { z } from 'zod';
+import { execArgvSchema } from './schemas/exec-command.ts';
 import { instanceNameSchema, labelsSchema, suspendReasonSchema } from './schemas/instance-fields.ts';
-import { servicesSchema } from './schemas/service-spec.ts';
+import { serviceNameSchema, servicesSchema } from './schemas/service-spec.ts';
+import { stopSignalSchema, stopTimeoutSchema } from './schemas/stop-options.ts';
 
 /**
  * The lifecycle commands and their arguments: one schema per command, which both the API (request bodies)
@@ -18,11 +20,36 @@ export const COMMAND_NAMES = [
   'update',
   'delete',
   'rollback',
+  'restart_service',
+  'record_exec',
 ] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
-/** start, stop, restart and delete take no arguments; an empty object is accepted. */
+/** start, restart and delete take no arguments; an empty object is accepted. */
 export const emptyBodySchema = z.strictObject({}).meta({ id: 'EmptyRequest' });
+
+/** How the containers are stopped; each field absent keeps the default (an empty body: as before). */
+export const stopInstanceSchema = z
+  .strictObject({ signal: stopSignalSchema.optional(), timeout: stopTimeoutSchema.optional() })
+  .meta({ id: 'StopRequest' });
+
+/** Restarts one service's container, the others left running. */
+export const restartServiceSchema = z
+  .strictObject({ service: serviceNameSchema })
+  .meta({ id: 'RestartServiceRequest' });
+
+/**
+ * Not a change of the instance: the API ran a command in one of its containers (POST /exec) and has the
+ * workflow record it, in order with the instance's other events. The output is never recorded.
+ */
+export const recordExecSchema = z
+  .strictObject({
+    service: serviceNameSchema,
+    argv: execArgvSchema,
+    exit_code: z.number().int().nullable(),
+    timed_out: z.boolean(),
+  })
+  .meta({ id: 'RecordExecRequest' });
 
 /** Resources of the main service; the fields given replace the current ones. */
 export const scaleInstanceSchema = z
@@ -98,7 +125,7 @@ export const rollbackCommandSchema = rollbackInstanceSchema.extend({
 
 export const COMMAND_ARGUMENTS = {
   start: emptyBodySchema,
-  stop: emptyBodySchema,
+  stop: stopInstanceSchema,
   restart: emptyBodySchema,
   scale: scaleInstanceSchema,
   suspend: suspendInstanceSchema,
@@ -106,6 +133,8 @@ export const COMMAND_ARGUMENTS = {
   update: updateCommandSchema,
   delete: emptyBodySchema,
   rollback: rollbackCommandSchema,
+  restart_service: restartServiceSchema,
+  record_exec: recordExecSchema,
 } as const satisfies Record<CommandName, z.ZodType>;
 
 /** Arguments as a command carries them once parsed (defaults filled in). */

@@ -38,6 +38,8 @@ export const ERROR_STATUS = {
   image_not_found: 422,
   /** The image is not on the operator's allowlist and the tenant's registry credentials could not pull it. */
   image_not_allowed: 422,
+  /** The instance's provider cannot do this (restart one service, send a chosen stop signal, exec). */
+  not_supported: 422,
   rate_limited: 429,
   internal: 500,
   provider_unavailable: 503,

@@ -1,5 +1,6 @@
 import type { Endpoint, ResourceSpec, ServiceSpec, WorkloadKind } from '../domain/instance.ts';
 import type { InstanceState } from '../domain/instance-state.ts';
+import type { StopSignal } from '../domain/schemas/stop-options.ts';
 import type { ArgoCDSource, RenderedHelm } from '../domain/sources/deployment-source.ts';
 
 /**
@@ -73,6 +74,12 @@ export type Capability =
   | 'scale'
   | 'logs'
   | 'exec'
+  /** Restarts one service's container, the instance's others left running. */
+  | 'restart:service'
+  /** A stop sends the signal it is given (else the container's own). */
+  | 'stop:signal'
+  /** A stop waits the timeout it is given before killing. */
+  | 'stop:timeout'
   | 'volumes'
   | 'gpu'
   | 'strategy:rolling'
@@ -95,6 +102,35 @@ export interface LogLine {
   ts: string;
   stream: 'stdout' | 'stderr';
   line: string;
+}
+
+/** How a stop ends the containers' processes; each field absent: the provider's default. */
+export interface StopOptions {
+  signal?: StopSignal;
+  timeout_seconds?: number;
+}
+
+/** A command to run in one service's container, as its user, without a TTY. */
+export interface ExecRequest {
+  /** A service of the instance; empty means the main service. */
+  service_name?: string;
+  argv: string[];
+  stdin?: string;
+  timeout_ms: number;
+  /** Of stdout and of stderr, each. */
+  max_output_bytes: number;
+}
+
+export interface ExecResult {
+  /** Absent when the command did not end by itself (timed out) or the provider could not learn it. */
+  exit_code: number | null;
+  stdout: string;
+  stderr: string;
+  stdout_truncated: boolean;
+  stderr_truncated: boolean;
+  timed_out: boolean;
+  /** The service the command ran in. */
+  service: string;
 }
 
 export interface ResourceUsage {
@@ -145,8 +181,16 @@ export interface Provider {
   /** Convergent: resources already gone is a success. */
   deprovision(instanceId: string, opts?: CallOptions): Promise<void>;
   start(instanceId: string, opts?: CallOptions): Promise<void>;
-  stop(instanceId: string, opts?: CallOptions): Promise<void>;
+  /** `options` only with the capabilities it needs (stop:signal, stop:timeout); absent: the defaults. */
+  stop(instanceId: string, opts?: CallOptions, options?: StopOptions): Promise<void>;
   restart(instanceId: string, opts?: CallOptions): Promise<void>;
+  /** With capability restart:service: restarts that service's container only. */
+  restartService?(instanceId: string, service: string, opts?: CallOptions): Promise<void>;
+  /**
+   * With capability exec: runs a command in a running service's container and returns its output, cut at
+   * the request's limit. An unknown service → PermanentProviderError('invalid_request').
+   */
+  exec?(instanceId: string, request: ExecRequest, opts?: CallOptions): Promise<ExecResult>;
   /** Applies new resources to the running instance (the merged main-service resources). */
   scale(instanceId: string, resources: ResourceSpec, opts?: CallOptions): Promise<void>;
   status(instanceId: string, opts?: CallOptions): Promise<InstanceStatus>;
@@ -250,7 +294,10 @@ export class PermanentProviderError extends Error {
       | 'image_not_allowed'
       | 'unsupported_source'
       | 'invalid_request'
-      | 'capacity_exhausted' = 'invalid_spec',
+      | 'capacity_exhausted'
+      | 'invalid_state'
+      | 'not_supported'
+      | 'provider_failed' = 'invalid_spec',
   ) {
     super(message);
   }

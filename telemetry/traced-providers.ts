@@ -11,6 +11,8 @@ const TRACED_CALLS = new Set<string>([
   'start',
   'stop',
   'restart',
+  'restartService',
+  'exec',
   'scale',
   'status',
   'resources',

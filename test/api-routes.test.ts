@@ -431,6 +431,26 @@ describe('every route of the REST API, its success and its errors, checked again
     assert.equal((await operator('POST', `/v1/instances/${unknownId}/suspend`, { reason: 'x' })).status, 404);
   });
 
+  it('restarts one service, runs a command (exec), and refuses a stop signal it does not know', async () => {
+    if ((await owner('GET', `/v1/instances/${id}`)).body.state !== 'running') {
+      assert.equal((await owner('POST', `/v1/instances/${id}/start?wait=true`)).status, 200);
+    }
+    const restarted = await owner('POST', `/v1/instances/${id}/services/side/restart?wait=true`);
+    assert.equal(restarted.status, 200, JSON.stringify(restarted.body));
+    assert.equal(restarted.body.state, 'running');
+    assert.equal((await owner('POST', `/v1/instances/${id}/services/nope/restart`)).status, 404);
+    const ran = await owner('POST', `/v1/instances/${id}/exec`, { command: ['sh', '-c', 'echo hi'] });
+    assert.equal(ran.status, 200, JSON.stringify(ran.body));
+    assert.equal(ran.body.stdout, 'hi\n');
+    const bad = await owner('POST', `/v1/instances/${id}/exec`, { command: [] });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.errors[0].field, 'command');
+    assert.equal((await stranger('POST', `/v1/instances/${id}/exec`, { command: ['id'] })).status, 404);
+    const signal = await owner('POST', `/v1/instances/${id}/stop`, { signal: 'SIGFOO' });
+    assert.equal(signal.status, 400);
+    assert.equal(signal.body.errors[0].field, 'signal');
+  });
+
   it('lists lifecycle events oldest first, cursor-paged', async () => {
     const seen: { id: string; seq: number; type: string }[] = [];
     let cursor: string | undefined;
@@ -633,6 +653,7 @@ describe('every route of the REST API, its success and its errors, checked again
       ['GET', `/v1/instances/${id}/start`, 'POST'],
       ['POST', `/v1/instances/${id}/events`, 'GET'],
       ['DELETE', `/v1/instances/${id}/logs/stream`, 'GET'],
+      ['GET', `/v1/instances/${id}/exec`, 'POST'],
     ];
     for (const [method, path, allow] of cases) {
       const res = await owner(method, path);
@@ -640,7 +661,7 @@ describe('every route of the REST API, its success and its errors, checked again
       assert.equal(res.headers.get('allow'), allow);
       assert.equal(res.body.code, 'method_not_allowed');
     }
-    const unknown = await owner('GET', `/v1/instances/${id}/exec`);
+    const unknown = await owner('GET', `/v1/instances/${id}/shell`);
     assert.equal(unknown.status, 404);
     assert.equal(unknown.body.code, 'not_found');
     assert.equal((await anonymous('GET', '/nothing')).status, 404);

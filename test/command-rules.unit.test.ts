@@ -25,6 +25,8 @@ const ARGS: { [N in CommandName]: unknown } = {
   update: { labels: { team: 'a' } },
   delete: {},
   rollback: { release: 1 },
+  restart_service: { service: 'web' },
+  record_exec: { service: 'web', argv: ['ls'], exit_code: 0, timed_out: false },
 };
 
 function command(name: CommandName, args: unknown = ARGS[name]): Command {
@@ -39,40 +41,40 @@ const no = 'invalid_state' as const;
 const susp = 'suspended' as const;
 const req = 'invalid_request' as const;
 
-/** Columns: start, stop, restart, scale, suspend, unsuspend, update, delete, rollback. */
+/** Columns: start, stop, restart, scale, suspend, unsuspend, update, delete, rollback, restart_service, record_exec. */
 const NOT_SUSPENDED: Record<InstanceState, Expected[]> = {
-  provisioning: [ok, no, no, no, no, no, ok, ok, no],
-  starting: [no, no, no, no, no, no, ok, no, no],
-  running: [no, ok, ok, ok, ok, no, ok, ok, ok],
-  stopping: [no, no, no, no, no, no, ok, no, no],
-  stopped: [ok, no, no, ok, ok, no, ok, ok, ok],
-  failed: [ok, no, no, no, ok, no, ok, ok, ok],
-  destroying: [no, no, no, no, no, no, no, no, no],
-  destroyed: [no, no, no, no, no, no, no, no, no],
+  provisioning: [ok, no, no, no, no, no, ok, ok, no, no, ok],
+  starting: [no, no, no, no, no, no, ok, no, no, no, ok],
+  running: [no, ok, ok, ok, ok, no, ok, ok, ok, ok, ok],
+  stopping: [no, no, no, no, no, no, ok, no, no, no, ok],
+  stopped: [ok, no, no, ok, ok, no, ok, ok, ok, no, ok],
+  failed: [ok, no, no, no, ok, no, ok, ok, ok, no, ok],
+  destroying: [no, no, no, no, no, no, no, no, no, no, no],
+  destroyed: [no, no, no, no, no, no, no, no, no, no, no],
 };
 
 /** Suspended (for billing): start, restart and scale are refused as such; unsuspend applies in every state. */
 const SUSPENDED: Record<InstanceState, Expected[]> = {
-  provisioning: [susp, no, susp, susp, no, ok, ok, ok, no],
-  starting: [susp, no, susp, susp, no, ok, ok, no, no],
-  running: [susp, ok, susp, susp, ok, ok, ok, ok, ok],
-  stopping: [susp, no, susp, susp, no, ok, ok, no, no],
-  stopped: [susp, no, susp, susp, ok, ok, ok, ok, ok],
-  failed: [susp, no, susp, susp, ok, ok, ok, ok, ok],
-  destroying: [susp, no, susp, susp, no, ok, no, no, no],
-  destroyed: [susp, no, susp, susp, no, ok, no, no, no],
+  provisioning: [susp, no, susp, susp, no, ok, ok, ok, no, susp, ok],
+  starting: [susp, no, susp, susp, no, ok, ok, no, no, susp, ok],
+  running: [susp, ok, susp, susp, ok, ok, ok, ok, ok, susp, ok],
+  stopping: [susp, no, susp, susp, no, ok, ok, no, no, susp, ok],
+  stopped: [susp, no, susp, susp, ok, ok, ok, ok, ok, susp, ok],
+  failed: [susp, no, susp, susp, ok, ok, ok, ok, ok, susp, ok],
+  destroying: [susp, no, susp, susp, no, ok, no, no, no, susp, no],
+  destroyed: [susp, no, susp, susp, no, ok, no, no, no, susp, no],
 };
 
 /** A helm source: the engine runs it, so start, stop, restart and scale never apply. */
 const HELM: Record<InstanceState, Expected[]> = {
-  provisioning: [req, req, req, req, no, no, ok, ok, no],
-  starting: [req, req, req, req, no, no, ok, no, no],
-  running: [req, req, req, req, ok, no, ok, ok, ok],
-  stopping: [req, req, req, req, no, no, ok, no, no],
-  stopped: [req, req, req, req, ok, no, ok, ok, ok],
-  failed: [req, req, req, req, ok, no, ok, ok, ok],
-  destroying: [req, req, req, req, no, no, no, no, no],
-  destroyed: [req, req, req, req, no, no, no, no, no],
+  provisioning: [req, req, req, req, no, no, ok, ok, no, req, ok],
+  starting: [req, req, req, req, no, no, ok, no, no, req, ok],
+  running: [req, req, req, req, ok, no, ok, ok, ok, req, ok],
+  stopping: [req, req, req, req, no, no, ok, no, no, req, ok],
+  stopped: [req, req, req, req, ok, no, ok, ok, ok, req, ok],
+  failed: [req, req, req, req, ok, no, ok, ok, ok, req, ok],
+  destroying: [req, req, req, req, no, no, no, no, no, req, no],
+  destroyed: [req, req, req, req, no, no, no, no, no, req, no],
 };
 
 function answer(name: CommandName, view: InstanceView): Expected {
@@ -186,6 +188,8 @@ describe('command rules: what the queue leaves', () => {
       update: [false, false],
       delete: [false, false],
       rollback: [false, false],
+      restart_service: [true, true],
+      record_exec: [false, false],
     });
   });
 });

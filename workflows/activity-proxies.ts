@@ -15,6 +15,7 @@ const providerCalls = proxyActivities<
     | 'startInstance'
     | 'stopInstance'
     | 'restartInstance'
+    | 'restartService'
     | 'scaleInstance'
     | 'deprovisionInstance'
   >
@@ -60,6 +61,7 @@ export const instanceActivities: InstanceActivities = {
   startInstance: providerCalls.startInstance,
   stopInstance: providerCalls.stopInstance,
   restartInstance: providerCalls.restartInstance,
+  restartService: providerCalls.restartService,
   scaleInstance: providerCalls.scaleInstance,
   deprovisionInstance: providerCalls.deprovisionInstance,
   observeInstance: observation.observeInstance,

@@ -3,8 +3,9 @@ import { runStateOf } from '../domain/command-rules.ts';
 import type { CommandArgs, CommandName, CommandOf } from '../domain/commands.ts';
 import { mainService, type ResourceSpec, slugify } from '../domain/instance.ts';
 import type { Release } from '../domain/release.ts';
+import type { StopOptions } from '../providers/provider.ts';
 import type { InstanceLifecycle } from './instance-lifecycle.ts';
-import { ROLLED_BACK_EVENT } from './lifecycle-events.ts';
+import { EXEC_EVENT, ROLLED_BACK_EVENT, SERVICE_RESTARTED_EVENT } from './lifecycle-events.ts';
 import { deployRelease } from './release-deploy.ts';
 import type { Outcome, Requester } from './work-items.ts';
 
@@ -37,10 +38,12 @@ export const COMMAND_HANDLERS: { readonly [N in CommandName]: CommandHandler<N> 
     return failed ?? lifecycle.succeed(by, 'running');
   },
 
-  async stop(lifecycle, _args, by) {
-    await lifecycle.recorder.transition('stopping', by);
+  /** With a signal or a timeout they travel to the provider; without, the call is as it always was. */
+  async stop(lifecycle, args, by) {
+    const stop = stopOptionsOf(args);
+    await lifecycle.recorder.transition('stopping', by, stop ? { payload: { ...args } } : {});
     try {
-      await lifecycle.activities.stopInstance(lifecycle.providerCall());
+      await lifecycle.activities.stopInstance({ ...lifecycle.providerCall(), ...(stop ? { stop } : {}) });
     } catch (err) {
       return lifecycle.fail(by, err);
     }
@@ -201,6 +204,27 @@ export const COMMAND_HANDLERS: { readonly [N in CommandName]: CommandHandler<N> 
     );
   },
 
+  /** One service's container restarted, the instance still running: a failure leaves it as it was. */
+  async restart_service(lifecycle, { service }, by) {
+    if (!(lifecycle.instance.services ?? []).some((s) => s.name === service)) {
+      return lifecycle.reject(by, {
+        code: 'invalid_request',
+        message: `restart_service: the instance has no service ${service}`,
+      });
+    }
+    try {
+      await lifecycle.activities.restartService({ ...lifecycle.providerCall(), service });
+    } catch (err) {
+      return lifecycle.commandFailed(by, err);
+    }
+    return lifecycle.succeedWith(by, SERVICE_RESTARTED_EVENT, { service });
+  },
+
+  /** The API ran a command in the instance: recorded who, what and how it ended, never its output. */
+  async record_exec(lifecycle, args, by) {
+    return lifecycle.succeedWith(by, EXEC_EVENT, { ...args });
+  },
+
   async delete(lifecycle, _args, by) {
     await lifecycle.recorder.transition('destroying', by);
     try {
@@ -237,4 +261,13 @@ export function runCommand<N extends CommandName>(
 ): Promise<Outcome> {
   const handler: CommandHandler<N> = COMMAND_HANDLERS[command.name];
   return handler(lifecycle, command.args, by);
+}
+
+/** The stop's options as the provider takes them; undefined when none was given. */
+function stopOptionsOf(args: CommandArgs['stop']): StopOptions | undefined {
+  if (args.signal === undefined && args.timeout === undefined) return undefined;
+  return {
+    ...(args.signal !== undefined ? { signal: args.signal } : {}),
+    ...(args.timeout !== undefined ? { timeout_seconds: args.timeout } : {}),
+  };
 }

@@ -26,3 +26,5 @@ export const DRIFT_EVENT = 'instance.drift';
 export const DEPLOY_ROLLED_BACK_EVENT = 'instance.deploy_rolled_back';
 /** A rollback command made its release. */
 export const ROLLED_BACK_EVENT = 'instance.rolled_back';
+export const SERVICE_RESTARTED_EVENT = 'instance.service_restarted';
+export const EXEC_EVENT = 'instance.exec';

@@ -37,7 +37,13 @@ export interface QueuedCommand {
 
 /** Any command's argument fields (the queue is read without knowing which command each entry is). */
 export type QueuedArgs = Partial<
-  CommandInput['scale'] & CommandInput['suspend'] & CommandInput['update'] & CommandInput['rollback']
+  CommandInput['scale'] &
+    CommandInput['rollback'] &
+    CommandInput['suspend'] &
+    CommandInput['update'] &
+    CommandInput['stop'] &
+    CommandInput['restart_service'] &
+    CommandInput['record_exec']
 >;
 
 export interface InstanceWorkflowOptions {
@@ -102,6 +108,8 @@ export const commandMessages: { readonly [N in CommandName]: CommandMessages<N> 
   update: command('update'),
   delete: command('delete'),
   rollback: command('rollback'),
+  restart_service: command('restart_service'),
+  record_exec: command('record_exec'),
 };
 
 export const snapshotQuery = defineQuery<InstanceSnapshot>('snapshot');

@@ -15,6 +15,7 @@ import { isInDoubt } from '../in-doubt.ts';
 import { checkRender, prepareDeployment, requireHealthy, resolvePlacement } from '../instance-placement.ts';
 import { routeLabel } from '../metrics.ts';
 import { checkScaleLimits, checkServiceLimits } from '../provider-limits.ts';
+import { requireRestartService, requireStopOptions } from '../provider-support.ts';
 import { jsonReply, type Reply } from '../reply.ts';
 import { OPERATOR_ROLE, requireRole } from '../roles.ts';
 import {
@@ -22,7 +23,9 @@ import {
   createInstanceSchema,
   emptyBodySchema,
   listInstancesQuerySchema,
+  restartServiceSchema,
   scaleInstanceSchema,
+  stopInstanceSchema,
   suspendInstanceSchema,
   unsuspendInstanceSchema,
   updateInstanceSchema,
@@ -30,6 +33,7 @@ import {
 import { deployQuerySchema, rollbackInstanceSchema } from '../schemas/releases.ts';
 import { parseInput } from '../validate.ts';
 import { DEFAULT_WAIT_MS, parseWait } from '../wait-duration.ts';
+import { execRoutes } from './instance-exec.ts';
 import { observationRoutes } from './instance-observation.ts';
 import { noSuchRelease, releaseRoutes } from './releases.ts';
 import { type InstanceRoutesDeps, instanceIdOf, loadForOperator, loadOwned, pause } from './route-context.ts';
@@ -324,7 +328,7 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
     await runCommand(req, res, { name: 'delete', args: {}, waitMs });
   });
 
-  for (const name of ['start', 'stop', 'restart'] as const) {
+  for (const name of ['start', 'restart'] as const) {
     route('post', `/:id/${name}`, async (req: Request, res: Response) => {
       instanceIdOf(req);
       const waitMs = commandWait(req);
@@ -332,6 +336,34 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
       await runCommand(req, res, { name, args: {}, waitMs });
     });
   }
+
+  route('post', '/:id/stop', async (req: Request, res: Response) => {
+    instanceIdOf(req);
+    const waitMs = commandWait(req);
+    const args = parseInput(stopInstanceSchema, req.body ?? {}, 'body');
+    if (args.signal !== undefined || args.timeout !== undefined) {
+      requireStopOptions(deps.providers, await loadOwned(store, req), {
+        ...(args.signal !== undefined ? { signal: args.signal } : {}),
+        ...(args.timeout !== undefined ? { timeout_seconds: args.timeout } : {}),
+      });
+    }
+    await runCommand(req, res, { name: 'stop', args, waitMs });
+  });
+
+  route('post', '/:id/services/:service/restart', async (req: Request, res: Response) => {
+    instanceIdOf(req);
+    const waitMs = commandWait(req);
+    noBody(req);
+    const args = parseInput(restartServiceSchema, { service: req.params.service }, 'path');
+    const row = await loadOwned(store, req);
+    if (row.services && !row.services.some((s) => s.name === args.service)) {
+      throw new CtrlplaneError('not_found', `the instance has no service ${args.service}`, [
+        { field: 'service', message: `the instance has no service ${args.service}` },
+      ]);
+    }
+    requireRestartService(deps.providers, row);
+    await runCommand(req, res, { name: 'restart_service', args, waitMs });
+  });
 
   route('post', '/:id/scale', async (req: Request, res: Response) => {
     instanceIdOf(req);
@@ -379,6 +411,7 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
 
   observationRoutes(deps, route);
   releaseRoutes(deps, route);
+  execRoutes(deps, route);
 
   const ORDER = ['GET', 'POST', 'PATCH', 'DELETE'];
   for (const [path, methods] of allowed) {

@@ -56,7 +56,9 @@ export type CreateInstanceRequest = z.infer<typeof createInstanceSchema>;
 
 export {
   emptyBodySchema,
+  restartServiceSchema,
   scaleInstanceSchema,
+  stopInstanceSchema,
   suspendInstanceSchema,
   unsuspendInstanceSchema,
   updateInstanceSchema,

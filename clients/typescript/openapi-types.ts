@@ -44,9 +44,23 @@ export interface paths {
   "/v1/instances/{id}/stop": {
     /**
      * Stop a running instance
-     * @description Requires any authenticated caller, acting in its own tenant (the token's tenant_id).
+     * @description Requires any authenticated caller, acting in its own tenant (the token's tenant_id). Each container gets `signal` (default: the container's own STOPSIGNAL, else SIGTERM) and `timeout` seconds (default: the configured stop timeout) before it is killed. A provider that cannot send a chosen signal or apply a chosen timeout (Kubernetes: the pod spec decides) answers 422 not_supported, naming it.
      */
     post: operations["stopInstance"];
+  };
+  "/v1/instances/{id}/services/{service}/restart": {
+    /**
+     * Restart one service of a running instance
+     * @description Requires any authenticated caller, acting in its own tenant (the token's tenant_id). Restarts that service's container only (stop with the configured timeout, then start); the instance stays running and the workflow records `instance.service_restarted`. A provider that cannot (Kubernetes: the services share one pod) answers 422 not_supported, naming it. An unknown service is a 404.
+     */
+    post: operations["restartService"];
+  };
+  "/v1/instances/{id}/exec": {
+    /**
+     * Run a command in a service of a running instance
+     * @description Requires any authenticated caller, acting in its own tenant (the token's tenant_id). Runs `command` (no shell) in the service's container as the container's own user, without a TTY, and answers its exit code and output (each stream cut at 1 MiB, `*_truncated` then true). After `timeout` seconds (at most 60) the answer has `timed_out` and no exit code. Only a running instance (409 else); every exec is recorded as an `instance.exec` event with the caller (token `sub`), the command and its exit code, never its output. A provider without exec answers 422 not_supported.
+     */
+    post: operations["execInstance"];
   };
   "/v1/instances/{id}/restart": {
     /**
@@ -443,7 +457,7 @@ export interface components {
       status: number;
       detail: string;
       /** @enum {string} */
-      code: "invalid_request" | "provider_not_found" | "invalid_source" | "unsupported_source" | "invalid_definition" | "missing_required" | "invalid_value" | "cycle" | "render_failed" | "datacenter_not_found" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "already_exists" | "invalid_state" | "suspended" | "datacenter_unavailable" | "request_in_progress" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "idempotency_key_reused" | "invalid_secret_key" | "invalid_spec" | "image_not_found" | "image_not_allowed" | "rate_limited" | "internal" | "provider_unavailable" | "capacity_exhausted" | "temporal_unavailable" | "database_unavailable" | "provider_failed";
+      code: "invalid_request" | "provider_not_found" | "invalid_source" | "unsupported_source" | "invalid_definition" | "missing_required" | "invalid_value" | "cycle" | "render_failed" | "datacenter_not_found" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "request_timeout" | "already_exists" | "invalid_state" | "suspended" | "datacenter_unavailable" | "request_in_progress" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "idempotency_key_reused" | "invalid_secret_key" | "invalid_spec" | "image_not_found" | "image_not_allowed" | "not_supported" | "rate_limited" | "internal" | "provider_unavailable" | "capacity_exhausted" | "temporal_unavailable" | "database_unavailable" | "provider_failed";
       instance?: string;
       /** @description Every offending field, by its JSON path (e.g. services[0].image). */
       errors?: {
@@ -509,6 +523,43 @@ export interface components {
       labels?: components["schemas"]["Labels"];
     };
     EmptyRequest: Record<string, never>;
+    StopRequest: {
+      /**
+       * @description Sent to each container's process; absent: the container's own STOPSIGNAL (the image's), else SIGTERM
+       * @enum {string}
+       */
+      signal?: "SIGTERM" | "SIGINT" | "SIGQUIT" | "SIGHUP" | "SIGKILL" | "SIGUSR1" | "SIGUSR2";
+      /** @description Seconds to wait after the signal before the container is killed (absent: the configured stop timeout) */
+      timeout?: number;
+    };
+    ExecResult: {
+      /** @description null when the command timed out or its exit code could not be learnt. */
+      exit_code: number | null;
+      stdout: string;
+      stderr: string;
+      /** @description stdout went beyond 1048576 bytes and was cut there. */
+      stdout_truncated: boolean;
+      stderr_truncated: boolean;
+      timed_out: boolean;
+      /** @description The service the command ran in. */
+      service: string;
+    };
+    ExecRequest: {
+      /** @description A service of the instance (default: the main service). */
+      service?: string;
+      /**
+       * @description The program and its arguments, run as given (no shell): at most 256 arguments of 4096 bytes, 16384 bytes in all.
+       * @example [
+       *   "cat",
+       *   "/etc/os-release"
+       * ]
+       */
+      command: string[];
+      /** @description Written to the command's standard input, which is then closed. */
+      stdin?: string;
+      /** @description Seconds the command may run (default 30, at most 60); then the answer has timed_out. */
+      timeout?: number;
+    };
     ScaleRequest: {
       cpu_millis?: number;
       memory_mb?: number;
@@ -1058,7 +1109,7 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
-      /** @description The Idempotency-Key was used with another request */
+      /** @description The Idempotency-Key was used with another request, or the provider cannot do this (not_supported) */
       422: {
         content: {
           "application/problem+json": components["schemas"]["Problem"];
@@ -1175,7 +1226,7 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
-      /** @description The Idempotency-Key was used with another request */
+      /** @description The Idempotency-Key was used with another request, or the provider cannot do this (not_supported) */
       422: {
         content: {
           "application/problem+json": components["schemas"]["Problem"];
@@ -1290,7 +1341,7 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
-      /** @description The Idempotency-Key was used with another request */
+      /** @description The Idempotency-Key was used with another request, or the provider cannot do this (not_supported) */
       422: {
         content: {
           "application/problem+json": components["schemas"]["Problem"];
@@ -1324,7 +1375,7 @@ export interface operations {
   };
   /**
    * Stop a running instance
-   * @description Requires any authenticated caller, acting in its own tenant (the token's tenant_id).
+   * @description Requires any authenticated caller, acting in its own tenant (the token's tenant_id). Each container gets `signal` (default: the container's own STOPSIGNAL, else SIGTERM) and `timeout` seconds (default: the configured stop timeout) before it is killed. A provider that cannot send a chosen signal or apply a chosen timeout (Kubernetes: the pod spec decides) answers 422 not_supported, naming it.
    */
   stopInstance: {
     parameters: {
@@ -1345,7 +1396,7 @@ export interface operations {
     };
     requestBody?: {
       content: {
-        "application/json": components["schemas"]["EmptyRequest"];
+        "application/json": components["schemas"]["StopRequest"];
       };
     };
     responses: {
@@ -1405,7 +1456,204 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
-      /** @description The Idempotency-Key was used with another request */
+      /** @description The Idempotency-Key was used with another request, or the provider cannot do this (not_supported) */
+      422: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Rate limited (per tenant, or too many commands in flight on one instance); see Retry-After */
+      429: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Unexpected error (logged) */
+      500: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The provider failed the command */
+      502: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Temporal or the provider is unavailable; see Retry-After */
+      503: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /**
+   * Restart one service of a running instance
+   * @description Requires any authenticated caller, acting in its own tenant (the token's tenant_id). Restarts that service's container only (stop with the configured timeout, then start); the instance stays running and the workflow records `instance.service_restarted`. A provider that cannot (Kubernetes: the services share one pod) answers 422 not_supported, naming it. An unknown service is a 404.
+   */
+  restartService: {
+    parameters: {
+      query?: {
+        /** @description Wait for the command to finish: `true` (30 s) or a duration (`500ms`, `30s`, `2m`; capped by the server). */
+        wait?: string;
+      };
+      header?: {
+        /** @description Repeating a request with the same key and body returns the first response without doing the work again; the same key with another body is a 422. Keys are kept 24 h per tenant. */
+        "idempotency-key"?: string;
+        /** @description The ETag of GET /v1/instances/{id}; another version of the instance gives 412. */
+        "if-match"?: string;
+      };
+      path: {
+        /** @description An inst_ TypeID. */
+        id: string;
+        /** @description A service of the instance. */
+        service: string;
+      };
+    };
+    responses: {
+      /** @description With ?wait: the command completed */
+      200: {
+        headers: {
+          /** @description The instance version, for If-Match */
+          ETag?: string;
+        };
+        content: {
+          "application/json": components["schemas"]["Instance"];
+        };
+      };
+      /** @description The workflow accepted the command; the instance as the read model has it */
+      202: {
+        headers: {
+          /** @description The instance version, for If-Match */
+          ETag?: string;
+        };
+        content: {
+          "application/json": components["schemas"]["Instance"];
+        };
+      };
+      /** @description Invalid request: the offending fields are named in `errors` */
+      400: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, invalid or expired token */
+      401: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description No such instance in the caller's tenant (or no such route) */
+      404: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The workflow refused the command (invalid_state, suspended), the slug is taken, or a request with the same Idempotency-Key is still running */
+      409: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description If-Match does not name the current version */
+      412: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The body is not JSON */
+      415: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The Idempotency-Key was used with another request, or the provider cannot do this (not_supported) */
+      422: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Rate limited (per tenant, or too many commands in flight on one instance); see Retry-After */
+      429: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Unexpected error (logged) */
+      500: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The provider failed the command */
+      502: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Temporal or the provider is unavailable; see Retry-After */
+      503: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /**
+   * Run a command in a service of a running instance
+   * @description Requires any authenticated caller, acting in its own tenant (the token's tenant_id). Runs `command` (no shell) in the service's container as the container's own user, without a TTY, and answers its exit code and output (each stream cut at 1 MiB, `*_truncated` then true). After `timeout` seconds (at most 60) the answer has `timed_out` and no exit code. Only a running instance (409 else); every exec is recorded as an `instance.exec` event with the caller (token `sub`), the command and its exit code, never its output. A provider without exec answers 422 not_supported.
+   */
+  execInstance: {
+    parameters: {
+      path: {
+        /** @description An inst_ TypeID. */
+        id: string;
+      };
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["ExecRequest"];
+      };
+    };
+    responses: {
+      /** @description The command ran (whatever its exit code) */
+      200: {
+        content: {
+          "application/json": components["schemas"]["ExecResult"];
+        };
+      };
+      /** @description Invalid request: the offending fields are named in `errors` */
+      400: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, invalid or expired token */
+      401: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description No such instance in the caller's tenant (or no such route) */
+      404: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The workflow refused the command (invalid_state, suspended), the slug is taken, or a request with the same Idempotency-Key is still running */
+      409: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The body is not JSON */
+      415: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The Idempotency-Key was used with another request, or the provider cannot do this (not_supported) */
       422: {
         content: {
           "application/problem+json": components["schemas"]["Problem"];
@@ -1520,7 +1768,7 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
-      /** @description The Idempotency-Key was used with another request */
+      /** @description The Idempotency-Key was used with another request, or the provider cannot do this (not_supported) */
       422: {
         content: {
           "application/problem+json": components["schemas"]["Problem"];
@@ -1635,7 +1883,7 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
-      /** @description The Idempotency-Key was used with another request */
+      /** @description The Idempotency-Key was used with another request, or the provider cannot do this (not_supported) */
       422: {
         content: {
           "application/problem+json": components["schemas"]["Problem"];
@@ -1756,7 +2004,7 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
-      /** @description The Idempotency-Key was used with another request */
+      /** @description The Idempotency-Key was used with another request, or the provider cannot do this (not_supported) */
       422: {
         content: {
           "application/problem+json": components["schemas"]["Problem"];
@@ -1877,7 +2125,7 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
-      /** @description The Idempotency-Key was used with another request */
+      /** @description The Idempotency-Key was used with another request, or the provider cannot do this (not_supported) */
       422: {
         content: {
           "application/problem+json": components["schemas"]["Problem"];
@@ -1994,7 +2242,7 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
-      /** @description The Idempotency-Key was used with another request */
+      /** @description The Idempotency-Key was used with another request, or the provider cannot do this (not_supported) */
       422: {
         content: {
           "application/problem+json": components["schemas"]["Problem"];

@@ -7,6 +7,8 @@ import {
   type CallOptions,
   type Capability,
   type CapacitySnapshot,
+  type ExecRequest,
+  type ExecResult,
   type HealthStatus,
   type HostCapacity,
   type InstanceStatus,
@@ -20,6 +22,7 @@ import {
   type ResourceUsage,
   type ServiceStatus,
   type SpecProblem,
+  type StopOptions,
 } from '../provider.ts';
 import { configFilesArchive } from './config-files.ts';
 import {
@@ -33,6 +36,7 @@ import {
 import { containerCondition, containerReadiness, worstState } from './container-state.ts';
 import { errorMessage, hasStatus, ignoreStatus, statusCodeOf } from './docker-errors.ts';
 import { endpointsFromInspect } from './endpoints.ts';
+import { execInContainer } from './exec.ts';
 import {
   DEFAULT_HOST_LIMITS,
   type DockerHostLimits,
@@ -46,6 +50,7 @@ import { demuxAll, dockerSince, LogDemuxer } from './log-stream.ts';
 import { containerName, networkName, projectName, providerRef } from './naming.ts';
 import { type NetworkUsage, ProjectNetworks } from './project-networks.ts';
 import { orderServices } from './service-order.ts';
+import { RUNNING_RESTART_POLICY, stopWithSignal } from './signal-stop.ts';
 import { ephemeralSpecHashKey, type SpecHashKey } from './spec-hash.ts';
 import { SubnetPool } from './subnet-pool.ts';
 import type { TenantRegistryCredentials } from './tenant-credentials.ts';
@@ -101,8 +106,18 @@ const HEALTH_TIMEOUT_MS = 2000;
 const INIT_LOG_TAIL = 20;
 const ROLE_ORDER: Record<string, number> = { init: 0, main: 1, sidecar: 2 };
 
-/** What this provider honours. No `exec` (not in the contract), no GPUs. */
-const CAPABILITIES: readonly Capability[] = ['provision', 'deploy', 'scale', 'logs', 'volumes'];
+/** What this provider honours. No GPUs. */
+const CAPABILITIES: readonly Capability[] = [
+  'provision',
+  'deploy',
+  'scale',
+  'logs',
+  'volumes',
+  'exec',
+  'restart:service',
+  'stop:signal',
+  'stop:timeout',
+];
 
 const noopLogger: DockerProviderLogger = { info: () => {}, warn: () => {} };
 
@@ -243,20 +258,26 @@ export class DockerProvider implements Provider {
   async start(instanceId: string, opts: CallOptions = {}): Promise<void> {
     const containers = await this.listRunnable(instanceId, opts.signal);
     for (const c of containers) {
-      await ignoreStatus(this.docker.getContainer(c.Id).start(abortable(opts.signal)), 304);
+      const container = this.docker.getContainer(c.Id);
+      // A stop with a chosen signal left the policy at `no` (signal-stop.ts).
+      if (c.State !== 'running') await container.update({ RestartPolicy: RUNNING_RESTART_POLICY });
+      await ignoreStatus(container.start(abortable(opts.signal)), 304);
       opts.progress?.(`started container ${containerLabel(c)}`);
     }
   }
 
-  async stop(instanceId: string, opts: CallOptions = {}): Promise<void> {
+  /**
+   * Without a signal the daemon sends the container's own StopSignal (the image's STOPSIGNAL, else SIGTERM);
+   * without a timeout it waits the configured one.
+   */
+  async stop(instanceId: string, opts: CallOptions = {}, options: StopOptions = {}): Promise<void> {
+    const t = options.timeout_seconds ?? this.stopTimeoutSeconds;
     // Sidecars first, then mains: the reverse of the start order.
     const containers = (await this.listRunnable(instanceId, opts.signal)).reverse();
     for (const c of containers) {
-      await ignoreStatus(
-        this.docker.getContainer(c.Id).stop({ t: this.stopTimeoutSeconds, ...abortable(opts.signal) }),
-        304,
-        404,
-      );
+      const container = this.docker.getContainer(c.Id);
+      if (options.signal) await stopWithSignal(container, options.signal, t, opts.signal);
+      else await ignoreStatus(container.stop({ t, ...abortable(opts.signal) }), 304, 404);
       opts.progress?.(`stopped container ${containerLabel(c)}`);
     }
   }
@@ -270,6 +291,29 @@ export class DockerProvider implements Provider {
       );
       opts.progress?.(`restarted container ${containerLabel(c)}`);
     }
+  }
+
+  /** Restarts the one container of `service` (stop with the configured timeout, then start); the others run on. */
+  async restartService(instanceId: string, service: string, opts: CallOptions = {}): Promise<void> {
+    const target = await this.serviceContainer(instanceId, service, opts.signal);
+    await this.docker
+      .getContainer(target.Id)
+      .restart({ t: this.stopTimeoutSeconds, ...abortable(opts.signal) });
+    this.log.info({ instance_id: instanceId, service }, 'service restarted');
+    opts.progress?.(`restarted container ${containerLabel(target)}`);
+  }
+
+  /** Runs a command in one service's container (default: the main one); see exec.ts for what it may do. */
+  async exec(instanceId: string, request: ExecRequest, opts: CallOptions = {}): Promise<ExecResult> {
+    const containers = await this.listRunnable(instanceId, opts.signal);
+    const target = request.service_name
+      ? await this.serviceContainer(instanceId, request.service_name, opts.signal)
+      : containers.find((c) => (c.Labels?.[LABEL.role] || 'main') === 'main');
+    if (!target) {
+      throw new PermanentProviderError(`instance ${instanceId} has no main container`, 'invalid_state');
+    }
+    const result = await execInContainer(this.docker, target.Id, request, opts.signal);
+    return { ...result, service: target.Labels?.[LABEL.service] ?? '' };
   }
 
   /**
@@ -877,6 +921,23 @@ export class DockerProvider implements Provider {
       filters: projectFilter(instanceId),
       ...abortable(signal),
     });
+  }
+
+  /** The container of a service that runs (not an init); an unknown service → invalid_request naming the known. */
+  private async serviceContainer(
+    instanceId: string,
+    service: string,
+    signal: AbortSignal | undefined,
+  ): Promise<Dockerode.ContainerInfo> {
+    const containers = await this.listRunnable(instanceId, signal);
+    const found = containers.find((c) => c.Labels?.[LABEL.service] === service);
+    if (found) return found;
+    const known = containers.map((c) => c.Labels?.[LABEL.service]).filter(Boolean);
+    throw new PermanentProviderError(
+      `instance ${instanceId} has no service "${service}" that runs` +
+        (known.length > 0 ? ` (its services: ${known.join(', ')})` : ''),
+      'invalid_request',
+    );
   }
 
   /** The project's containers except inits, mains before sidecars. */

@@ -3,6 +3,8 @@ import type { ResourceSpec } from '../../domain/instance.ts';
 import type {
   CallOptions,
   Capability,
+  ExecRequest,
+  ExecResult,
   HealthStatus,
   InstanceStatus,
   LogLine,
@@ -77,6 +79,7 @@ export class KubernetesProvider implements Provider {
       'deploy',
       'scale',
       'logs',
+      'exec',
       'volumes',
       'strategy:rolling',
       'source:manifests',
@@ -134,6 +137,15 @@ export class KubernetesProvider implements Provider {
 
   logs(instanceId: string, options?: LogOptions, opts?: CallOptions): AsyncGenerator<LogLine> {
     return this.services.logs(instanceId, options, opts);
+  }
+
+  /**
+   * No restartService: an instance's services are containers of one pod, and deleting it would restart all of
+   * them. No stop signal or timeout either: stop scales to 0 and the kubelet sends the image's STOPSIGNAL after
+   * the pod's terminationGracePeriodSeconds.
+   */
+  exec(instanceId: string, request: ExecRequest, opts?: CallOptions): Promise<ExecResult> {
+    return this.services.exec(instanceId, request, opts);
   }
 
   resources(instanceId: string, opts?: CallOptions): Promise<ResourceUsage> {

@@ -12,6 +12,8 @@ import {
 import type { ResourceSpec } from '../../domain/instance.ts';
 import {
   type CallOptions,
+  type ExecRequest,
+  type ExecResult,
   type InstanceStatus,
   type LogLine,
   type LogOptions,
@@ -40,6 +42,7 @@ import {
   refuseForeignOwner,
   withConflictRetry,
 } from './object-writes.ts';
+import { execInPod } from './pod-exec.ts';
 import { cpuMillicores, memoryMiB, parseQuantity } from './quantity.ts';
 import { deriveStatus } from './status.ts';
 import { instanceNetworkPolicy, instanceNetworkPolicyName } from './tenant-namespace.ts';
@@ -401,6 +404,39 @@ export class ServicesWorkload {
       }
       throw err;
     }
+  }
+
+  /**
+   * A command in one service's container (default: the main service) of one pod of the instance (a ready one
+   * first), through pods/exec as the control plane: the pod is the instance's own, found by its labels in its
+   * namespace; the tenant names only the service. No running pod → invalid_state.
+   */
+  async exec(instanceId: string, request: ExecRequest, opts: CallOptions = {}): Promise<ExecResult> {
+    const api = this.cluster.reader(opts.signal);
+    const found = await this.requireWorkload(api, instanceId);
+    const pod = pickPod(await this.pods(api, found.namespace, instanceId));
+    if (!pod?.metadata?.name || pod.status?.phase !== 'Running') {
+      throw new PermanentProviderError(`instance ${instanceId} has no running pod`, 'invalid_state');
+    }
+    const container =
+      request.service_name ||
+      found.workload.metadata?.annotations?.[ANNOTATION.mainService] ||
+      pod.spec?.containers[0]?.name ||
+      '';
+    const names = (pod.spec?.containers ?? []).map((c) => c.name);
+    if (!names.includes(container)) {
+      throw new PermanentProviderError(
+        `instance ${instanceId} has no service "${container}" that runs (services: ${names.join(', ')})`,
+        'invalid_request',
+      );
+    }
+    const result = await execInPod(
+      this.cluster.kubeConfig,
+      { namespace: found.namespace, pod: pod.metadata.name, container },
+      request,
+      opts.signal,
+    );
+    return { ...result, service: container };
   }
 
   /** Usage from metrics.k8s.io summed over the instance's pods; zero when there are none or the API is absent. */

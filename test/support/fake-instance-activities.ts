@@ -14,12 +14,14 @@ import type {
 } from '../../activities/instance-activity-types.ts';
 import type { Endpoint, Instance, ResourceSpec } from '../../domain/instance.ts';
 import type { Release } from '../../domain/release.ts';
+import type { StopOptions } from '../../providers/provider.ts';
 
 export type ProviderActivityName =
   | 'provisionInstance'
   | 'startInstance'
   | 'stopInstance'
   | 'restartInstance'
+  | 'restartService'
   | 'scaleInstance'
   | 'deprovisionInstance'
   | 'observeInstance';
@@ -40,6 +42,10 @@ export interface FakeDeployment {
   resources?: ResourceSpec;
   /** How many times it was started (each start publishes a new port, as Docker's host ports do). */
   starts: number;
+  /** The options of the last stop that had any. */
+  lastStop?: StopOptions;
+  /** The services restarted one by one, in order. */
+  restartedServices?: string[];
 }
 
 /** One call as the activity saw it: which activity, for which instance, which attempt. */
@@ -85,8 +91,14 @@ export class FakeProvider {
         deployment.observed = { state: 'running' };
         return { endpoints: [endpointOf(input.instance_id, deployment)] };
       },
-      stopInstance: async (input: ProviderCall) => {
-        this.enter('stopInstance', input.instance_id, true).observed = { state: 'stopped' };
+      stopInstance: async (input: ProviderCall & { stop?: StopOptions }) => {
+        const deployment = this.enter('stopInstance', input.instance_id, true);
+        deployment.observed = { state: 'stopped' };
+        if (input.stop) deployment.lastStop = input.stop;
+      },
+      restartService: async (input: ProviderCall & { service: string }) => {
+        const deployment = this.enter('restartService', input.instance_id, true);
+        deployment.restartedServices = [...(deployment.restartedServices ?? []), input.service];
       },
       restartInstance: async (input: ProviderCall) => {
         const deployment = this.enter('restartInstance', input.instance_id, true);
