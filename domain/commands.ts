@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { instanceNameSchema, labelsSchema, suspendReasonSchema } from './schemas/instance-fields.ts';
+import { POLICY_FIELDS, updatePolicyFields } from './schemas/lifecycle-policy.ts';
 import { servicesSchema } from './schemas/service-spec.ts';
 
 /**
@@ -51,16 +52,18 @@ export const unsuspendInstanceSchema = z
   .strictObject({ reason: suspendReasonSchema.optional() })
   .meta({ id: 'UnsuspendRequest' });
 
-/** Rename, relabel or respecify; each field present replaces the stored one. */
+/** Rename, relabel, respecify or change lifecycle policies; each field present replaces the stored one. */
 export const updateInstanceSchema = z
   .strictObject({
     name: instanceNameSchema.optional(),
     services: servicesSchema.optional(),
     labels: labelsSchema.optional(),
+    ...updatePolicyFields,
   })
   .superRefine((req, ctx) => {
-    if (req.name === undefined && req.services === undefined && req.labels === undefined) {
-      ctx.addIssue({ code: 'custom', path: [], message: 'give at least one of name, services, labels' });
+    const fields = ['name', 'services', 'labels', ...POLICY_FIELDS] as const;
+    if (fields.every((field) => req[field] === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [], message: `give at least one of ${fields.join(', ')}` });
     }
   })
   .meta({ id: 'UpdateRequest' });

@@ -3,6 +3,7 @@ import { runStateOf } from '../domain/command-rules.ts';
 import type { CommandArgs, CommandName, CommandOf } from '../domain/commands.ts';
 import { mainService, type ResourceSpec, slugify } from '../domain/instance.ts';
 import type { InstanceLifecycle } from './instance-lifecycle.ts';
+import { applyPolicyChanges } from './lifecycle-policy-changes.ts';
 import type { Outcome, Requester } from './work-items.ts';
 
 /** Patch: restart uses the provider's restart (rolling on Kubernetes) instead of a stop and a start. */
@@ -159,6 +160,7 @@ export const COMMAND_HANDLERS: { readonly [N in CommandName]: CommandHandler<N> 
       recorder.set({ labels: args.labels });
       changed.push('labels');
     }
+    changed.push(...applyPolicyChanges(lifecycle, args));
     if (args.services !== undefined) {
       lifecycle.setServices(args.services);
       changed.push('services');
