@@ -81,10 +81,10 @@ export const createPolicyFields = {
 
 /** The policy fields of a PATCH: a value replaces the policy, `null` removes it. */
 export const updatePolicyFields = {
-  auto_stop: autoStopSchema.nullable().optional(),
-  auto_delete: autoDeleteSchema.nullable().optional(),
-  expires_at: expiresAtSchema.nullable().optional(),
-  schedule: scheduleSchema.nullable().optional(),
+  auto_stop: z.union([autoStopSchema, z.null()]).optional(),
+  auto_delete: z.union([autoDeleteSchema, z.null()]).optional(),
+  expires_at: z.union([expiresAtSchema, z.null()]).optional(),
+  schedule: z.union([scheduleSchema, z.null()]).optional(),
 };
 
 export const POLICY_FIELDS = ['auto_stop', 'auto_delete', 'expires_at', 'schedule'] as const;
