@@ -16,7 +16,9 @@ export function applyPolicyChanges(lifecycle: InstanceLifecycle, args: CommandAr
   for (const field of POLICY_FIELDS) {
     const value = args[field];
     if (value === undefined) continue;
-    Object.assign(changes, { [field]: value ?? undefined });
+    const stored =
+      field === 'expires_at' && typeof value === 'string' ? new Date(value).toISOString() : value;
+    Object.assign(changes, { [field]: stored ?? undefined });
     changed.push(field);
   }
   if (changed.length === 0) return changed;
