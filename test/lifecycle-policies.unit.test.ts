@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { WorkflowHandle } from '@temporalio/client';
+import { type WorkflowHandle, WorkflowUpdateStage } from '@temporalio/client';
 import type { Instance } from '../domain/instance.ts';
 import { nextAutoAction } from '../domain/lifecycle-policy.ts';
 import { commandMessages } from '../workflows/messages.ts';
@@ -108,6 +108,27 @@ describe('lifecycle policies (workflow, fake activities)', () => {
     const expired = await eventOfType(handle, 'instance.expired');
     assert.equal(expired.instance.state, 'destroyed');
     assert.ok(Date.parse(expired.instance.updated_at) >= Date.parse(expiresAt));
+  });
+
+  it('an action no longer due when its turn comes (restarted meanwhile) is rejected and changes nothing', async () => {
+    const handle = await create({ auto_stop: { after: '5s' } });
+    const { instance } = await settledIn(handle, 'running');
+    // A scale retried for several seconds holds the queue past the deadline; a restart waits behind it.
+    h.provider.failNext(instance.id, 'scaleInstance', { kind: 'transient', times: 3 });
+    const scaling = await handle.startUpdate(commandMessages.scale.update, {
+      args: [{ memory_mb: 128, request_id: requestId('scale') }],
+      waitForStage: WorkflowUpdateStage.ACCEPTED,
+    });
+    await handle.signal(commandMessages.restart.signal, { request_id: requestId('restart') });
+    await scaling.result();
+    const rejected = await eventOfType(handle, 'instance.command_rejected');
+    assert.match(String(rejected.event.payload.request_id), /^auto_stop\//);
+    assert.match(String(rejected.event.payload.reason), /auto_stop is no longer due/);
+    assert.equal(rejected.instance.state, 'running');
+    const stopped = await eventOfType(handle, 'instance.auto_stopped');
+    const restarted = eventsOf(handle).find((e) => e.event.type === 'instance.restarted');
+    assert.ok(restarted && restarted.seq < rejected.seq && rejected.seq < stopped.seq);
+    assert.equal(eventsOf(handle).filter((e) => e.event.type === 'instance.auto_stopped').length, 1);
   });
 
   it('a PATCH sets and removes policies; the next action follows', async () => {
