@@ -197,7 +197,8 @@ function buildRegistry(): OpenAPIRegistry {
     method: 'patch',
     path: '/v1/instances/{id}',
     operationId: 'updateInstance',
-    summary: 'Rename, replace services or labels (the update command; waits for it unless ?wait=false)',
+    summary:
+      'Rename, replace services, labels or lifecycle policies (null removes one) (the update command; waits for it unless ?wait=false)',
     tags: ['instances'],
     request: {
       params: idParams,

@@ -29,7 +29,7 @@ export interface paths {
      */
     delete: operations["deleteInstance"];
     /**
-     * Rename, replace services or labels (the update command; waits for it unless ?wait=false)
+     * Rename, replace services, labels or lifecycle policies (null removes one) (the update command; waits for it unless ?wait=false)
      * @description Requires any authenticated caller, acting in its own tenant (the token's tenant_id).
      */
     patch: operations["updateInstance"];
@@ -1075,7 +1075,7 @@ export interface operations {
     };
   };
   /**
-   * Rename, replace services or labels (the update command; waits for it unless ?wait=false)
+   * Rename, replace services, labels or lifecycle policies (null removes one) (the update command; waits for it unless ?wait=false)
    * @description Requires any authenticated caller, acting in its own tenant (the token's tenant_id).
    */
   updateInstance: {
