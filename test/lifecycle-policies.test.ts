@@ -51,19 +51,19 @@ describe('lifecycle policies: auto_stop, auto_delete, expires_at and schedule', 
   }
 
   it('auto_stop stops the containers that long after the last start; a restart resets it', async () => {
-    const id = await createInstance('auto stop', { auto_stop: { after: '6s' } });
+    const id = await createInstance('auto stop', { auto_stop: { after: '15s' } });
     const running = await api('GET', `/v1/instances/${id}`);
     assert.equal(running.body.state, 'running', JSON.stringify(running.body));
-    assert.deepEqual(running.body.auto_stop, { after: '6s' });
+    assert.deepEqual(running.body.auto_stop, { after: '15s' });
     assert.equal(running.body.next_auto_action.action, 'auto_stop');
     const firstDeadline = Date.parse(running.body.next_auto_action.at);
-    assert.equal(firstDeadline, Date.parse(running.body.last_started_at) + 6000);
+    assert.equal(firstDeadline, Date.parse(running.body.last_started_at) + 15_000);
 
     const restarted = await api('POST', `/v1/instances/${id}/restart?wait=true`);
     assert.equal(restarted.status, 200, JSON.stringify(restarted.body));
     const deadline = Date.parse(restarted.body.next_auto_action.at);
     assert.ok(deadline > firstDeadline, 'the restart moved the deadline');
-    assert.equal(deadline, Date.parse(restarted.body.last_started_at) + 6000);
+    assert.equal(deadline, Date.parse(restarted.body.last_started_at) + 15_000);
 
     const stopped = await eventOfType(id, 'instance.auto_stopped');
     assert.equal(stopped.payload.conclusion, 'succeeded');
