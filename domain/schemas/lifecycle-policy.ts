@@ -9,13 +9,16 @@ import { cronOf } from '../lifecycle-policy.ts';
 
 const MAX_POLICY_SECONDS = 366 * 86_400;
 
-const policyDuration = z
-  .string()
-  .regex(DURATION_PATTERN, 'must be a duration such as 90s, 30m, 2h or 7d')
-  .refine((text) => {
-    const seconds = durationSeconds(text) ?? 0;
-    return seconds >= 1 && seconds <= MAX_POLICY_SECONDS;
-  }, 'must be between 1s and 366d');
+const policyDuration = z.string().superRefine((text, ctx) => {
+  if (!DURATION_PATTERN.test(text)) {
+    ctx.addIssue({ code: 'custom', message: 'must be a duration such as 90s, 30m, 2h or 7d' });
+    return;
+  }
+  const seconds = durationSeconds(text) ?? 0;
+  if (seconds < 1 || seconds > MAX_POLICY_SECONDS) {
+    ctx.addIssue({ code: 'custom', message: 'must be between 1s and 366d' });
+  }
+});
 
 const cronExpression = z
   .string()
