@@ -205,7 +205,8 @@ function buildRegistry(): OpenAPIRegistry {
     method: 'patch',
     path: '/v1/instances/{id}',
     operationId: 'updateInstance',
-    summary: 'Rename, replace services or labels (the update command; waits for it unless ?wait=false)',
+    summary:
+      'Rename, replace services, labels or lifecycle policies (null removes one) (the update command; waits for it unless ?wait=false)',
     description:
       'New services make a new release (GET /v1/instances/{id}/releases). On a running instance it is deployed at ' +
       'once; if it fails to provision or start, the instance goes back to the previous release and keeps serving, ' +

@@ -23,6 +23,13 @@ export function instanceToRecord(instance: Instance, seq: number): InstanceRecor
     suspended_at: instance.suspended_at ? new Date(instance.suspended_at) : null,
     suspend_reason: instance.suspend_reason ?? null,
     error: instance.error ?? null,
+    auto_stop: instance.auto_stop ?? null,
+    auto_delete: instance.auto_delete ?? null,
+    expires_at: instance.expires_at ? new Date(instance.expires_at) : null,
+    schedule: instance.schedule ?? null,
+    next_auto_action: instance.next_auto_action ?? null,
+    last_started_at: instance.last_started_at ? new Date(instance.last_started_at) : null,
+    stopped_at: instance.stopped_at ? new Date(instance.stopped_at) : null,
     seq,
     created_at: new Date(instance.created_at),
     updated_at: new Date(instance.updated_at),
@@ -54,6 +61,13 @@ export function recordToInstance(row: InstanceRecord): Instance {
   if (row.suspended_at) instance.suspended_at = toIso(row.suspended_at);
   if (row.suspend_reason) instance.suspend_reason = row.suspend_reason;
   if (row.error) instance.error = row.error;
+  if (row.auto_stop) instance.auto_stop = row.auto_stop;
+  if (row.auto_delete) instance.auto_delete = row.auto_delete;
+  if (row.expires_at) instance.expires_at = toIso(row.expires_at);
+  if (row.schedule) instance.schedule = row.schedule;
+  if (row.next_auto_action) instance.next_auto_action = row.next_auto_action;
+  if (row.last_started_at) instance.last_started_at = toIso(row.last_started_at);
+  if (row.stopped_at) instance.stopped_at = toIso(row.stopped_at);
   return instance;
 }
 

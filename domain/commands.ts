@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { execArgvSchema } from './schemas/exec-command.ts';
 import { instanceNameSchema, labelsSchema, suspendReasonSchema } from './schemas/instance-fields.ts';
+import { POLICY_FIELDS, updatePolicyFields } from './schemas/lifecycle-policy.ts';
 import { serviceNameSchema, servicesSchema } from './schemas/service-spec.ts';
 import { stopSignalSchema, stopTimeoutSchema } from './schemas/stop-options.ts';
 
@@ -83,15 +84,17 @@ const updateFields = z.strictObject({
   name: instanceNameSchema.optional(),
   services: servicesSchema.optional(),
   labels: labelsSchema.optional(),
+  ...updatePolicyFields,
 });
 
 function somethingToUpdate(req: z.infer<typeof updateFields>, ctx: z.RefinementCtx): void {
-  if (req.name === undefined && req.services === undefined && req.labels === undefined) {
-    ctx.addIssue({ code: 'custom', path: [], message: 'give at least one of name, services, labels' });
+  const fields = ['name', 'services', 'labels', ...POLICY_FIELDS] as const;
+  if (fields.every((field) => req[field] === undefined)) {
+    ctx.addIssue({ code: 'custom', path: [], message: `give at least one of ${fields.join(', ')}` });
   }
 }
 
-/** Rename, relabel or respecify; each field present replaces the stored one. */
+/** Rename, relabel, respecify or change lifecycle policies; each field present replaces the stored one. */
 export const updateInstanceSchema = updateFields.superRefine(somethingToUpdate).meta({ id: 'UpdateRequest' });
 
 /**

@@ -1,4 +1,5 @@
 import type { InstanceState } from './instance-state.ts';
+import type { AutoDeletePolicy, AutoStopPolicy, NextAutoAction, SchedulePolicy } from './lifecycle-policy.ts';
 import type { DeploymentSource } from './sources/deployment-source.ts';
 
 /** JSON shapes of the Go library's public surface (the seed package doc). */
@@ -102,6 +103,17 @@ export interface Instance {
   suspend_reason?: string;
   /** Why the instance is `failed`; cleared on the next successful transition. */
   error?: string;
+  /** Lifecycle policies (domain/lifecycle-policy.ts). */
+  auto_stop?: AutoStopPolicy;
+  auto_delete?: AutoDeletePolicy;
+  expires_at?: string;
+  schedule?: SchedulePolicy;
+  /** What the policies will do next, and when; absent when nothing is due. */
+  next_auto_action?: NextAutoAction;
+  /** When the instance last entered running (auto_stop counts from it). */
+  last_started_at?: string;
+  /** When the instance last entered stopped (auto_delete counts from it). */
+  stopped_at?: string;
 }
 
 export function mainService(services: readonly ServiceSpec[]): ServiceSpec | undefined {

@@ -6,6 +6,7 @@ import type { Release } from '../domain/release.ts';
 import type { StopOptions } from '../providers/provider.ts';
 import type { InstanceLifecycle } from './instance-lifecycle.ts';
 import { EXEC_EVENT, ROLLED_BACK_EVENT, SERVICE_RESTARTED_EVENT } from './lifecycle-events.ts';
+import { applyPolicyChanges } from './lifecycle-policy-changes.ts';
 import { deployRelease } from './release-deploy.ts';
 import type { Outcome, Requester } from './work-items.ts';
 
@@ -168,6 +169,7 @@ export const COMMAND_HANDLERS: { readonly [N in CommandName]: CommandHandler<N> 
       recorder.set({ labels: args.labels });
       changed.push('labels');
     }
+    changed.push(...applyPolicyChanges(lifecycle, args));
     if (args.services !== undefined) {
       const previous = lifecycle.releases.deployed;
       lifecycle.setServices(args.services);

@@ -2,6 +2,7 @@ import { ApplicationFailure, condition, patched, workflowInfo } from '@temporali
 import { commandRefusal, type InstanceView, viewAfter } from '../domain/command-rules.ts';
 import type { CommandName } from '../domain/commands.ts';
 import type { Instance } from '../domain/instance.ts';
+import { autoActionCommand, type NextAutoAction } from '../domain/lifecycle-policy.ts';
 import type { CommandRequest, InstanceWorkflowInput, QueuedCommand } from './messages.ts';
 import { RequestTraces } from './request-traces.ts';
 import { commandWork, fromQueued, type Outcome, toQueued, type WorkItem } from './work-items.ts';
@@ -83,6 +84,19 @@ export class CommandInbox {
     this.queue.push({
       kind: 'reconcile',
       request_id: `reconcile/${workflowInfo().runId}/${this.driftChecks}`,
+    });
+  }
+
+  /** A lifecycle policy fell due: its command, under a request id naming the action and its time. */
+  requestAutoAction(action: NextAutoAction): void {
+    const requestId = `${action.action}/${action.at}`;
+    if (this.isKnownRequest(requestId)) return;
+    this.queue.push({
+      kind: 'command',
+      command: autoActionCommand(action.action),
+      request_id: requestId,
+      via: 'workflow',
+      auto: action,
     });
   }
 

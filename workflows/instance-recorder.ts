@@ -2,6 +2,7 @@ import { ApplicationFailure, upsertSearchAttributes } from '@temporalio/workflow
 import type { InstanceActivities } from '../activities/instance-activity-types.ts';
 import type { Instance } from '../domain/instance.ts';
 import type { InstanceState } from '../domain/instance-state.ts';
+import { AUTO_ACTIONS, enteredAt, nextAutoAction } from '../domain/lifecycle-policy.ts';
 import type { Release } from '../domain/release.ts';
 import { transitionError } from '../domain/state-machine.ts';
 import { eventTypeFor } from './lifecycle-events.ts';
@@ -50,7 +51,11 @@ export class InstanceRecorder {
       // Command paths only take moves the table allows; reaching this is a bug, so fail loudly and visibly.
       if (refusal) throw ApplicationFailure.nonRetryable(`internal: ${refusal}`, 'invalid_state');
     }
-    this.set({ state: to, error: to === 'failed' ? options.error : undefined });
+    this.set({
+      state: to,
+      error: to === 'failed' ? options.error : undefined,
+      ...enteredAt(to, new Date().toISOString()),
+    });
     await this.record(by, {
       type: eventTypeFor(to, by.command),
       ...options,
@@ -61,7 +66,12 @@ export class InstanceRecorder {
   /** Writes the current snapshot and one lifecycle event, under the next sequence number. */
   async record(by: Requester, options: RecordOptions): Promise<void> {
     this.sequence += 1;
-    this.set({ updated_at: new Date().toISOString() });
+    const now = new Date();
+    this.set({ updated_at: now.toISOString() });
+    this.set({ next_auto_action: nextAutoAction(this.instance, now) });
+    // A policy's command concludes with the policy's own event (instance.auto_stopped, …).
+    const policyEvent =
+      by.auto && options.conclusion === 'succeeded' ? AUTO_ACTIONS[by.auto].event : undefined;
     upsertSearchAttributes([
       { key: StateAttribute, value: this.instance.state },
       { key: SuspendedAttribute, value: this.instance.suspend_reason !== undefined },
@@ -72,10 +82,11 @@ export class InstanceRecorder {
       seq: this.sequence,
       ...(releases.length > 0 ? { releases } : {}),
       event: {
-        type: options.type ?? `instance.${this.instance.state}`,
+        type: policyEvent ?? options.type ?? `instance.${this.instance.state}`,
         payload: {
           ...options.payload,
           command: by.command,
+          ...(by.auto ? { auto_action: by.auto } : {}),
           request_id: by.request_id,
           ...(by.actor ? { actor: by.actor } : {}),
           ...(options.error ? { error: options.error } : {}),

@@ -15,6 +15,8 @@ import { CommandInbox } from './command-inbox.ts';
 import { untilReadyOrDriftCheck } from './drift-check-timer.ts';
 import { InstanceLifecycle } from './instance-lifecycle.ts';
 import { driftCheckApplies, provision, reconcile } from './internal-work.ts';
+import { policyRefusal } from './lifecycle-policy-changes.ts';
+import { watchLifecyclePolicies } from './lifecycle-policy-timer.ts';
 import {
   type CommandRequest,
   commandMessages,
@@ -47,6 +49,7 @@ export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<In
     pending: inbox.pending(),
   }));
   setHandler(pendingCommandsQuery, () => inbox.pending());
+  watchLifecyclePolicies(lifecycle, inbox);
 
   const driftCheckMs = input.options?.driftCheckIntervalMs ?? DEFAULT_DRIFT_CHECK_INTERVAL_MS;
   const maxPerRun = input.options?.maxCommandsPerRun ?? DEFAULT_MAX_COMMANDS_PER_RUN;
@@ -110,7 +113,7 @@ async function run(lifecycle: InstanceLifecycle, item: WorkItem): Promise<Outcom
     case 'invalid_command':
       return lifecycle.reject(by, item.refusal);
     case 'command': {
-      const refusal = commandRefusal(item.command, lifecycle.view());
+      const refusal = policyRefusal(item, lifecycle) ?? commandRefusal(item.command, lifecycle.view());
       return refusal ? lifecycle.reject(by, refusal) : runCommand(lifecycle, item.command, by);
     }
   }

@@ -3,6 +3,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { RunState } from '../domain/command-rules.ts';
 import type { CommandInput, CommandName } from '../domain/commands.ts';
 import type { Instance } from '../domain/instance.ts';
+import type { NextAutoAction } from '../domain/lifecycle-policy.ts';
 import type { Definition } from '../domain/sources/variables.ts';
 import type { ReleaseBookState } from './release-book.ts';
 
@@ -33,6 +34,8 @@ export interface QueuedCommand {
   via: 'update' | 'signal' | 'workflow';
   /** The command's arguments as received, left out when it has none (a signal's may be invalid). */
   args?: QueuedArgs;
+  /** A lifecycle policy's command: the action that fell due. */
+  auto?: NextAutoAction;
 }
 
 /** Any command's argument fields (the queue is read without knowing which command each entry is). */

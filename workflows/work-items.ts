@@ -1,6 +1,7 @@
 import type { Refusal } from '../domain/command-rules.ts';
 import { type Command, type CommandName, parseCommand } from '../domain/commands.ts';
 import type { Instance } from '../domain/instance.ts';
+import type { AutoActionName, NextAutoAction } from '../domain/lifecycle-policy.ts';
 import type { QueuedArgs, QueuedCommand } from './messages.ts';
 
 /**
@@ -14,7 +15,9 @@ export interface CommandWork {
   command: Command;
   request_id: string;
   actor?: string;
-  via: 'update' | 'signal';
+  via: 'update' | 'signal' | 'workflow';
+  /** Sent by a lifecycle policy that fell due (via `workflow`). */
+  auto?: NextAutoAction;
 }
 
 /** A signal whose arguments do not parse: recorded as rejected when its turn comes, never applied. */
@@ -43,13 +46,15 @@ export interface Requester {
   request_id: string;
   actor?: string;
   via: 'update' | 'signal' | 'workflow';
+  /** The lifecycle policy that sent the command: its concluding event is the policy's. */
+  auto?: AutoActionName;
 }
 
 /** A command as received: parsed into a `CommandWork`, or kept as an `InvalidCommandWork` to be rejected. */
 export function commandWork(
   name: CommandName,
   args: unknown,
-  meta: Pick<CommandWork, 'request_id' | 'actor' | 'via'>,
+  meta: Pick<InvalidCommandWork, 'request_id' | 'actor' | 'via'>,
 ): CommandWork | InvalidCommandWork {
   const parsed = parseCommand(name, args);
   if (parsed.ok) return { kind: 'command', command: parsed.command, ...meta };
@@ -66,7 +71,7 @@ export function commandWork(
 export function requesterOf(item: WorkItem): Requester {
   switch (item.kind) {
     case 'command':
-      return requester(item.command.name, item);
+      return { ...requester(item.command.name, item), ...(item.auto ? { auto: item.auto.action } : {}) };
     case 'invalid_command':
       return requester(item.name, item);
     default:
@@ -89,7 +94,10 @@ export function toQueued(item: WorkItem): QueuedCommand {
     case 'reconcile':
       return { name: item.kind, request_id: item.request_id, via: 'workflow' };
     case 'command':
-      return queued(item.command.name, item, item.command.args);
+      return {
+        ...queued(item.command.name, item, item.command.args),
+        ...(item.auto ? { auto: item.auto } : {}),
+      };
     case 'invalid_command':
       return queued(item.name, item, item.received);
   }
@@ -108,6 +116,10 @@ function queued(name: CommandName, item: CommandWork | InvalidCommandWork, args:
 export function fromQueued(queued: QueuedCommand): WorkItem {
   const { name, request_id, actor, via } = queued;
   if (name === 'provision' || name === 'reconcile') return { kind: name, request_id };
+  if (queued.auto) {
+    const work = commandWork(name, queued.args, { request_id, via: 'signal' });
+    return work.kind === 'command' ? { ...work, via: 'workflow', auto: queued.auto } : work;
+  }
   return commandWork(name, queued.args, {
     request_id,
     ...(actor ? { actor } : {}),

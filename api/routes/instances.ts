@@ -13,6 +13,7 @@ import { lookAtHost, requireRoom } from '../host-capacity.ts';
 import { replayCompleted, runIdempotent } from '../idempotency.ts';
 import { isInDoubt } from '../in-doubt.ts';
 import { checkRender, prepareDeployment, requireHealthy, resolvePlacement } from '../instance-placement.ts';
+import { policiesOf } from '../lifecycle-policies.ts';
 import { routeLabel } from '../metrics.ts';
 import { checkScaleLimits, checkServiceLimits } from '../provider-limits.ts';
 import { requireRestartService, requireStopOptions } from '../provider-support.ts';
@@ -159,6 +160,7 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
           source: deployment.source,
           ...(placement.datacenter ? { datacenter_id: placement.datacenter.id } : {}),
           ...(body.labels ? { labels: body.labels } : {}),
+          ...policiesOf(body),
         };
         const record = instanceToRecord(instance, 0);
         // Counted again with the host's admission locked, so racing creates cannot overfill it. The same look

@@ -1,5 +1,6 @@
 import { INSTANCE_STATES } from '../../domain/instance-state.ts';
 import { instanceNameSchema, labelsSchema } from '../../domain/schemas/instance-fields.ts';
+import { createPolicyFields } from '../../domain/schemas/lifecycle-policy.ts';
 import { servicesSchema } from '../../domain/schemas/service-spec.ts';
 import { deploymentSourceSchema, variablesSchema, variableValuesSchema } from './deployment-source.ts';
 import { z } from './zod.ts';
@@ -37,6 +38,7 @@ export const createInstanceSchema = z
     source: deploymentSourceSchema.optional(),
     variables: variablesSchema.optional(),
     variable_values: variableValuesSchema.optional(),
+    ...createPolicyFields,
   })
   .superRefine((req, ctx) => {
     if (!req.source && !req.services) {

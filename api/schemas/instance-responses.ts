@@ -1,5 +1,7 @@
 import { ERROR_STATUS } from '../../domain/errors.ts';
 import { INSTANCE_STATES } from '../../domain/instance-state.ts';
+import { AUTO_ACTION_NAMES } from '../../domain/lifecycle-policy.ts';
+import { createPolicyFields } from '../../domain/schemas/lifecycle-policy.ts';
 import { serviceSpecSchema } from '../../domain/schemas/service-spec.ts';
 import { deploymentSourceSchema } from './deployment-source.ts';
 import { labelsSchema } from './instance-requests.ts';
@@ -21,6 +23,18 @@ export const endpointSchema = z
     public: z.boolean(),
   })
   .meta({ id: 'Endpoint' });
+
+export const nextAutoActionSchema = z
+  .strictObject({
+    action: z.enum(AUTO_ACTION_NAMES),
+    at: timestamp,
+  })
+  .meta({
+    id: 'NextAutoAction',
+    description:
+      'What a lifecycle policy will do next and when: auto_stop, scheduled_stop (stop), scheduled_start ' +
+      '(start), auto_delete, expire (delete). Absent while none is due (and while suspended).',
+  });
 
 /** The seed doc's Instance; fields the Go library omits when empty are optional. */
 export const instanceSchema = z
@@ -51,6 +65,10 @@ export const instanceSchema = z
     suspended_at: timestamp.optional(),
     suspend_reason: z.string().optional(),
     error: z.string().optional().openapi({ description: 'Why the instance is failed.' }),
+    ...createPolicyFields,
+    next_auto_action: nextAutoActionSchema.optional(),
+    last_started_at: timestamp.optional().openapi({ description: 'When it last entered running.' }),
+    stopped_at: timestamp.optional().openapi({ description: 'When it last entered stopped.' }),
   })
   .meta({ id: 'Instance' });
 

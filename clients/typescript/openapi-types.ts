@@ -29,7 +29,7 @@ export interface paths {
      */
     delete: operations["deleteInstance"];
     /**
-     * Rename, replace services or labels (the update command; waits for it unless ?wait=false)
+     * Rename, replace services, labels or lifecycle policies (null removes one) (the update command; waits for it unless ?wait=false)
      * @description Requires any authenticated caller, acting in its own tenant (the token's tenant_id). New services make a new release (GET /v1/instances/{id}/releases). On a running instance it is deployed at once; if it fails to provision or start, the instance goes back to the previous release and keeps serving, the release is marked failed and the update fails (unless ?rollback_on_failure=false: then the instance is left failed). On a stopped or failed instance it is deployed at the next start.
      */
     patch: operations["updateInstance"];
@@ -287,6 +287,25 @@ export interface components {
       suspend_reason?: string;
       /** @description Why the instance is failed. */
       error?: string;
+      auto_stop?: components["schemas"]["AutoStopPolicy"];
+      auto_delete?: components["schemas"]["AutoDeletePolicy"];
+      /**
+       * Format: date-time
+       * @description Delete the instance at this time (RFC 3339).
+       */
+      expires_at?: string;
+      schedule?: components["schemas"]["SchedulePolicy"];
+      next_auto_action?: components["schemas"]["NextAutoAction"];
+      /**
+       * Format: date-time
+       * @description When it last entered running.
+       */
+      last_started_at?: string;
+      /**
+       * Format: date-time
+       * @description When it last entered stopped.
+       */
+      stopped_at?: string;
     };
     ServiceSpec: {
       name: string;
@@ -451,6 +470,27 @@ export interface components {
     Labels: {
       [key: string]: string;
     };
+    /** @description Stop the instance this long after it last started. */
+    AutoStopPolicy: {
+      after: string;
+    };
+    /** @description Delete the instance once it has been stopped this long. */
+    AutoDeletePolicy: {
+      after_stopped: string;
+    };
+    /** @description Start a stopped instance at `start` and stop a running one at `stop` (cron expressions read in `timezone`). */
+    SchedulePolicy: {
+      start?: string;
+      stop?: string;
+      timezone: string;
+    };
+    /** @description What a lifecycle policy will do next and when: auto_stop, scheduled_stop (stop), scheduled_start (start), auto_delete, expire (delete). Absent while none is due (and while suspended). */
+    NextAutoAction: {
+      /** @enum {string} */
+      action: "auto_stop" | "auto_delete" | "expire" | "scheduled_start" | "scheduled_stop";
+      /** Format: date-time */
+      at: string;
+    };
     Problem: {
       type: string;
       title: string;
@@ -485,6 +525,14 @@ export interface components {
       variable_values?: {
         [key: string]: string | number | boolean | null;
       };
+      auto_stop?: components["schemas"]["AutoStopPolicy"];
+      auto_delete?: components["schemas"]["AutoDeletePolicy"];
+      /**
+       * Format: date-time
+       * @description Delete the instance at this time (RFC 3339).
+       */
+      expires_at?: string;
+      schedule?: components["schemas"]["SchedulePolicy"];
     };
     /** @description What the instance runs: services (Docker or Kubernetes), or a helm chart, manifests or an Argo CD application (Kubernetes). Kept as submitted; templates are rendered at provision time only. */
     DeploymentSource: components["schemas"]["ServicesSource"] | components["schemas"]["HelmDeploymentSource"] | components["schemas"]["ManifestsDeploymentSource"] | components["schemas"]["ArgoCDDeploymentSource"];
@@ -521,6 +569,10 @@ export interface components {
       name?: string;
       services?: components["schemas"]["ServiceSpec"][];
       labels?: components["schemas"]["Labels"];
+      auto_stop?: components["schemas"]["AutoStopPolicy"] | null;
+      auto_delete?: components["schemas"]["AutoDeletePolicy"] | null;
+      expires_at?: string | null;
+      schedule?: components["schemas"]["SchedulePolicy"] | null;
     };
     EmptyRequest: Record<string, never>;
     StopRequest: {
@@ -1142,7 +1194,7 @@ export interface operations {
     };
   };
   /**
-   * Rename, replace services or labels (the update command; waits for it unless ?wait=false)
+   * Rename, replace services, labels or lifecycle policies (null removes one) (the update command; waits for it unless ?wait=false)
    * @description Requires any authenticated caller, acting in its own tenant (the token's tenant_id). New services make a new release (GET /v1/instances/{id}/releases). On a running instance it is deployed at once; if it fails to provision or start, the instance goes back to the previous release and keeps serving, the release is marked failed and the update fails (unless ?rollback_on_failure=false: then the instance is left failed). On a stopped or failed instance it is deployed at the next start.
    */
   updateInstance: {

@@ -1,6 +1,12 @@
 import { EntitySchema } from '@mikro-orm/core';
 import type { DeploymentSource, Endpoint, ServiceSpec, WorkloadKind } from '../../domain/instance.ts';
 import type { InstanceState } from '../../domain/instance-state.ts';
+import type {
+  AutoDeletePolicy,
+  AutoStopPolicy,
+  NextAutoAction,
+  SchedulePolicy,
+} from '../../domain/lifecycle-policy.ts';
 
 /**
  * The read model of one instance: what the API serves. Only the instance workflow writes it (through the
@@ -27,6 +33,13 @@ export interface InstanceRecord {
   suspended_at: Date | null;
   suspend_reason: string | null;
   error: string | null;
+  auto_stop: AutoStopPolicy | null;
+  auto_delete: AutoDeletePolicy | null;
+  expires_at: Date | null;
+  schedule: SchedulePolicy | null;
+  next_auto_action: NextAutoAction | null;
+  last_started_at: Date | null;
+  stopped_at: Date | null;
   seq: number;
   created_at: Date;
   updated_at: Date;
@@ -55,6 +68,13 @@ export const InstanceRecordSchema = new EntitySchema<InstanceRecord>({
     suspended_at: { type: 'Date', columnType: 'timestamptz', nullable: true },
     suspend_reason: { type: 'string', columnType: 'text', nullable: true },
     error: { type: 'string', columnType: 'text', nullable: true },
+    auto_stop: { type: 'json', nullable: true },
+    auto_delete: { type: 'json', nullable: true },
+    expires_at: { type: 'Date', columnType: 'timestamptz', nullable: true },
+    schedule: { type: 'json', nullable: true },
+    next_auto_action: { type: 'json', nullable: true },
+    last_started_at: { type: 'Date', columnType: 'timestamptz', nullable: true },
+    stopped_at: { type: 'Date', columnType: 'timestamptz', nullable: true },
     seq: { type: 'number', columnType: 'integer' },
     created_at: { type: 'Date', columnType: 'timestamptz(6)' },
     updated_at: { type: 'Date', columnType: 'timestamptz(6)' },
