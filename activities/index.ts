@@ -1,7 +1,10 @@
 import type { Client } from '@temporalio/client';
 import { BillingStore } from '../db/billing-store.ts';
 import type { Orm } from '../db/database.ts';
+import { EventStream } from '../db/event-stream.ts';
 import { ReadModelProjection } from '../db/read-model-projection.ts';
+import { WebhookStore } from '../db/webhook-store.ts';
+import type { HostLookup } from '../domain/webhook-address.ts';
 import type { KustomizeOptions } from '../providers/kustomize.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { SecretStore } from '../providers/secret-store.ts';
@@ -9,6 +12,8 @@ import { type BillingActivities, createBillingActivities } from './billing-activ
 import type { InstanceActivities } from './instance-activity-types.ts';
 import { createProviderActivities } from './provider-activities.ts';
 import { createReadModelActivities } from './read-model-activities.ts';
+import { createWebhookActivities, type WebhookActivities } from './webhook-activities.ts';
+import { defaultHostLookup } from './webhook-post.ts';
 
 export interface ActivityDependencies {
   providers: ProviderRegistry;
@@ -19,12 +24,23 @@ export interface ActivityDependencies {
   secrets: SecretStore;
   /** How kustomize sources are built (CTRLPLANE_KUSTOMIZE_BIN; default: kustomize or kubectl on PATH). */
   kustomize?: KustomizeOptions;
+  /** Webhook deliveries: CTRLPLANE_WEBHOOK_ALLOW_PRIVATE, CTRLPLANE_WEBHOOK_TIMEOUT_MS (default: refused, 10 s). */
+  webhooks?: { allowPrivate: boolean; timeoutMs: number; lookup?: HostLookup };
 }
 
-export function createActivities(deps: ActivityDependencies): InstanceActivities & BillingActivities {
+export function createActivities(
+  deps: ActivityDependencies,
+): InstanceActivities & BillingActivities & WebhookActivities {
   return {
     ...createProviderActivities(deps.providers, deps.secrets, deps.kustomize),
     ...createReadModelActivities(new ReadModelProjection(deps.orm)),
     ...createBillingActivities({ store: new BillingStore(deps.orm), client: deps.client }),
+    ...createWebhookActivities({
+      webhooks: new WebhookStore(deps.orm),
+      stream: new EventStream(deps.orm),
+      allowPrivate: deps.webhooks?.allowPrivate ?? false,
+      timeoutMs: deps.webhooks?.timeoutMs ?? 10_000,
+      lookup: deps.webhooks?.lookup ?? defaultHostLookup,
+    }),
   };
 }

@@ -5,6 +5,7 @@ import { Migration20261126020000_billing } from './Migration20261126020000_billi
 import { Migration20261126030000_datacenters } from './Migration20261126030000_datacenters.ts';
 import { Migration20261201000000_stream_tickets } from './Migration20261201000000_stream_tickets.ts';
 import { Migration20261201010000_registry_credentials } from './Migration20261201010000_registry_credentials.ts';
+import { Migration20261202020000_webhooks } from './Migration20261202020000_webhooks.ts';
 
 /** Committed migrations, in order. Listed explicitly so they load the same under tsx, tsc output and bundlers. */
 export const migrationsList: MigrationObject[] = [
@@ -17,4 +18,5 @@ export const migrationsList: MigrationObject[] = [
     name: 'Migration20261201010000_registry_credentials',
     class: Migration20261201010000_registry_credentials,
   },
+  { name: 'Migration20261202020000_webhooks', class: Migration20261202020000_webhooks },
 ];
