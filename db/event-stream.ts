@@ -77,7 +77,8 @@ export class EventStream {
       params.push(filter.instance_id);
     }
     if (filter.types !== undefined) {
-      where.push('"type" = any(?::text[])');
+      // MikroORM inlines an array parameter as a list of literals.
+      where.push('"type" = any(array[?]::text[])');
       params.push(filter.types);
     }
     params.push(limit);

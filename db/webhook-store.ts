@@ -57,7 +57,7 @@ export class WebhookStore {
     await this.connection().execute(
       `insert into "webhooks" ("id", "tenant_id", "url", "event_types", "enabled", "secret", "cursor_txid",
                                "cursor_position", "created_at", "updated_at")
-       values (?, ?, ?, ?::text[], ?, ?, ?::xid8, ?::bigint, ?, ?)`,
+       values (?, ?, ?, array[?]::text[], ?, ?, ?::xid8, ?::bigint, ?, ?)`,
       [
         webhook.id,
         webhook.tenant_id,
@@ -94,15 +94,24 @@ export class WebhookStore {
     id: string,
     change: Partial<Pick<WebhookSummary, 'url' | 'event_types' | 'enabled'>>,
   ): Promise<WebhookSummary | undefined> {
+    // MikroORM inlines an array parameter as a list of literals: the types go in an array constructor.
+    const types = change.event_types === undefined ? '"event_types"' : 'array[?]::text[]';
     const [row] = await this.connection().execute<WebhookSummary[]>(
       `update "webhooks" set
          "url" = coalesce(?, "url"),
-         "event_types" = coalesce(?::text[], "event_types"),
+         "event_types" = ${types},
          "enabled" = coalesce(?, "enabled"),
          "updated_at" = ?
        where "tenant_id" = ? and "id" = ?
        returning ${SUMMARY_COLUMNS}`,
-      [change.url ?? null, change.event_types ?? null, change.enabled ?? null, new Date(), tenantId, id],
+      [
+        change.url ?? null,
+        ...(change.event_types === undefined ? [] : [change.event_types]),
+        change.enabled ?? null,
+        new Date(),
+        tenantId,
+        id,
+      ],
     );
     return row;
   }
