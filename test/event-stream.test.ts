@@ -204,7 +204,7 @@ describe('GET /v1/events: the tenant event stream', () => {
     const cases: [string, Record<string, string>, string][] = [
       ['?after=evt_nope', {}, 'after'],
       ['', { 'last-event-id': 'x' }, 'Last-Event-ID'],
-      ['?type=Started', {}, 'type'],
+      ['?type=Started', {}, 'type[0]'],
       ['?instance=inst_1', {}, 'instance'],
       ['?follow=maybe', {}, 'follow'],
       ['?color=red', {}, 'color'],
