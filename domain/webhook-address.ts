@@ -5,7 +5,7 @@ import { BlockList, isIP } from 'node:net';
  * platform's own network rather than the tenant's receiver (loopback, private and shared ranges, link-local with
  * the cloud metadata service 169.254.169.254, unique-local with fd00:ec2::254, and every non-unicast range).
  */
-const REFUSED = new BlockList();
+const REFUSED_V4 = new BlockList();
 for (const [net, prefix] of [
   ['0.0.0.0', 8],
   ['10.0.0.0', 8],
@@ -22,8 +22,10 @@ for (const [net, prefix] of [
   ['224.0.0.0', 4],
   ['240.0.0.0', 4],
 ] as const) {
-  REFUSED.addSubnet(net, prefix, 'ipv4');
+  REFUSED_V4.addSubnet(net, prefix, 'ipv4');
 }
+// A list of its own: a BlockList also matches IPv4 addresses against IPv6 rules as if they were mapped.
+const REFUSED_V6 = new BlockList();
 for (const [net, prefix] of [
   ['::', 128],
   ['::1', 128],
@@ -36,14 +38,14 @@ for (const [net, prefix] of [
   ['fe80::', 10],
   ['ff00::', 8],
 ] as const) {
-  REFUSED.addSubnet(net, prefix, 'ipv6');
+  REFUSED_V6.addSubnet(net, prefix, 'ipv6');
 }
 
 /** Why a webhook may not be sent to `address` (an IP literal), or undefined when it may. */
 export function refusedAddress(address: string): string | undefined {
   const family = isIP(address);
   if (family === 0) return `${address} is not an IP address`;
-  return REFUSED.check(address, family === 4 ? 'ipv4' : 'ipv6')
+  return (family === 4 ? REFUSED_V4.check(address, 'ipv4') : REFUSED_V6.check(address, 'ipv6'))
     ? `${address} is a loopback, private, link-local or reserved address`
     : undefined;
 }
