@@ -4,16 +4,16 @@ import type { Orm } from '../db/database.ts';
 import { EventStream } from '../db/event-stream.ts';
 import { ReadModelProjection } from '../db/read-model-projection.ts';
 import { WebhookStore } from '../db/webhook-store.ts';
-import type { HostLookup } from '../domain/webhook-address.ts';
 import type { KustomizeOptions } from '../providers/kustomize.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { SecretStore } from '../providers/secret-store.ts';
+import type { HostLookup } from '../webhooks/address.ts';
+import { defaultHostLookup } from '../webhooks/post.ts';
 import { type BillingActivities, createBillingActivities } from './billing-activities.ts';
 import type { InstanceActivities } from './instance-activity-types.ts';
 import { createProviderActivities } from './provider-activities.ts';
 import { createReadModelActivities } from './read-model-activities.ts';
 import { createWebhookActivities, type WebhookActivities } from './webhook-activities.ts';
-import { defaultHostLookup } from './webhook-post.ts';
 
 export interface ActivityDependencies {
   providers: ProviderRegistry;

@@ -2,9 +2,9 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { EventStream, StreamCursor } from '../db/event-stream.ts';
 import type { WebhookStore } from '../db/webhook-store.ts';
 import { eventMessage } from '../domain/event-message.ts';
-import { type HostLookup, RefusedAddressError } from '../domain/webhook-address.ts';
-import { SIGNATURE_HEADER, signatureHeader } from '../domain/webhook-signature.ts';
-import { postWebhook } from './webhook-post.ts';
+import { type HostLookup, RefusedAddressError } from '../webhooks/address.ts';
+import { postWebhook } from '../webhooks/post.ts';
+import { SIGNATURE_HEADER, signatureHeader } from '../webhooks/signature.ts';
 
 /** Events of one instance in a batch, in their order. */
 export interface InstanceBatch {

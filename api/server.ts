@@ -1,7 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
-import { defaultHostLookup } from '../activities/webhook-post.ts';
 import type { Config } from '../config/env.ts';
 import type { Logger } from '../config/logger.ts';
 import { BillingStore } from '../db/billing-store.ts';
@@ -16,6 +15,7 @@ import { StreamTicketStore } from '../db/stream-tickets.ts';
 import { WebhookStore } from '../db/webhook-store.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { tracingClientInterceptors } from '../telemetry/temporal.ts';
+import { defaultHostLookup } from '../webhooks/post.ts';
 import { createApp } from './app.ts';
 import { apiGrpcInterceptors, InstanceCommands } from './instance-commands.ts';
 import { ApiMetrics } from './metrics.ts';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { allowedAddresses, RefusedAddressError, refusedAddress } from '../domain/webhook-address.ts';
-import { signatureHeader, verifySignature } from '../domain/webhook-signature.ts';
+import { allowedAddresses, RefusedAddressError, refusedAddress } from '../webhooks/address.ts';
+import { signatureHeader, verifySignature } from '../webhooks/signature.ts';
 
 describe('webhook signatures', () => {
   const secret = 'whsec_unit';

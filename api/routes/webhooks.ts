@@ -3,8 +3,8 @@ import { typeid } from 'typeid-js';
 import type { EventStream } from '../../db/event-stream.ts';
 import type { WebhookDelivery, WebhookStore, WebhookSummary } from '../../db/webhook-store.ts';
 import { CtrlplaneError } from '../../domain/errors.ts';
-import { allowedAddresses, type HostLookup, RefusedAddressError } from '../../domain/webhook-address.ts';
-import { newWebhookSecret } from '../../domain/webhook-signature.ts';
+import { allowedAddresses, type HostLookup, RefusedAddressError } from '../../webhooks/address.ts';
+import { newWebhookSecret } from '../../webhooks/signature.ts';
 import { routeLabel } from '../metrics.ts';
 import { requireRole, TENANT_ADMIN_ROLE } from '../roles.ts';
 import {

@@ -11,7 +11,10 @@ const webhookUrl = z
   .string()
   .max(2048)
   .url('must be an http or https URL')
-  .refine((raw) => URL.canParse(raw) && /^https?:$/.test(new URL(raw).protocol), 'must be an http or https URL')
+  .refine(
+    (raw) => URL.canParse(raw) && /^https?:$/.test(new URL(raw).protocol),
+    'must be an http or https URL',
+  )
   .refine((raw) => {
     const url = URL.canParse(raw) ? new URL(raw) : undefined;
     return url === undefined || (url.username === '' && url.password === '');

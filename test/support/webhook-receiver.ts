@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SIGNATURE_HEADER, verifySignature } from '../../domain/webhook-signature.ts';
+import { SIGNATURE_HEADER, verifySignature } from '../../webhooks/signature.ts';
 import type { StreamedEvent } from './event-stream-client.ts';
 
 export interface ReceivedDelivery {

@@ -2,7 +2,7 @@ import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
-import { allowedAddresses, type HostLookup, type ResolvedAddress } from '../domain/webhook-address.ts';
+import { allowedAddresses, type HostLookup, type ResolvedAddress } from './address.ts';
 
 export const defaultHostLookup: HostLookup = (host) =>
   new Promise((resolve, reject) => {
