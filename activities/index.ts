@@ -9,6 +9,7 @@ import type { ProviderRegistry } from '../providers/registry.ts';
 import type { SecretStore } from '../providers/secret-store.ts';
 import type { HostLookup } from '../webhooks/address.ts';
 import { defaultHostLookup } from '../webhooks/post.ts';
+import { WebhookSecretCipher } from '../webhooks/secret-cipher.ts';
 import { type BillingActivities, createBillingActivities } from './billing-activities.ts';
 import type { InstanceActivities } from './instance-activity-types.ts';
 import { createProviderActivities } from './provider-activities.ts';
@@ -24,8 +25,11 @@ export interface ActivityDependencies {
   secrets: SecretStore;
   /** How kustomize sources are built (CTRLPLANE_KUSTOMIZE_BIN; default: kustomize or kubectl on PATH). */
   kustomize?: KustomizeOptions;
-  /** Webhook deliveries: CTRLPLANE_WEBHOOK_ALLOW_PRIVATE, CTRLPLANE_WEBHOOK_TIMEOUT_MS (default: refused, 10 s). */
-  webhooks?: { allowPrivate: boolean; timeoutMs: number; lookup?: HostLookup };
+  /**
+   * Webhook deliveries: CTRLPLANE_WEBHOOK_ALLOW_PRIVATE, CTRLPLANE_WEBHOOK_TIMEOUT_MS, CTRLPLANE_WEBHOOK_SECRET_KEY
+   * (default: private addresses refused, 10 s, no key).
+   */
+  webhooks?: { allowPrivate: boolean; timeoutMs: number; secretKey?: string; lookup?: HostLookup };
 }
 
 export function createActivities(
@@ -36,7 +40,7 @@ export function createActivities(
     ...createReadModelActivities(new ReadModelProjection(deps.orm)),
     ...createBillingActivities({ store: new BillingStore(deps.orm), client: deps.client }),
     ...createWebhookActivities({
-      webhooks: new WebhookStore(deps.orm),
+      webhooks: new WebhookStore(deps.orm, new WebhookSecretCipher(deps.webhooks?.secretKey)),
       stream: new EventStream(deps.orm),
       allowPrivate: deps.webhooks?.allowPrivate ?? false,
       timeoutMs: deps.webhooks?.timeoutMs ?? 10_000,

@@ -16,6 +16,7 @@ import { WebhookStore } from '../db/webhook-store.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { tracingClientInterceptors } from '../telemetry/temporal.ts';
 import { defaultHostLookup } from '../webhooks/post.ts';
+import { WebhookSecretCipher } from '../webhooks/secret-cipher.ts';
 import { createApp } from './app.ts';
 import { apiGrpcInterceptors, InstanceCommands } from './instance-commands.ts';
 import { ApiMetrics } from './metrics.ts';
@@ -67,7 +68,7 @@ export async function startApi(
     events: new InstanceEventStore(orm),
     eventStream: new EventStream(orm),
     webhooks: {
-      store: new WebhookStore(orm),
+      store: new WebhookStore(orm, new WebhookSecretCipher(config.CTRLPLANE_WEBHOOK_SECRET_KEY)),
       workflows: new WebhookWorkflows({
         client,
         taskQueue: config.CTRLPLANE_TASK_QUEUE,

@@ -256,6 +256,11 @@ const envFields = z.object({
     "when true, webhooks may be sent to loopback, private, link-local and other non-public addresses (checked when a webhook is saved and again at each delivery); only for receivers on the platform's own network",
     '`false`',
   ),
+  CTRLPLANE_WEBHOOK_SECRET_KEY: setting(
+    z.string().min(32, 'must be at least 32 characters').optional(),
+    'key (≥ 32 characters, e.g. `openssl rand -hex 32`) that encrypts webhook secrets in the database (AES-256-GCM); the same for the API and every worker, kept across upgrades; secrets stored without a key still work once one is set',
+    'none: secrets are stored as given (`npm start` makes one in `.data/dev-webhook-secret-key`)',
+  ),
   CTRLPLANE_WEBHOOK_TIMEOUT_MS: setting(
     z.coerce.number().int().positive().default(10_000),
     "how long one webhook delivery attempt waits for the receiver's answer before it is retried",

@@ -1,3 +1,4 @@
+import type { WebhookSecretCipher } from '../webhooks/secret-cipher.ts';
 import type { Orm } from './database.ts';
 import type { StreamCursor, StreamEvent } from './event-stream.ts';
 
@@ -43,11 +44,13 @@ const SUMMARY_COLUMNS = `"id", "tenant_id", "url", "event_types", "enabled", "cr
 
 /**
  * Webhooks and their deliveries. Every tenant-facing read and write is scoped to a tenant; only `target` (the
- * delivery workflow's) returns the secret. The secret is stored as given, like registry passwords: the database
- * is as secret as what it holds.
+ * delivery workflow's) returns the secret, which is stored sealed by the cipher (webhooks/secret-cipher.ts).
  */
 export class WebhookStore {
-  constructor(private readonly orm: Orm) {}
+  constructor(
+    private readonly orm: Orm,
+    private readonly cipher: WebhookSecretCipher,
+  ) {}
 
   private connection() {
     return this.orm.em.fork().getConnection();
@@ -64,7 +67,7 @@ export class WebhookStore {
         webhook.url,
         webhook.event_types,
         webhook.enabled,
-        webhook.secret,
+        this.cipher.seal(webhook.secret),
         webhook.cursor.txid,
         webhook.cursor.position,
         webhook.created_at,
@@ -130,7 +133,7 @@ export class WebhookStore {
     const [row] = await this.connection().execute<WebhookSummary[]>(
       `update "webhooks" set "secret" = ?, "updated_at" = ? where "tenant_id" = ? and "id" = ?
        returning ${SUMMARY_COLUMNS}`,
-      [secret, new Date(), tenantId, id],
+      [this.cipher.seal(secret), new Date(), tenantId, id],
     );
     return row;
   }
@@ -146,8 +149,12 @@ export class WebhookStore {
       [id],
     );
     if (!row) return undefined;
-    const { cursor_txid, cursor_position, ...target } = row;
-    return { ...target, cursor: { txid: cursor_txid, position: cursor_position } };
+    const { cursor_txid, cursor_position, secret, ...target } = row;
+    return {
+      ...target,
+      secret: this.cipher.open(secret),
+      cursor: { txid: cursor_txid, position: cursor_position },
+    };
   }
 
   /** Queues the events as pending deliveries (once: a delivery already queued is left as it is). */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { allowedAddresses, RefusedAddressError, refusedAddress } from '../webhooks/address.ts';
+import { WebhookSecretCipher } from '../webhooks/secret-cipher.ts';
 import { signatureHeader, verifySignature } from '../webhooks/signature.ts';
 
 describe('webhook signatures', () => {
@@ -69,5 +70,20 @@ describe('webhook addresses', () => {
       allowedAddresses(new URL('http://[::1]:8080/'), { allowPrivate: false, lookup }),
       /::1 is a loopback/,
     );
+  });
+});
+
+describe('webhook secrets at rest', () => {
+  it('are sealed with the key, open only with it, and values stored without a key still open', () => {
+    const cipher = new WebhookSecretCipher('k'.repeat(32));
+    const sealed = cipher.seal('whsec_abc');
+    assert.match(sealed, /^aes256gcm:/);
+    assert.ok(!sealed.includes('whsec_abc'));
+    assert.notEqual(cipher.seal('whsec_abc'), sealed, 'a nonce of its own each time');
+    assert.equal(cipher.open(sealed), 'whsec_abc');
+    assert.equal(cipher.open('whsec_plain'), 'whsec_plain');
+    assert.throws(() => new WebhookSecretCipher('x'.repeat(32)).open(sealed));
+    assert.throws(() => new WebhookSecretCipher(undefined).open(sealed), /CTRLPLANE_WEBHOOK_SECRET_KEY/);
+    assert.equal(new WebhookSecretCipher(undefined).seal('whsec_abc'), 'whsec_abc');
   });
 });

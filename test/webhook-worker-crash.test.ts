@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { deleteTenantRows } from './support/api-seed.ts';
 import { apiClient, eventually } from './support/http.ts';
@@ -9,13 +10,18 @@ import { spawnWorker, type WorkerProcess } from './support/worker-process.ts';
 
 // Real Temporal and PostgreSQL; the worker is a real separate process that is SIGKILLed while a delivery is in
 // flight; the receiver is an HTTP server on loopback (allowed by CTRLPLANE_WEBHOOK_ALLOW_PRIVATE).
+const SECRET_KEY = randomBytes(32).toString('hex');
+
 describe('a worker killed in the middle of a webhook delivery', () => {
   let stack: Stack;
   let receiver: Receiver;
   const workers: WorkerProcess[] = [];
 
   before(async () => {
-    stack = await startStack({ worker: false, env: { CTRLPLANE_WEBHOOK_ALLOW_PRIVATE: 'true' } });
+    stack = await startStack({
+      worker: false,
+      env: { CTRLPLANE_WEBHOOK_ALLOW_PRIVATE: 'true', CTRLPLANE_WEBHOOK_SECRET_KEY: SECRET_KEY },
+    });
   });
 
   after(async () => {
@@ -29,6 +35,8 @@ describe('a worker killed in the middle of a webhook delivery', () => {
     const w = spawnWorker({
       CTRLPLANE_TASK_QUEUE: stack.config.CTRLPLANE_TASK_QUEUE,
       CTRLPLANE_WEBHOOK_ALLOW_PRIVATE: 'true',
+      // The API encrypts the secrets with this key; the worker opens them with it to sign.
+      CTRLPLANE_WEBHOOK_SECRET_KEY: SECRET_KEY,
     });
     workers.push(w);
     return w;

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { typeid } from 'typeid-js';
@@ -7,6 +8,7 @@ import { startApi } from '../api/server.ts';
 import { createLogger } from '../config/logger.ts';
 import { EventStream } from '../db/event-stream.ts';
 import { WebhookStore } from '../db/webhook-store.ts';
+import { WebhookSecretCipher } from '../webhooks/secret-cipher.ts';
 import { deleteTenantRows } from './support/api-seed.ts';
 import { httpdService, removeInstances } from './support/docker.ts';
 import { apiClient, eventually } from './support/http.ts';
@@ -23,7 +25,12 @@ describe('webhooks', () => {
   const created: string[] = [];
 
   before(async () => {
-    stack = await startStack({ env: { CTRLPLANE_WEBHOOK_ALLOW_PRIVATE: 'true' } });
+    stack = await startStack({
+      env: {
+        CTRLPLANE_WEBHOOK_ALLOW_PRIVATE: 'true',
+        CTRLPLANE_WEBHOOK_SECRET_KEY: randomBytes(32).toString('hex'),
+      },
+    });
   });
 
   after(async () => {
@@ -71,6 +78,13 @@ describe('webhooks', () => {
       [id],
     );
     assert.ok(!JSON.stringify(list.body).includes(res.body.secret));
+    // At rest the secret is encrypted: the database alone does not sign deliveries.
+    const [stored] = await stack.orm.em
+      .fork()
+      .getConnection()
+      .execute<{ secret: string }[]>('select secret from webhooks where id = ?', [id]);
+    assert.match(stored?.secret ?? '', /^aes256gcm:/);
+    assert.ok(!stored?.secret.includes(res.body.secret.slice('whsec_'.length)));
 
     const patched = await t.admin('PATCH', `/v1/webhooks/${id}`, { enabled: false, event_types: [] });
     assert.equal(patched.status, 200);
@@ -147,7 +161,10 @@ describe('webhooks', () => {
     const inst = t.outbox.newInstance();
     await t.outbox.record(inst, 'instance.created');
     const stream = new EventStream(stack.orm);
-    const webhooks = new WebhookStore(stack.orm);
+    const webhooks = new WebhookStore(
+      stack.orm,
+      new WebhookSecretCipher(stack.config.CTRLPLANE_WEBHOOK_SECRET_KEY),
+    );
     // Stored as the API stores a webhook whose name resolved to a public address when it was made (the API's
     // check is the test above); by delivery time the name resolves to loopback. No DNS server can be
     // controlled here, so the resolver is the activity's injected one: it answers what a rebinding server would.

@@ -60,6 +60,7 @@ export async function runWorker({
         webhooks: {
           allowPrivate: config.CTRLPLANE_WEBHOOK_ALLOW_PRIVATE ?? false,
           timeoutMs: config.CTRLPLANE_WEBHOOK_TIMEOUT_MS,
+          ...(config.CTRLPLANE_WEBHOOK_SECRET_KEY ? { secretKey: config.CTRLPLANE_WEBHOOK_SECRET_KEY } : {}),
         },
       }),
       workflowBundlePath,

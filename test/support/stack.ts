@@ -98,6 +98,9 @@ export async function startStack(
           webhooks: {
             allowPrivate: config.CTRLPLANE_WEBHOOK_ALLOW_PRIVATE ?? false,
             timeoutMs: config.CTRLPLANE_WEBHOOK_TIMEOUT_MS,
+            ...(config.CTRLPLANE_WEBHOOK_SECRET_KEY
+              ? { secretKey: config.CTRLPLANE_WEBHOOK_SECRET_KEY }
+              : {}),
           },
         }),
         workflowBundlePath: process.env.CTRLPLANE_WORKFLOW_BUNDLE,
