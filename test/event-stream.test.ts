@@ -232,6 +232,16 @@ describe('GET /v1/events: the tenant event stream', () => {
     const ndjsonFollow = await fetch(`${api.url}/v1/events?follow=true`, {
       headers: { authorization: `Bearer ${t.token}` },
     });
+    const ndjsonLines: string[] = [];
+    const ndjsonEnded = (async () => {
+      let pending = '';
+      for await (const chunk of ndjsonFollow.body ?? []) {
+        pending += Buffer.from(chunk).toString('utf8');
+        const parts = pending.split('\n');
+        pending = parts.pop() ?? '';
+        ndjsonLines.push(...parts.filter((l) => l !== ''));
+      }
+    })();
     const sse = openSse(api.url, t.token, '?follow=true');
     assert.equal((await sse.until(1))[0]?.data.type, 'instance.created');
 
@@ -243,12 +253,14 @@ describe('GET /v1/events: the tenant event stream', () => {
       ['instance.created', 'instance.stopped', 'instance.started'],
     );
 
+    await eventually('the NDJSON stream has them too', async () => ndjsonLines.length === 3);
+
     await api.close();
     await sse.ended;
+    await ndjsonEnded;
     assert.equal(sse.received.length, 3, 'nothing more, nothing twice');
-    const lines = (await ndjsonFollow.text()).split('\n').filter((l) => l !== '');
     assert.deepEqual(
-      lines.map((l) => JSON.parse(l).type),
+      ndjsonLines.map((l) => JSON.parse(l).type),
       ['instance.created', 'instance.stopped', 'instance.started'],
     );
   });
