@@ -297,13 +297,18 @@ describe('webhooks', () => {
     assert.ok(!r.signedWith(second, secret), 'the old secret no longer signs');
 
     assert.equal((await t.admin('PATCH', `/v1/webhooks/${id}`, { enabled: false })).status, 200);
+    // A second, enabled webhook of the tenant: once it has the event, the disabled one had the same chance.
+    const witness = await receiver();
+    assert.equal((await t.admin('POST', '/v1/webhooks', { url: witness.url })).status, 201);
     await t.outbox.record(inst, 'instance.started');
-    const paused = await eventually('the paused event listed nowhere as delivered', async () => {
-      const res = await t.admin('GET', `/v1/webhooks/${id}/deliveries`);
-      return res.body.items.length === 2 ? res.body.items : undefined;
-    });
-    assert.equal(paused.length, 2);
-    assert.equal(r.requests.length, 2);
+    await eventually(
+      'the enabled webhook got the event',
+      async () => witness.accepted().length === 1,
+      60_000,
+    );
+    assert.equal(r.requests.length, 2, 'the disabled webhook sent nothing');
+    const paused = await t.admin('GET', `/v1/webhooks/${id}/deliveries`);
+    assert.equal(paused.body.items.length, 2);
     assert.equal((await t.admin('PATCH', `/v1/webhooks/${id}`, { enabled: true })).status, 200);
     await eventually('the event kept while disabled', async () => r.accepted().length === 3, 60_000);
     assert.equal(r.accepted()[2]?.event.type, 'instance.started');
