@@ -3,6 +3,7 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import { pinoHttp } from 'pino-http';
 import type { Logger } from '../config/logger.ts';
 import type { DatacenterStore } from '../db/datacenter-store.ts';
+import type { EventStream } from '../db/event-stream.ts';
 import type { IdempotencyStore } from '../db/idempotency-store.ts';
 import type { InstanceEventStore } from '../db/instance-event-store.ts';
 import type { InstanceStore } from '../db/instance-store.ts';
@@ -28,8 +29,10 @@ import { readinessProbe } from './readiness.ts';
 import { type BillingRoutesDeps, billingRoutes } from './routes/billing.ts';
 import { capacityRoutes } from './routes/capacity.ts';
 import { datacenterRoutes } from './routes/datacenters.ts';
+import { eventStreamRoute } from './routes/events.ts';
 import { instanceRoutes } from './routes/instances.ts';
 import { registryCredentialRoutes } from './routes/registry-credentials.ts';
+import { type WebhookRoutesDeps, webhookRoutes } from './routes/webhooks.ts';
 
 export { BODY_LIMIT_BYTES } from './json-body.ts';
 
@@ -37,6 +40,10 @@ export interface AppDeps {
   store: InstanceStore;
   events: InstanceEventStore;
   releases: ReleaseStore;
+  /** The tenants' lifecycle events as one stream (GET /v1/events; webhooks start at its head). */
+  eventStream: EventStream;
+  /** The /v1/webhooks routes. */
+  webhooks: Omit<WebhookRoutesDeps, 'stream'>;
   commands: InstanceCommands;
   providers: ProviderRegistry;
   /** Datacenters: the /v1/datacenters admin routes and the provider resolution of a create. */
@@ -187,6 +194,17 @@ export function createApp(deps: AppDeps): Express {
   v1.use('/datacenters', datacenterRoutes({ store: deps.datacenters, providers: deps.providers }));
   v1.use('/admin/capacity', capacityRoutes({ providers: deps.providers, store: deps.store }));
   v1.use('/registry-credentials', registryCredentialRoutes({ store: deps.registryCredentials }));
+  v1.get(
+    '/events',
+    ...eventStreamRoute({
+      stream: deps.eventStream,
+      logger: deps.logger,
+      ssePingMs: deps.ssePingMs,
+      shutdown: deps.shutdown,
+    }),
+  );
+  v1.all('/events', routeLabel('/v1/events'), methodNotAllowed('GET'));
+  v1.use('/webhooks', webhookRoutes({ ...deps.webhooks, stream: deps.eventStream }));
   if (deps.billing) v1.use('/admin', billingRoutes(deps.billing));
   app.use('/v1', v1);
 

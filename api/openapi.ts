@@ -11,6 +11,7 @@ import { ERROR_STATUS } from '../domain/errors.ts';
 import { ROLE_DESCRIPTIONS, ROUTE_ROLES } from './route-roles.ts';
 import { registerBillingPaths } from './schemas/billing.ts';
 import { registerDatacenterPaths } from './schemas/datacenters.ts';
+import { registerEventPaths } from './schemas/events.ts';
 import { execRequestSchema, execResultSchema } from './schemas/instance-exec.ts';
 import {
   commandQuerySchema,
@@ -44,6 +45,7 @@ import {
 import { json, problemResponse } from './schemas/openapi-responses.ts';
 import { registerRegistryCredentialPaths } from './schemas/registry-credentials.ts';
 import { deployQuerySchema, registerReleasePaths, rollbackInstanceSchema } from './schemas/releases.ts';
+import { registerWebhookPaths } from './schemas/webhooks.ts';
 import { z } from './schemas/zod.ts';
 
 export const API_VERSION = '1.0.0';
@@ -413,6 +415,8 @@ function buildRegistry(): OpenAPIRegistry {
     },
   });
   registerRegistryCredentialPaths(registry);
+  registerEventPaths(registry, problems(...AUTHENTICATED, 403));
+  registerWebhookPaths(registry);
 
   registry.registerPath({
     method: 'get',
@@ -531,6 +535,11 @@ function generate(): OpenApiDocument {
       {
         name: 'registry-credentials',
         description: "The tenant's own image registry credentials, used to pull its images (admin)",
+      },
+      { name: 'events', description: "The tenant's lifecycle events as one resumable stream (NDJSON, SSE)" },
+      {
+        name: 'webhooks',
+        description: "Signed deliveries of the tenant's lifecycle events to its URLs (admin)",
       },
       {
         name: 'operations',

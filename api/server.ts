@@ -6,17 +6,22 @@ import type { Logger } from '../config/logger.ts';
 import { BillingStore } from '../db/billing-store.ts';
 import { openOrm } from '../db/database.ts';
 import { DatacenterStore } from '../db/datacenter-store.ts';
+import { EventStream } from '../db/event-stream.ts';
 import { IdempotencyStore } from '../db/idempotency-store.ts';
 import { InstanceEventStore } from '../db/instance-event-store.ts';
 import { InstanceStore } from '../db/instance-store.ts';
 import { RegistryCredentialStore } from '../db/registry-credential-store.ts';
 import { ReleaseStore } from '../db/release-store.ts';
 import { StreamTicketStore } from '../db/stream-tickets.ts';
+import { WebhookStore } from '../db/webhook-store.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { tracingClientInterceptors } from '../telemetry/temporal.ts';
+import { defaultHostLookup } from '../webhooks/post.ts';
+import { WebhookSecretCipher } from '../webhooks/secret-cipher.ts';
 import { createApp } from './app.ts';
 import { apiGrpcInterceptors, InstanceCommands } from './instance-commands.ts';
 import { ApiMetrics } from './metrics.ts';
+import { WebhookWorkflows } from './webhook-workflows.ts';
 
 export interface RunningApi {
   server: Server;
@@ -63,6 +68,17 @@ export async function startApi(
     store: new InstanceStore(orm),
     events: new InstanceEventStore(orm),
     releases: new ReleaseStore(orm),
+    eventStream: new EventStream(orm),
+    webhooks: {
+      store: new WebhookStore(orm, new WebhookSecretCipher(config.CTRLPLANE_WEBHOOK_SECRET_KEY)),
+      workflows: new WebhookWorkflows({
+        client,
+        taskQueue: config.CTRLPLANE_TASK_QUEUE,
+        acceptTimeoutMs: config.CTRLPLANE_COMMAND_ACCEPT_TIMEOUT_MS,
+      }),
+      allowPrivate: config.CTRLPLANE_WEBHOOK_ALLOW_PRIVATE ?? false,
+      lookup: defaultHostLookup,
+    },
     ...(config.CTRLPLANE_KUSTOMIZE_BIN ? { kustomize: { binary: config.CTRLPLANE_KUSTOMIZE_BIN } } : {}),
     commands: new InstanceCommands({
       client,

@@ -7,7 +7,7 @@ import { parseNetworkPool } from './network-pool.ts';
 import { parsePortRange } from './port-range.ts';
 import { retiredVariables } from './retired-variables.ts';
 import { parseSecretStoreSpec, type SecretStoreSpec } from './secret-store-spec.ts';
-import { optionalTextVariable, setting, splitList } from './setting.ts';
+import { booleanVariable, optionalTextVariable, setting, splitList } from './setting.ts';
 
 /**
  * Every setting of the API and the worker comes from the environment, parsed here once, with the defaults a local
@@ -254,6 +254,20 @@ const envFields = z.object({
   CTRLPLANE_BILLING_SWEEP_MAX_INSTANCES_PER_RUN: setting(
     z.coerce.number().int().min(1).default(200),
     'instances one billing sweep run handles before it continues as new',
+  ),
+  CTRLPLANE_WEBHOOK_ALLOW_PRIVATE: setting(
+    booleanVariable(),
+    "when true, webhooks may be sent to loopback, private, link-local and other non-public addresses (checked when a webhook is saved and again at each delivery); only for receivers on the platform's own network",
+    '`false`',
+  ),
+  CTRLPLANE_WEBHOOK_SECRET_KEY: setting(
+    z.string().min(32, 'must be at least 32 characters').optional(),
+    'key (≥ 32 characters, e.g. `openssl rand -hex 32`) that encrypts webhook secrets in the database (AES-256-GCM); the same for the API and every worker, kept across upgrades; secrets stored without a key still work once one is set',
+    'none: secrets are stored as given (`npm start` makes one in `.data/dev-webhook-secret-key`)',
+  ),
+  CTRLPLANE_WEBHOOK_TIMEOUT_MS: setting(
+    z.coerce.number().int().positive().default(10_000),
+    "how long one webhook delivery attempt waits for the receiver's answer before it is retried",
   ),
   CTRLPLANE_PROVIDER_HEALTH_TIMEOUT_MS: setting(
     z.coerce.number().int().positive().default(5_000),

@@ -37,6 +37,12 @@ if (!process.env.CTRLPLANE_SPEC_HASH_KEY) {
   if (!existsSync(keyFile)) writeFileSync(keyFile, randomBytes(32).toString('hex'), { mode: 0o600 });
   process.env.CTRLPLANE_SPEC_HASH_KEY = readFileSync(keyFile, 'utf8').trim();
 }
+// The key that encrypts webhook secrets in the database, kept under .data/ so stored secrets keep opening.
+if (!process.env.CTRLPLANE_WEBHOOK_SECRET_KEY) {
+  const keyFile = `${REPO_ROOT}.data/dev-webhook-secret-key`;
+  if (!existsSync(keyFile)) writeFileSync(keyFile, randomBytes(32).toString('hex'), { mode: 0o600 });
+  process.env.CTRLPLANE_WEBHOOK_SECRET_KEY = readFileSync(keyFile, 'utf8').trim();
+}
 // The dev stack's example image (made by setup with `docker import`) runs for every tenant.
 process.env.CTRLPLANE_DOCKER_ALLOWED_IMAGES ??= 'docker.io/ctrlplane-test/*';
 const config = exitOnConfigError(loadConfig);

@@ -44,6 +44,8 @@ describe('every route of the REST API, its success and its errors, checked again
         CTRLPLANE_RATE_LIMIT_PER_MINUTE: '0',
         // No worker creates this schedule: the sweep routes answer 503 here (test/billing-sweep.test.ts runs sweeps).
         CTRLPLANE_BILLING_SCHEDULE_ID: `billing-none-${randomUUID()}`,
+        // The webhook routes' receiver is on loopback.
+        CTRLPLANE_WEBHOOK_ALLOW_PRIVATE: 'true',
       },
     });
     checker = await OpenApiChecker.load(stack.api.url);
@@ -697,6 +699,41 @@ describe('every route of the REST API, its success and its errors, checked again
     assert.equal((await admin('PUT', '/v1/registry-credentials/ghcr.io', { username: 'bot' })).status, 400);
     assert.equal((await admin('DELETE', '/v1/registry-credentials/ghcr.io')).status, 204);
     assert.equal((await admin('DELETE', '/v1/registry-credentials/ghcr.io')).status, 404);
+  });
+
+  it('serves the event stream to the tenant and the webhook routes to admins only, never a secret after creation', async () => {
+    const stream = await owner('GET', `/v1/events?instance=${id}`);
+    assert.equal(stream.status, 200, stream.text);
+    const events = stream.text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
+    assert.ok(events.length > 0 && events.every((e: { instance_id: string }) => e.instance_id === id));
+    assert.equal((await owner('GET', '/v1/events?after=evt_nope')).status, 400);
+    assert.equal((await owner('GET', '/v1/events?all_tenants=true')).status, 403);
+
+    assert.equal((await owner('GET', '/v1/webhooks')).status, 403);
+    const made = await admin('POST', '/v1/webhooks', {
+      url: 'http://127.0.0.1:9/hooks',
+      event_types: ['instance.routes_none'],
+    });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const hook = `/v1/webhooks/${made.body.id}`;
+    assert.equal((await admin('POST', '/v1/webhooks', { url: 'gopher://x' })).status, 400);
+    const list = await admin('GET', '/v1/webhooks');
+    assert.deepEqual(
+      list.body.items.map((w: { id: string }) => w.id),
+      [made.body.id],
+    );
+    assert.equal((await admin('GET', hook)).status, 200);
+    assert.equal((await admin('PATCH', hook, { enabled: false })).body.enabled, false);
+    const rotated = await admin('POST', `${hook}/rotate-secret`);
+    assert.equal(rotated.status, 200);
+    assert.ok(!JSON.stringify((await admin('GET', hook)).body).includes(rotated.body.secret));
+    assert.deepEqual((await admin('GET', `${hook}/deliveries`)).body.items, []);
+    assert.equal((await admin('DELETE', hook)).status, 204);
+    assert.equal((await admin('GET', hook)).status, 404);
+    assert.equal((await admin('POST', `${hook}/rotate-secret`)).status, 404);
   });
 
   it('covered every documented route', (t) => {

@@ -57,6 +57,11 @@ export async function runWorker({
         client,
         secrets,
         ...(config.CTRLPLANE_KUSTOMIZE_BIN ? { kustomize: { binary: config.CTRLPLANE_KUSTOMIZE_BIN } } : {}),
+        webhooks: {
+          allowPrivate: config.CTRLPLANE_WEBHOOK_ALLOW_PRIVATE ?? false,
+          timeoutMs: config.CTRLPLANE_WEBHOOK_TIMEOUT_MS,
+          ...(config.CTRLPLANE_WEBHOOK_SECRET_KEY ? { secretKey: config.CTRLPLANE_WEBHOOK_SECRET_KEY } : {}),
+        },
       }),
       workflowBundlePath,
       shutdownGraceTimeMs: config.CTRLPLANE_WORKER_SHUTDOWN_GRACE_MS,

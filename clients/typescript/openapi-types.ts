@@ -227,6 +227,56 @@ export interface paths {
      */
     delete: operations["deleteRegistryCredential"];
   };
+  "/v1/events": {
+    /**
+     * The tenant’s lifecycle events, oldest first (NDJSON, or SSE with Accept: text/event-stream)
+     * @description Requires any authenticated caller, acting in its own tenant (the token's tenant_id). Every lifecycle event of the caller’s tenant’s instances, in one order that never changes: resuming after an event (`?after=` or `Last-Event-ID`) sends each later event exactly once, none skipped, also when events were being written concurrently. An event is sent once its transaction and every older one have ended. With `follow=true` the stream stays open (SSE sends `: ping` every 15 s) and ends when the API shuts down; the client reconnects with the last id it saw.
+     */
+    get: operations["eventStream"];
+  };
+  "/v1/webhooks": {
+    /**
+     * The tenant’s webhooks, without secrets (admin)
+     * @description Requires the tenant role `admin`, acting in its own tenant.
+     */
+    get: operations["listWebhooks"];
+    /**
+     * Create a webhook (admin); the answer holds its secret, shown this once
+     * @description Requires the tenant role `admin`, acting in its own tenant. Each lifecycle event of the tenant from now on (of the types asked for) is POSTed as a StreamEvent to the URL, signed with the secret; each instance’s events in order; a failed delivery is retried with backoff for 24 h. The receiver deduplicates by the event id (also in `X-Ctrlplane-Event-Id`).
+     */
+    post: operations["createWebhook"];
+  };
+  "/v1/webhooks/{id}": {
+    /**
+     * A webhook, without its secret (admin)
+     * @description Requires the tenant role `admin`, acting in its own tenant.
+     */
+    get: operations["getWebhook"];
+    /**
+     * Delete a webhook and its deliveries (admin); nothing more is sent
+     * @description Requires the tenant role `admin`, acting in its own tenant.
+     */
+    delete: operations["deleteWebhook"];
+    /**
+     * Change a webhook’s URL, event types or enabled (admin)
+     * @description Requires the tenant role `admin`, acting in its own tenant.
+     */
+    patch: operations["updateWebhook"];
+  };
+  "/v1/webhooks/{id}/rotate-secret": {
+    /**
+     * Replace a webhook’s secret (admin); the answer holds the new one, shown this once
+     * @description Requires the tenant role `admin`, acting in its own tenant. Deliveries from now on, retries included, are signed with the new secret only.
+     */
+    post: operations["rotateWebhookSecret"];
+  };
+  "/v1/webhooks/{id}/deliveries": {
+    /**
+     * A webhook’s deliveries, newest first, with status, attempts and last response code (admin)
+     * @description Requires the tenant role `admin`, acting in its own tenant.
+     */
+    get: operations["listWebhookDeliveries"];
+  };
   "/healthz": {
     /** Liveness */
     get: operations["health"];
@@ -854,6 +904,107 @@ export interface components {
       username: string;
       /** @description A password or access token; stored, never returned */
       password: string;
+    };
+    /** @description A lifecycle event, as the stream and webhook deliveries send it */
+    StreamEvent: {
+      /** @description The event’s id (evt_ TypeID): resume after it, deduplicate by it */
+      id: string;
+      /** @example instance.started */
+      type: string;
+      tenant_id: string;
+      instance_id: string;
+      /** @description The event’s place among its instance’s events */
+      seq: number;
+      /** Format: date-time */
+      occurred_at: string;
+      payload: {
+        [key: string]: unknown;
+      } | null;
+    };
+    WebhookWithSecret: {
+      id: string;
+      url: string;
+      event_types: string[];
+      enabled: boolean;
+      /** Format: date-time */
+      created_at: string;
+      /** Format: date-time */
+      updated_at: string;
+      /** @description Signs every delivery: `X-Ctrlplane-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`. Shown this once. */
+      secret: string;
+    };
+    WebhookCreate: {
+      /**
+       * Format: uri
+       * @description Where deliveries are POSTed. Its host must resolve only to public addresses (unless the operator allows private ones); it is checked again at each delivery.
+       * @example https://hooks.example.com/ctrlplane
+       */
+      url: string;
+      /**
+       * @description Only these event types; empty: every type
+       * @default []
+       * @example [
+       *   "instance.started"
+       * ]
+       */
+      event_types?: string[];
+      /** @default true */
+      enabled?: boolean;
+    };
+    WebhookList: {
+      items: components["schemas"]["Webhook"][];
+    };
+    /** @description A webhook; its secret is shown only when it is created or rotated */
+    Webhook: {
+      id: string;
+      url: string;
+      event_types: string[];
+      enabled: boolean;
+      /** Format: date-time */
+      created_at: string;
+      /** Format: date-time */
+      updated_at: string;
+    };
+    WebhookPatch: {
+      /**
+       * Format: uri
+       * @description Where deliveries are POSTed. Its host must resolve only to public addresses (unless the operator allows private ones); it is checked again at each delivery.
+       * @example https://hooks.example.com/ctrlplane
+       */
+      url?: string;
+      /**
+       * @description Only these event types; empty: every type
+       * @example [
+       *   "instance.started"
+       * ]
+       */
+      event_types?: string[];
+      /** @description false pauses deliveries; events are kept and sent, in order, once it is true again */
+      enabled?: boolean;
+    };
+    WebhookDeliveryList: {
+      /** @description Newest event first */
+      items: components["schemas"]["WebhookDelivery"][];
+    };
+    WebhookDelivery: {
+      /** @description The delivered event (its id is in the body, for deduplication) */
+      event_id: string;
+      instance_id: string;
+      event_type: string;
+      /**
+       * @description `pending`: not tried yet; `retrying`: an attempt failed, more follow with backoff for 24 h; `delivered`: the receiver answered 2xx; `failed`: given up (24 h of failures, or a refused address)
+       * @enum {string}
+       */
+      status: "pending" | "retrying" | "delivered" | "failed";
+      attempts: number;
+      last_response_code: number | null;
+      last_error: string | null;
+      /** Format: date-time */
+      created_at: string;
+      /** Format: date-time */
+      last_attempt_at: string | null;
+      /** Format: date-time */
+      delivered_at: string | null;
     };
     Health: {
       /** @enum {string} */
@@ -3471,6 +3622,463 @@ export interface operations {
         };
       };
       /** @description The tenant has no credentials for this registry */
+      404: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Rate limited; see Retry-After */
+      429: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Unexpected error (logged) */
+      500: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /**
+   * The tenant’s lifecycle events, oldest first (NDJSON, or SSE with Accept: text/event-stream)
+   * @description Requires any authenticated caller, acting in its own tenant (the token's tenant_id). Every lifecycle event of the caller’s tenant’s instances, in one order that never changes: resuming after an event (`?after=` or `Last-Event-ID`) sends each later event exactly once, none skipped, also when events were being written concurrently. An event is sent once its transaction and every older one have ended. With `follow=true` the stream stays open (SSE sends `: ping` every 15 s) and ends when the API shuts down; the client reconnects with the last id it saw.
+   */
+  eventStream: {
+    parameters: {
+      query?: {
+        /** @description Only this instance’s events. */
+        instance?: string;
+        /** @description Only these event types, comma-separated (e.g. `instance.started,instance.stopped`). */
+        type?: string;
+        /** @description Keep the stream open and send new events as they happen (default false: end when caught up). */
+        follow?: "true" | "false" | "1" | "0";
+        /** @description Start after this event (an id the stream sent); the `Last-Event-ID` header does the same and wins. Absent: from the oldest event. */
+        after?: string;
+        /** @description Operator role only: this tenant’s events instead of the caller’s own. */
+        tenant_id?: string;
+        /** @description Operator role only: every tenant’s events. */
+        all_tenants?: "true" | "false" | "1" | "0";
+      };
+      header?: {
+        /** @description Resume after this event (SSE) */
+        "last-event-id"?: string;
+      };
+    };
+    responses: {
+      /** @description application/x-ndjson: one StreamEvent per line. text/event-stream: per event `id: <event id>` and `data: <StreamEvent>`. */
+      200: {
+        content: {
+          "application/x-ndjson": components["schemas"]["StreamEvent"];
+          "text/event-stream": string;
+        };
+      };
+      /** @description Invalid request: the offending fields are named in `errors` */
+      400: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, invalid or expired token */
+      401: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The caller lacks the role this operation needs */
+      403: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Rate limited (per tenant, or too many commands in flight on one instance); see Retry-After */
+      429: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Unexpected error (logged) */
+      500: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /**
+   * The tenant’s webhooks, without secrets (admin)
+   * @description Requires the tenant role `admin`, acting in its own tenant.
+   */
+  listWebhooks: {
+    responses: {
+      /** @description The webhooks */
+      200: {
+        content: {
+          "application/json": components["schemas"]["WebhookList"];
+        };
+      };
+      /** @description Invalid request: the offending fields are named in `errors` */
+      400: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, invalid or expired token */
+      401: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The caller lacks the admin role */
+      403: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Rate limited; see Retry-After */
+      429: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Unexpected error (logged) */
+      500: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /**
+   * Create a webhook (admin); the answer holds its secret, shown this once
+   * @description Requires the tenant role `admin`, acting in its own tenant. Each lifecycle event of the tenant from now on (of the types asked for) is POSTed as a StreamEvent to the URL, signed with the secret; each instance’s events in order; a failed delivery is retried with backoff for 24 h. The receiver deduplicates by the event id (also in `X-Ctrlplane-Event-Id`).
+   */
+  createWebhook: {
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["WebhookCreate"];
+      };
+    };
+    responses: {
+      /** @description Created */
+      201: {
+        content: {
+          "application/json": components["schemas"]["WebhookWithSecret"];
+        };
+      };
+      /** @description Invalid request, or the URL’s host resolves to a refused address (`errors[].field` is `url`) */
+      400: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, invalid or expired token */
+      401: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The caller lacks the admin role */
+      403: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The body is not JSON */
+      415: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Rate limited; see Retry-After */
+      429: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Unexpected error (logged) */
+      500: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Temporal did not accept the delivery workflow; nothing was created */
+      503: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /**
+   * A webhook, without its secret (admin)
+   * @description Requires the tenant role `admin`, acting in its own tenant.
+   */
+  getWebhook: {
+    parameters: {
+      path: {
+        id: string;
+      };
+    };
+    responses: {
+      /** @description The webhook */
+      200: {
+        content: {
+          "application/json": components["schemas"]["Webhook"];
+        };
+      };
+      /** @description Invalid request: the offending fields are named in `errors` */
+      400: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, invalid or expired token */
+      401: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The caller lacks the admin role */
+      403: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description No such webhook in the caller’s tenant */
+      404: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Rate limited; see Retry-After */
+      429: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Unexpected error (logged) */
+      500: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /**
+   * Delete a webhook and its deliveries (admin); nothing more is sent
+   * @description Requires the tenant role `admin`, acting in its own tenant.
+   */
+  deleteWebhook: {
+    parameters: {
+      path: {
+        id: string;
+      };
+    };
+    responses: {
+      /** @description Deleted */
+      204: {
+        content: never;
+      };
+      /** @description Invalid request: the offending fields are named in `errors` */
+      400: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, invalid or expired token */
+      401: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The caller lacks the admin role */
+      403: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description No such webhook in the caller’s tenant */
+      404: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Rate limited; see Retry-After */
+      429: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Unexpected error (logged) */
+      500: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /**
+   * Change a webhook’s URL, event types or enabled (admin)
+   * @description Requires the tenant role `admin`, acting in its own tenant.
+   */
+  updateWebhook: {
+    parameters: {
+      path: {
+        id: string;
+      };
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["WebhookPatch"];
+      };
+    };
+    responses: {
+      /** @description Changed */
+      200: {
+        content: {
+          "application/json": components["schemas"]["Webhook"];
+        };
+      };
+      /** @description Invalid request: the offending fields are named in `errors` */
+      400: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, invalid or expired token */
+      401: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The caller lacks the admin role */
+      403: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description No such webhook in the caller’s tenant */
+      404: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The body is not JSON */
+      415: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Rate limited; see Retry-After */
+      429: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Unexpected error (logged) */
+      500: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /**
+   * Replace a webhook’s secret (admin); the answer holds the new one, shown this once
+   * @description Requires the tenant role `admin`, acting in its own tenant. Deliveries from now on, retries included, are signed with the new secret only.
+   */
+  rotateWebhookSecret: {
+    parameters: {
+      path: {
+        id: string;
+      };
+    };
+    responses: {
+      /** @description Rotated */
+      200: {
+        content: {
+          "application/json": components["schemas"]["WebhookWithSecret"];
+        };
+      };
+      /** @description Invalid request: the offending fields are named in `errors` */
+      400: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, invalid or expired token */
+      401: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The caller lacks the admin role */
+      403: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description No such webhook in the caller’s tenant */
+      404: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Rate limited; see Retry-After */
+      429: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Unexpected error (logged) */
+      500: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /**
+   * A webhook’s deliveries, newest first, with status, attempts and last response code (admin)
+   * @description Requires the tenant role `admin`, acting in its own tenant.
+   */
+  listWebhookDeliveries: {
+    parameters: {
+      query?: {
+        limit?: number;
+      };
+      path: {
+        id: string;
+      };
+    };
+    responses: {
+      /** @description The deliveries */
+      200: {
+        content: {
+          "application/json": components["schemas"]["WebhookDeliveryList"];
+        };
+      };
+      /** @description Invalid request: the offending fields are named in `errors` */
+      400: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, invalid or expired token */
+      401: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The caller lacks the admin role */
+      403: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description No such webhook in the caller’s tenant */
       404: {
         content: {
           "application/problem+json": components["schemas"]["Problem"];

@@ -6,6 +6,7 @@ import { Migration20261126030000_datacenters } from './Migration20261126030000_d
 import { Migration20261201000000_stream_tickets } from './Migration20261201000000_stream_tickets.ts';
 import { Migration20261201010000_registry_credentials } from './Migration20261201010000_registry_credentials.ts';
 import { Migration20261202010000_releases } from './Migration20261202010000_releases.ts';
+import { Migration20261202020000_webhooks } from './Migration20261202020000_webhooks.ts';
 import { Migration20261202030000_lifecycle_policies } from './Migration20261202030000_lifecycle_policies.ts';
 
 /** Committed migrations, in order. Listed explicitly so they load the same under tsx, tsc output and bundlers. */
@@ -20,5 +21,6 @@ export const migrationsList: MigrationObject[] = [
     class: Migration20261201010000_registry_credentials,
   },
   { name: 'Migration20261202010000_releases', class: Migration20261202010000_releases },
+  { name: 'Migration20261202020000_webhooks', class: Migration20261202020000_webhooks },
   { name: 'Migration20261202030000_lifecycle_policies', class: Migration20261202030000_lifecycle_policies },
 ];

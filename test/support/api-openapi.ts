@@ -153,7 +153,9 @@ export function checkedClient(baseUrl: string, checker: OpenApiChecker, token?: 
       // not JSON: keep the text
     }
     const answer = { status: res.status, headers: res.headers, body: parsed as never, text };
-    if (!options.unchecked) checker.check(method, path, answer);
+    // Checked against the route the request reached: fetch resolves `..` (also `%2e%2e`) segments of the path.
+    const reached = new URL(`${baseUrl}${path}`);
+    if (!options.unchecked) checker.check(method, `${reached.pathname}${reached.search}`, answer);
     return answer;
   };
 }

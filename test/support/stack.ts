@@ -95,6 +95,13 @@ export async function startStack(
           orm,
           client,
           secrets: secretStoreFor(config.CTRLPLANE_SECRET_STORE, env),
+          webhooks: {
+            allowPrivate: config.CTRLPLANE_WEBHOOK_ALLOW_PRIVATE ?? false,
+            timeoutMs: config.CTRLPLANE_WEBHOOK_TIMEOUT_MS,
+            ...(config.CTRLPLANE_WEBHOOK_SECRET_KEY
+              ? { secretKey: config.CTRLPLANE_WEBHOOK_SECRET_KEY }
+              : {}),
+          },
         }),
         workflowBundlePath: process.env.CTRLPLANE_WORKFLOW_BUNDLE,
         shutdownGraceTimeMs: config.CTRLPLANE_WORKER_SHUTDOWN_GRACE_MS,
