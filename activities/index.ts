@@ -8,6 +8,7 @@ import type { SecretStore } from '../providers/secret-store.ts';
 import { type BillingActivities, createBillingActivities } from './billing-activities.ts';
 import type { InstanceActivities } from './instance-activity-types.ts';
 import { createProviderActivities } from './provider-activities.ts';
+import { createProviderWatchActivities, type ProviderWatchActivities } from './provider-watch-activities.ts';
 import { createReadModelActivities } from './read-model-activities.ts';
 
 export interface ActivityDependencies {
@@ -21,9 +22,15 @@ export interface ActivityDependencies {
   kustomize?: KustomizeOptions;
 }
 
-export function createActivities(deps: ActivityDependencies): InstanceActivities & BillingActivities {
+export function createActivities(
+  deps: ActivityDependencies,
+): InstanceActivities & BillingActivities & Partial<ProviderWatchActivities> {
   return {
     ...createProviderActivities(deps.providers, deps.secrets, deps.kustomize),
+    // The watchers signal instance workflows: only a worker with a client runs them.
+    ...(deps.client
+      ? createProviderWatchActivities({ providers: deps.providers, orm: deps.orm, client: deps.client })
+      : {}),
     ...createReadModelActivities(new ReadModelProjection(deps.orm)),
     ...createBillingActivities({ store: new BillingStore(deps.orm), client: deps.client }),
   };

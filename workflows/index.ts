@@ -1,2 +1,3 @@
 export { billingSweepWorkflow } from './billing-sweep-workflow.ts';
 export { instanceWorkflow } from './instance-workflow.ts';
+export { providerWatchWorkflow } from './provider-watch-workflow.ts';

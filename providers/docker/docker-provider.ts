@@ -31,6 +31,7 @@ import {
   validateService,
 } from './container-config.ts';
 import { containerCondition, containerReadiness, worstState } from './container-state.ts';
+import { DockerChangeFeed } from './docker-change-feed.ts';
 import { errorMessage, hasStatus, ignoreStatus, statusCodeOf } from './docker-errors.ts';
 import { endpointsFromInspect } from './endpoints.ts';
 import {
@@ -129,6 +130,7 @@ export class DockerProvider implements Provider {
   private readonly networks: ProjectNetworks;
   private readonly maxInstances: number;
   private readonly hostName: string;
+  readonly changeFeed: DockerChangeFeed;
   private hostMemoryBytes: number | undefined;
   private snapshotInFlight: Promise<CapacitySnapshot> | undefined;
 
@@ -149,6 +151,7 @@ export class DockerProvider implements Provider {
     );
     this.maxInstances = options.maxInstances ?? 1000;
     this.hostName = options.hostName ?? 'unix:///var/run/docker.sock';
+    this.changeFeed = new DockerChangeFeed(this.docker);
   }
 
   info(): ProviderInfo {
