@@ -224,7 +224,7 @@ const envFields = z.object({
   CTRLPLANE_PROVIDER_WATCH: setting(
     booleanVariable().transform((on) => on ?? true),
     "each worker makes sure every provider's one watcher workflow runs (it follows the provider's events and tells the instances that drifted) (`false`: only the periodic check, if set, notices drift)",
-    'true',
+    '`true`',
   ),
   CTRLPLANE_UNSTARTED_SWEEP_INTERVAL_MS: setting(
     z.coerce.number().int().min(0).default(60_000),
