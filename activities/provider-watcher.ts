@@ -39,7 +39,9 @@ export class ProviderWatcher {
 
   /** Watches until `signal` aborts, from `resumeFrom` (the last attempt's cursor) if given; returns the cursor. */
   async run(resumeFrom: string | undefined, signal: AbortSignal): Promise<string | undefined> {
-    const checking = this.checkLoop(signal);
+    // The checks end with the watch, also when it fails.
+    const ended = new AbortController();
+    const checking = this.checkLoop(AbortSignal.any([signal, ended.signal]));
     try {
       let from = resumeFrom;
       while (!signal.aborted) {
@@ -62,6 +64,7 @@ export class ProviderWatcher {
         }
       }
     } finally {
+      ended.abort();
       this.wake?.();
       await checking;
     }

@@ -1,4 +1,3 @@
-import { createInterface } from 'node:readline';
 import type Dockerode from 'dockerode';
 import type { ChangeFeed, FeedChange, Glance, ManagedListing } from '../change-feed.ts';
 import { LABEL } from './labels.ts';
@@ -49,10 +48,16 @@ export class DockerChangeFeed implements ChangeFeed {
     } as Dockerode.GetEventsOptions)) as NodeJS.ReadableStream & { destroy(): void };
     const stop = () => stream.destroy();
     signal.addEventListener('abort', stop, { once: true });
+    let rest = '';
     try {
-      for await (const line of createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY })) {
-        const change = changeOf(line);
-        if (change) onChange(change);
+      // Iterating the stream itself: it rejects when the connection breaks and ends when the engine closes it.
+      for await (const chunk of stream as AsyncIterable<Buffer | string>) {
+        const lines = (rest + chunk.toString()).split('\n');
+        rest = lines.pop() ?? '';
+        for (const line of lines) {
+          const change = changeOf(line);
+          if (change) onChange(change);
+        }
       }
     } catch (err) {
       if (!signal.aborted) throw err;
