@@ -1,4 +1,5 @@
 import type { InstanceActivities } from '../activities/instance-activity-types.ts';
+import { isServicesSource } from '../domain/sources/deployment-source.ts';
 
 /**
  * One line per activity, as the Temporal UI shows it on the activity in an instance's history (its summary):
@@ -8,7 +9,11 @@ export const ACTIVITY_SUMMARIES: {
   readonly [K in keyof InstanceActivities]: (input: Parameters<InstanceActivities[K]>[0]) => string;
 } = {
   provisionInstance: (i) =>
-    `provision "${i.request.name}" on ${i.provider_name}: ${i.source ? `${i.source.type} source` : `${i.request.services.length} service(s)`}`,
+    `provision "${i.request.name}" on ${i.provider_name}: ${
+      !i.source || isServicesSource(i.source.type)
+        ? `${i.request.services.length} service(s)`
+        : `${i.source.type} source`
+    }`,
   startInstance: (i) => `start the instance's workloads on ${i.provider_name}`,
   stopInstance: (i) => `stop the instance's workloads on ${i.provider_name}`,
   restartInstance: (i) => `restart the instance's workloads on ${i.provider_name}`,
