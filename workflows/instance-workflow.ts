@@ -34,7 +34,7 @@ const DRIFT_FROM_WATCHERS = 'drift-from-watchers';
 
 /**
  * One instance for its whole life: provision, then one piece of work at a time (a command, or a drift check
- * when the instance has been idle for a while) until it is destroyed. A long life continues as new, carrying the
+ * when a provider watcher saw its objects change) until it is destroyed. A long life continues as new, carrying the
  * instance, the queue and the request ids seen (docs/lifecycle.md).
  */
 export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<Instance> {
