@@ -43,7 +43,8 @@ export class DockerChangeFeed implements ChangeFeed {
   async follow(cursor: string, onChange: (change: FeedChange) => void, signal: AbortSignal): Promise<void> {
     const stream = (await this.docker.getEvents({
       since: Number(cursor),
-      filters: { type: ['container'], label: [LABEL.managed] },
+      // The engine matches `health_status` against `health_status: healthy` and the like.
+      filters: { type: ['container'], label: [LABEL.managed], event: [...WATCHED_ACTIONS] },
       abortSignal: signal,
     } as Dockerode.GetEventsOptions)) as NodeJS.ReadableStream & { destroy(): void };
     const stop = () => stream.destroy();
