@@ -14,6 +14,7 @@ import { WebhookSecretCipher } from '../webhooks/secret-cipher.ts';
 import { type BillingActivities, createBillingActivities } from './billing-activities.ts';
 import type { InstanceActivities } from './instance-activity-types.ts';
 import { createProviderActivities } from './provider-activities.ts';
+import { createProviderWatchActivities, type ProviderWatchActivities } from './provider-watch-activities.ts';
 import { createReadModelActivities } from './read-model-activities.ts';
 import { createWebhookActivities, type WebhookActivities } from './webhook-activities.ts';
 
@@ -35,9 +36,13 @@ export interface ActivityDependencies {
 
 export function createActivities(
   deps: ActivityDependencies,
-): InstanceActivities & BillingActivities & WebhookActivities {
+): InstanceActivities & BillingActivities & WebhookActivities & Partial<ProviderWatchActivities> {
   return {
     ...createProviderActivities(deps.providers, deps.secrets, deps.kustomize),
+    // The watchers signal instance workflows: only a worker with a client runs them.
+    ...(deps.client
+      ? createProviderWatchActivities({ providers: deps.providers, orm: deps.orm, client: deps.client })
+      : {}),
     ...createReadModelActivities(new ReadModelProjection(deps.orm), new ReleaseStore(deps.orm)),
     ...createBillingActivities({ store: new BillingStore(deps.orm), client: deps.client }),
     ...createWebhookActivities({

@@ -74,6 +74,7 @@ export class InstanceCommands {
           taskQueue: this.options.taskQueue,
           args: [input],
           workflowIdConflictPolicy: 'FAIL',
+          staticSummary: `Instance "${instance.name}" (${instance.id}) of ${instance.tenant_id} on ${instance.provider_name}`,
           memo: { tenant_id: instance.tenant_id, name: instance.name, provider: instance.provider_name },
           typedSearchAttributes: [
             { key: TenantIdAttribute, value: instance.tenant_id },

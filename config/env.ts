@@ -222,8 +222,13 @@ const envFields = z.object({
     'instance workflows continue-as-new after this many commands in one run',
   ),
   CTRLPLANE_DRIFT_CHECK_INTERVAL_MS: setting(
-    z.coerce.number().int().min(0).default(60_000),
-    "how often each instance workflow compares the provider's view with its own (`0`: never)",
+    z.coerce.number().int().min(0).optional(),
+    "how often each new instance workflow also compares the provider's view with its own, besides the provider watchers (unset or `0`: never)",
+  ),
+  CTRLPLANE_PROVIDER_WATCH: setting(
+    booleanVariable().transform((on) => on ?? true),
+    "each worker makes sure every provider's one watcher workflow runs (it follows the provider's events and tells the instances that drifted) (`false`: only the periodic check, if set, notices drift)",
+    '`true`',
   ),
   CTRLPLANE_UNSTARTED_SWEEP_INTERVAL_MS: setting(
     z.coerce.number().int().min(0).default(60_000),

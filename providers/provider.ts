@@ -2,6 +2,7 @@ import type { Endpoint, ResourceSpec, ServiceSpec, WorkloadKind } from '../domai
 import type { InstanceState } from '../domain/instance-state.ts';
 import type { StopSignal } from '../domain/schemas/stop-options.ts';
 import type { ArgoCDSource, RenderedHelm } from '../domain/sources/deployment-source.ts';
+import type { ChangeFeed } from './change-feed.ts';
 
 /**
  * The provider contract (docs/providers.md). Every call must be idempotent: activities retry. The core methods
@@ -210,6 +211,8 @@ export interface Provider {
   capacitySnapshot?(opts?: CallOptions): Promise<CapacitySnapshot>;
   /** The engines of the other source types (manifests, helm, argocd). Absent: services only. */
   readonly engines?: SourceEngines;
+  /** The provider's own feed of changes, which its watcher follows. Absent: nothing watches it. */
+  readonly changeFeed?: ChangeFeed;
 }
 
 /** The Argo CD Application a source describes. */

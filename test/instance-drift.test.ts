@@ -12,7 +12,7 @@ import { eventsOf } from './support/events.ts';
 import { apiClient, eventually } from './support/http.ts';
 import { type Stack, startStack, uniqueTenant } from './support/stack.ts';
 
-// Real Temporal, PostgreSQL and Docker. The drift check runs every second here (60 s by default).
+// Real Temporal, PostgreSQL and Docker. Drift comes from the Docker provider watcher (the engine's `/events`).
 describe('drift and failures', () => {
   let stack: Stack;
   let api: ReturnType<typeof apiClient>;
@@ -22,7 +22,7 @@ describe('drift and failures', () => {
 
   before(async () => {
     await removeTenantLeftovers('ten_drift');
-    stack = await startStack({ env: { CTRLPLANE_DRIFT_CHECK_INTERVAL_MS: '1000' } });
+    stack = await startStack({ env: { CTRLPLANE_PROVIDER_WATCH: 'true' } });
     api = apiClient(stack.api.url, await stack.token(tenant));
   });
 
@@ -31,7 +31,7 @@ describe('drift and failures', () => {
     await removeInstances(created);
   });
 
-  it('records a container killed from outside as failed, and its return as running', async () => {
+  it('records a container killed from outside as failed, and its return as running', async (t) => {
     const res = await api('POST', '/v1/instances?wait=30s', {
       name: 'drifter',
       services: [httpdService('drifter')],
@@ -42,18 +42,29 @@ describe('drift and failures', () => {
     const [container] = await containersOf(id);
     assert.ok(container);
 
+    const killedAt = performance.now();
     await docker.getContainer(container.Id).kill();
-    const failed = await eventually('failed after the kill', async () => {
-      const r = await api('GET', `/v1/instances/${id}`);
-      return r.body.state === 'failed' ? r.body : undefined;
-    });
+    const failed = await eventually(
+      'failed after the kill',
+      async () => {
+        const r = await api('GET', `/v1/instances/${id}`);
+        return r.body.state === 'failed' ? r.body : undefined;
+      },
+      30_000,
+      20,
+    );
+    t.diagnostic(`docker kill → failed in the read model: ${Math.round(performance.now() - killedAt)} ms`);
     assert.match(failed.error, /^drift: the provider reports the instance (stopped|failed)/);
 
+    const startedAt = performance.now();
     await docker.getContainer(container.Id).start();
     await eventually(
       'running again',
       async () => (await api('GET', `/v1/instances/${id}`)).body.state === 'running',
+      30_000,
+      20,
     );
+    t.diagnostic(`docker start → running in the read model: ${Math.round(performance.now() - startedAt)} ms`);
     const drift = (await eventsOf(stack.orm, id)).filter((e) => e.type === 'instance.drift');
     assert.deepEqual(
       drift.map((e) => e.payload.to),

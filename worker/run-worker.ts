@@ -9,6 +9,7 @@ import type { SecretStore } from '../providers/secret-store.ts';
 import { tracedProviders } from '../telemetry/traced-providers.ts';
 import { setUpBillingSchedule } from './billing-schedule.ts';
 import { createInstanceWorker } from './create-worker.ts';
+import { startProviderWatchers } from './provider-watchers.ts';
 import { registerSearchAttributes } from './register-search-attributes.ts';
 import { PinoTemporalLogger } from './temporal-logger.ts';
 import { startUnstartedInstanceSweeper } from './unstarted-instance-sweeper.ts';
@@ -74,6 +75,9 @@ export async function runWorker({
       },
       'worker polling',
     );
+    if (config.CTRLPLANE_PROVIDER_WATCH) {
+      await startProviderWatchers(client, providers, config.CTRLPLANE_TASK_QUEUE, logger);
+    }
     const stopSweeper = startUnstartedInstanceSweeper({
       orm,
       client,

@@ -1,5 +1,6 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { type ActivityOptions, proxyActivities } from '@temporalio/workflow';
 import type { InstanceActivities } from '../activities/instance-activity-types.ts';
+import { ACTIVITY_SUMMARIES } from './activity-summaries.ts';
 
 /**
  * Provider calls: Docker and Kubernetes hiccups (daemon restarting, API server 5xx, a network blip) are worth
@@ -8,18 +9,7 @@ import type { InstanceActivities } from '../activities/instance-activity-types.t
  * the 15 s heartbeat timeout and the call is retried on another worker; the provider adopts what the dead
  * attempt created. Errors no retry can fix are raised non-retryable by the activity itself.
  */
-const providerCalls = proxyActivities<
-  Pick<
-    InstanceActivities,
-    | 'provisionInstance'
-    | 'startInstance'
-    | 'stopInstance'
-    | 'restartInstance'
-    | 'restartService'
-    | 'scaleInstance'
-    | 'deprovisionInstance'
-  >
->({
+const PROVIDER_CALL: ActivityOptions = {
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '15 seconds',
   retry: {
@@ -28,24 +18,22 @@ const providerCalls = proxyActivities<
     maximumInterval: '30 seconds',
     maximumAttempts: 8,
   },
-});
+};
 
 /**
  * Read-model writes: PostgreSQL being away must never lose a transition, so these retry without limit
  * (capped at 30 s between attempts). They are idempotent: the write is guarded by the sequence number.
  */
-const readModel = proxyActivities<
-  Pick<InstanceActivities, 'recordTransition' | 'reserveSlug' | 'loadRelease'>
->({
+const READ_MODEL: ActivityOptions = {
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '30 seconds' },
-});
+};
 
 /**
  * The drift check only looks: a failed look is retried a few times and then skipped until the next check, so
  * a provider that is away for a while never fails the instance through the drift check alone.
  */
-const observation = proxyActivities<Pick<InstanceActivities, 'observeInstance'>>({
+const OBSERVATION: ActivityOptions = {
   startToCloseTimeout: '30 seconds',
   retry: {
     initialInterval: '1 second',
@@ -53,19 +41,34 @@ const observation = proxyActivities<Pick<InstanceActivities, 'observeInstance'>>
     maximumInterval: '10 seconds',
     maximumAttempts: 3,
   },
-});
+};
 
-// proxyActivities returns a Proxy, which cannot be spread: name each activity.
+const proxies = proxyActivities<InstanceActivities>(PROVIDER_CALL);
+
+/** The activity `name` with `options`, and its summary (workflows/activity-summaries.ts) on each call. */
+function summarised<K extends keyof InstanceActivities>(
+  name: K,
+  options: ActivityOptions,
+): InstanceActivities[K] {
+  const summary = ACTIVITY_SUMMARIES[name] as (input: unknown) => string;
+  const activity = proxies[name] as unknown as {
+    executeWithOptions(options: ActivityOptions, args: [unknown]): Promise<unknown>;
+  };
+  const call = (input: unknown) =>
+    activity.executeWithOptions({ ...options, summary: summary(input) }, [input]);
+  return call as InstanceActivities[K];
+}
+
 export const instanceActivities: InstanceActivities = {
-  provisionInstance: providerCalls.provisionInstance,
-  startInstance: providerCalls.startInstance,
-  stopInstance: providerCalls.stopInstance,
-  restartInstance: providerCalls.restartInstance,
-  restartService: providerCalls.restartService,
-  scaleInstance: providerCalls.scaleInstance,
-  deprovisionInstance: providerCalls.deprovisionInstance,
-  observeInstance: observation.observeInstance,
-  recordTransition: readModel.recordTransition,
-  reserveSlug: readModel.reserveSlug,
-  loadRelease: readModel.loadRelease,
+  provisionInstance: summarised('provisionInstance', PROVIDER_CALL),
+  startInstance: summarised('startInstance', PROVIDER_CALL),
+  stopInstance: summarised('stopInstance', PROVIDER_CALL),
+  restartInstance: summarised('restartInstance', PROVIDER_CALL),
+  restartService: summarised('restartService', PROVIDER_CALL),
+  scaleInstance: summarised('scaleInstance', PROVIDER_CALL),
+  deprovisionInstance: summarised('deprovisionInstance', PROVIDER_CALL),
+  observeInstance: summarised('observeInstance', OBSERVATION),
+  recordTransition: summarised('recordTransition', READ_MODEL),
+  reserveSlug: summarised('reserveSlug', READ_MODEL),
+  loadRelease: summarised('loadRelease', READ_MODEL),
 };

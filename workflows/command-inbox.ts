@@ -100,6 +100,16 @@ export class CommandInbox {
     });
   }
 
+  /** A provider watcher saw a change: look again after what is queued, unless a later look is queued already. */
+  requestObservation(): void {
+    if (this.queue.slice(1).some((item) => item.kind === 'reconcile')) return;
+    this.driftChecks += 1;
+    this.queue.push({
+      kind: 'reconcile',
+      request_id: `reconcile/${workflowInfo().runId}/${this.driftChecks}`,
+    });
+  }
+
   hasWork(): boolean {
     return this.queue.length > 0;
   }

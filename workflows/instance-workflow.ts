@@ -3,6 +3,7 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
+  patched,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -13,6 +14,8 @@ import { instanceActivities } from './activity-proxies.ts';
 import { runCommand } from './command-handlers.ts';
 import { CommandInbox } from './command-inbox.ts';
 import { untilReadyOrDriftCheck } from './drift-check-timer.ts';
+import { driftNoticeSignal } from './drift-notice.ts';
+import { showCurrentDetails } from './instance-details.ts';
 import { InstanceLifecycle } from './instance-lifecycle.ts';
 import { driftCheckApplies, provision, reconcile } from './internal-work.ts';
 import { policyRefusal } from './lifecycle-policy-changes.ts';
@@ -28,10 +31,12 @@ import { type Outcome, requesterOf, type WorkItem } from './work-items.ts';
 
 const DEFAULT_MAX_COMMANDS_PER_RUN = 500;
 const DEFAULT_DRIFT_CHECK_INTERVAL_MS = 60_000;
+/** Patch: drift comes from the provider watchers' notices; the periodic check runs only when asked for. */
+const DRIFT_FROM_WATCHERS = 'drift-from-watchers';
 
 /**
  * One instance for its whole life: provision, then one piece of work at a time (a command, or a drift check
- * when the instance has been idle for a while) until it is destroyed. A long life continues as new, carrying the
+ * when a provider watcher saw its objects change) until it is destroyed. A long life continues as new, carrying the
  * instance, the queue and the request ids seen (docs/lifecycle.md).
  */
 export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<Instance> {
@@ -50,8 +55,17 @@ export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<In
   }));
   setHandler(pendingCommandsQuery, () => inbox.pending());
   watchLifecyclePolicies(lifecycle, inbox);
+  setHandler(
+    driftNoticeSignal,
+    () => {
+      if (driftCheckApplies(lifecycle)) inbox.requestObservation();
+    },
+    { description: "a provider watcher saw the instance's objects change: look again" },
+  );
 
-  const driftCheckMs = input.options?.driftCheckIntervalMs ?? DEFAULT_DRIFT_CHECK_INTERVAL_MS;
+  const driftCheckMs =
+    input.options?.driftCheckIntervalMs ??
+    (patched(DRIFT_FROM_WATCHERS) ? 0 : DEFAULT_DRIFT_CHECK_INTERVAL_MS);
   const maxPerRun = input.options?.maxCommandsPerRun ?? DEFAULT_MAX_COMMANDS_PER_RUN;
   const timeToContinueAsNew = () =>
     !inbox.hasWork() && (inbox.concluded >= maxPerRun || workflowInfo().continueAsNewSuggested);
@@ -64,7 +78,9 @@ export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<In
     }
     const item = inbox.next();
     if (item) {
-      inbox.conclude(item, await inbox.runInTraceOf(item, () => run(lifecycle, item)));
+      const outcome = await inbox.runInTraceOf(item, () => run(lifecycle, item));
+      inbox.conclude(item, outcome);
+      showCurrentDetails(lifecycle.instance, requesterOf(item), outcome, lifecycle.releases.currentDetails());
       continue;
     }
     // Time to continue as new: once every handler has returned, unless one queued more work meanwhile.

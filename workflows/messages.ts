@@ -52,7 +52,10 @@ export type QueuedArgs = Partial<
 export interface InstanceWorkflowOptions {
   /** Continue-as-new after this many commands in one run, even if the server does not suggest it yet. */
   maxCommandsPerRun?: number;
-  /** How often the workflow compares the provider's view with its own (drift check); 0 disables it. */
+  /**
+   * How often the workflow also compares the provider's view with its own, besides the watchers' notices; 0
+   * disables it. Unset: 0 since the `drift-from-watchers` patch, 60 s before.
+   */
   driftCheckIntervalMs?: number;
 }
 

@@ -1,4 +1,4 @@
-import { setCurrentDetails, uuid4 } from '@temporalio/workflow';
+import { uuid4 } from '@temporalio/workflow';
 import type { Release, ReleaseSpec } from '../domain/release.ts';
 import { releaseIdFromUuid } from '../domain/release.ts';
 import type { Requester } from './work-items.ts';
@@ -96,7 +96,6 @@ export class ReleaseBook {
   /** Back to an earlier release (it keeps its row: nothing to write). */
   revertTo(release: Release): void {
     this.currentRelease = release;
-    this.show();
   }
 
   /** The releases to write with the next transition; taken once. */
@@ -117,14 +116,13 @@ export class ReleaseBook {
 
   private stage(release: Release): void {
     this.staged.set(release.id, release);
-    this.show();
   }
 
-  /** The Temporal UI's "current details" of the workflow: which release is current, and how it stands. */
-  private show(): void {
+  /** For the Temporal UI's "current details": which release is current, and how it stands. */
+  currentDetails(): string | undefined {
     const r = this.currentRelease;
-    if (!r) return;
+    if (!r) return undefined;
     const error = r.error ? `: ${r.error}` : '';
-    setCurrentDetails(`**Release v${r.number}** (${r.id}): ${r.description}, ${r.status}${error}`);
+    return `**Release v${r.number}** (${r.id}): ${r.description}, ${r.status}${error}`;
   }
 }

@@ -34,6 +34,7 @@ import {
   validateService,
 } from './container-config.ts';
 import { containerCondition, containerReadiness, worstState } from './container-state.ts';
+import { DockerChangeFeed } from './docker-change-feed.ts';
 import { errorMessage, hasStatus, ignoreStatus, statusCodeOf } from './docker-errors.ts';
 import { endpointsFromInspect } from './endpoints.ts';
 import { execInContainer } from './exec.ts';
@@ -144,6 +145,7 @@ export class DockerProvider implements Provider {
   private readonly networks: ProjectNetworks;
   private readonly maxInstances: number;
   private readonly hostName: string;
+  readonly changeFeed: DockerChangeFeed;
   private hostMemoryBytes: number | undefined;
   private snapshotInFlight: Promise<CapacitySnapshot> | undefined;
 
@@ -164,6 +166,7 @@ export class DockerProvider implements Provider {
     );
     this.maxInstances = options.maxInstances ?? 1000;
     this.hostName = options.hostName ?? 'unix:///var/run/docker.sock';
+    this.changeFeed = new DockerChangeFeed(this.docker);
   }
 
   info(): ProviderInfo {

@@ -21,6 +21,7 @@ import { buildKubeConfig, type KubernetesProviderLogger, type KubernetesProvider
 import { errorMessage } from './errors.ts';
 import { KubernetesHelm } from './helm-engine.ts';
 import { callOptions } from './kube-client.ts';
+import { KubernetesChangeFeed } from './kubernetes-change-feed.ts';
 import { KubernetesManifests } from './manifests-engine.ts';
 import { ServicesWorkload } from './services-workload.ts';
 import { resolveSettings } from './settings.ts';
@@ -53,11 +54,13 @@ export class KubernetesProvider implements Provider {
   private readonly cluster: KubernetesCluster;
   private readonly services: ServicesWorkload;
   private readonly versionApi: VersionApi;
+  readonly changeFeed: KubernetesChangeFeed;
 
   constructor(options: KubernetesProviderOptions = {}) {
     const { kc } = buildKubeConfig(options);
     this.kubeConfig = kc;
     this.versionApi = kc.makeApiClient(VersionApi);
+    this.changeFeed = new KubernetesChangeFeed(kc);
     this.cluster = new KubernetesCluster(kc, resolveSettings(options), options.logger ?? noopLogger);
     this.services = new ServicesWorkload(this.cluster);
     const manifests = new KubernetesManifests(this.cluster);

@@ -13,6 +13,7 @@ import type { ProviderRegistry } from '../../providers/registry.ts';
 import { secretStoreFor } from '../../providers/secret-store.ts';
 import { tracedProviders } from '../../telemetry/traced-providers.ts';
 import { createInstanceWorker } from '../../worker/create-worker.ts';
+import { startProviderWatchers } from '../../worker/provider-watchers.ts';
 
 let runtimeInstalled = false;
 
@@ -59,6 +60,7 @@ export async function startStack(
     CTRLPLANE_DOCKER_ALLOWED_IMAGES:
       process.env.CTRLPLANE_DOCKER_ALLOWED_IMAGES ?? 'docker.io/ctrlplane-test/*',
     CTRLPLANE_SPEC_HASH_KEY: process.env.CTRLPLANE_SPEC_HASH_KEY ?? randomBytes(32).toString('hex'),
+    CTRLPLANE_PROVIDER_WATCH: process.env.CTRLPLANE_PROVIDER_WATCH ?? 'false',
     ...options.env,
   };
   const jwtSecret = env.CTRLPLANE_JWT_SECRET;
@@ -76,6 +78,7 @@ export async function startStack(
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;
   let workerConnection: NativeConnection | undefined;
+  let watchers: string[] = [];
   const stack: Stack = {
     config,
     jwtSecret,
@@ -107,6 +110,9 @@ export async function startStack(
         shutdownGraceTimeMs: config.CTRLPLANE_WORKER_SHUTDOWN_GRACE_MS,
       });
       running = worker.run();
+      if (config.CTRLPLANE_PROVIDER_WATCH) {
+        watchers = await startProviderWatchers(client, providers, config.CTRLPLANE_TASK_QUEUE, logger);
+      }
     },
     async stopWorker() {
       if (worker && worker.getState() === 'RUNNING') worker.shutdown();
@@ -120,6 +126,13 @@ export async function startStack(
         audience: config.CTRLPLANE_JWT_AUDIENCE,
       }),
     async close() {
+      // The watchers outlive any worker (that is their point): the file's own end with it.
+      for (const id of watchers) {
+        await client.workflow
+          .getHandle(id)
+          .terminate('test stack closed')
+          .catch(() => {});
+      }
       await stack.stopWorker();
       await api.close();
       await orm.close();
