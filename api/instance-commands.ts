@@ -4,6 +4,7 @@ import {
   type GrpcRetryOptions,
   isGrpcServiceError,
   makeGrpcRetryInterceptor,
+  WithStartWorkflowOperation,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
@@ -30,6 +31,7 @@ import {
   SuspendedAttribute,
   TenantIdAttribute,
 } from '../workflows/search-attributes.ts';
+import { settledUpdate } from '../workflows/settled-update.ts';
 import { RetryableError } from './problem.ts';
 
 export type CommandResult = { status: 'accepted' } | { status: 'completed'; instance: Instance };
@@ -48,10 +50,16 @@ export class InstanceCommands {
   constructor(private readonly options: InstanceCommandsOptions) {}
 
   /**
-   * Starts the instance's workflow. `deployment` carries the variables as submitted (definitions and plain
+   * Starts the instance's workflow; with `waitMs`, also waits up to that long for it to settle (no longer
+   * provisioning or starting). `deployment` carries the variables as submitted (definitions and plain
    * values; a secret variable is only its store reference, resolved by the provision activity).
    */
-  async startWorkflow(instance: Instance, deployment?: DeploymentVariables): Promise<void> {
+  async startWorkflow(
+    instance: Instance,
+    deployment?: DeploymentVariables,
+    waitMs?: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const hasDeployment =
       (deployment?.variables?.length ?? 0) > 0 || Object.keys(deployment?.variable_values ?? {}).length > 0;
     const input: InstanceWorkflowInput = {
@@ -61,22 +69,32 @@ export class InstanceCommands {
       ...(hasDeployment ? { deployment } : {}),
       options: this.options.workflowOptions,
     };
+    const options = {
+      workflowId: instanceWorkflowId(instance.id),
+      taskQueue: this.options.taskQueue,
+      args: [input] as [InstanceWorkflowInput],
+      workflowIdConflictPolicy: 'FAIL' as const,
+      memo: { tenant_id: instance.tenant_id, name: instance.name, provider: instance.provider_name },
+      typedSearchAttributes: [
+        { key: TenantIdAttribute, value: instance.tenant_id },
+        { key: StateAttribute, value: instance.state },
+        { key: ProviderAttribute, value: instance.provider_name },
+        { key: SuspendedAttribute, value: false },
+      ],
+    };
+    let settled: WorkflowUpdateHandle<Instance> | undefined;
     try {
-      await this.withDeadline(this.options.acceptTimeoutMs, () =>
-        this.options.client.workflow.start(INSTANCE_WORKFLOW_TYPE, {
-          workflowId: instanceWorkflowId(instance.id),
-          taskQueue: this.options.taskQueue,
-          args: [input],
-          workflowIdConflictPolicy: 'FAIL',
-          memo: { tenant_id: instance.tenant_id, name: instance.name, provider: instance.provider_name },
-          typedSearchAttributes: [
-            { key: TenantIdAttribute, value: instance.tenant_id },
-            { key: StateAttribute, value: instance.state },
-            { key: ProviderAttribute, value: instance.provider_name },
-            { key: SuspendedAttribute, value: false },
-          ],
-        }),
-      );
+      await this.withDeadline(this.options.acceptTimeoutMs, async () => {
+        if (waitMs === undefined) {
+          await this.options.client.workflow.start(INSTANCE_WORKFLOW_TYPE, options);
+          return;
+        }
+        // A create that waits: the start and the wait in one call (update-with-start), no polling.
+        settled = await this.options.client.workflow.startUpdateWithStart(settledUpdate, {
+          waitForStage: WorkflowUpdateStage.ACCEPTED,
+          startWorkflowOperation: new WithStartWorkflowOperation(INSTANCE_WORKFLOW_TYPE, options),
+        });
+      });
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) {
         throw new CtrlplaneError('already_exists', `instance ${instance.id} already exists`);
@@ -85,6 +103,14 @@ export class InstanceCommands {
       // create succeeded, and undoing the row (as the caller does on an error) would orphan the instance.
       if (await this.workflowExists(instance.id)) return;
       throw unavailable(err);
+    }
+    if (!settled || waitMs === undefined) return;
+    const handle: WorkflowUpdateHandle<Instance> = settled;
+    try {
+      const wait = () => this.withDeadline(waitMs, () => handle.result());
+      await (signal ? this.options.client.withAbortSignal(signal, wait) : wait());
+    } catch {
+      // Not settled in time (or shutting down): the create stands; the caller answers with the read model.
     }
   }
 

@@ -22,6 +22,7 @@ import {
   pendingCommandsQuery,
   snapshotQuery,
 } from './messages.ts';
+import { isSettled, settledUpdate } from './settled-update.ts';
 import { type Outcome, requesterOf, type WorkItem } from './work-items.ts';
 
 const DEFAULT_MAX_COMMANDS_PER_RUN = 500;
@@ -47,6 +48,10 @@ export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<In
     pending: inbox.pending(),
   }));
   setHandler(pendingCommandsQuery, () => inbox.pending());
+  setHandler(settledUpdate, async () => {
+    await condition(() => isSettled(lifecycle.instance.state));
+    return lifecycle.instance;
+  });
 
   const driftCheckMs = input.options?.driftCheckIntervalMs ?? DEFAULT_DRIFT_CHECK_INTERVAL_MS;
   const maxPerRun = input.options?.maxCommandsPerRun ?? DEFAULT_MAX_COMMANDS_PER_RUN;
