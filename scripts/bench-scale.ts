@@ -395,7 +395,7 @@ async function listing(stack: Stack) {
     const raw: number[] = [];
     for (let i = -5; i < PLAN.listIterations; i++) {
       interrupted.signal.throwIfAborted();
-      const tenant = tenants[(i + tenants.length) % tenants.length]!;
+      const tenant = tenants[((i % tenants.length) + tenants.length) % tenants.length]!;
       const cursor = cursors.get(tenant)?.cursor ?? '';
       const query = c.query.replace('CURSOR', cursor);
       const api = apiClient(stack.api.url, tokens.get(tenant));
