@@ -17,7 +17,8 @@
  *   --list-tenants 100 --list-rows 100000 --list-iterations 200 --out FILE
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -102,6 +103,28 @@ function expect(res: HttpResponse, status: number, what: string): void {
   if (res.status !== status) throw new Error(`${what}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
 }
 
+type Api = (method: string, path: string, body?: unknown) => Promise<HttpResponse>;
+
+/**
+ * The API as a careful user calls it: every command under an Idempotency-Key, sent again with the same key when
+ * the answer is 503 (Temporal did not confirm in time) or 429 (rate limited, or the instance is busy), as the
+ * answer says. The retries are counted.
+ */
+const retries = { count: 0 };
+function userApi(stack: Stack, token: string): Api {
+  const call = apiClient(stack.api.url, token);
+  return async (method, path, body) => {
+    const key = randomUUID();
+    for (let attempt = 0; ; attempt++) {
+      const res = await call(method, path, body, method === 'GET' ? {} : { 'Idempotency-Key': key });
+      if (![503, 429, 409].includes(res.status) || attempt >= 8) return res;
+      if (res.status === 409 && res.body?.code !== 'request_in_progress') return res;
+      retries.count++;
+      await new Promise((r) => setTimeout(r, 500 * 2 ** Math.min(attempt, 4)));
+    }
+  };
+}
+
 /** Runs `worker(i)` for i in 0..n-1 with at most `concurrency` at once. */
 async function pool(n: number, concurrency: number, worker: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
@@ -113,6 +136,58 @@ async function pool(n: number, concurrency: number, worker: (i: number) => Promi
       }
     }),
   );
+}
+
+// --- CPU time by process ---------------------------------------------------------------------------------------
+
+/** User + system CPU seconds a process has used (from /proc; clock ticks of 1/100 s). */
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** This process's children whose command is `name` (the Temporal dev server the environment started). */
+function childPids(name: string): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid && comm === name) out.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+interface CpuMark {
+  api_and_clients: number;
+  worker: number;
+  temporal: number;
+}
+
+function cpuMark(worker: BenchWorker): CpuMark {
+  const usage = process.cpuUsage();
+  return {
+    api_and_clients: (usage.user + usage.system) / 1e6,
+    worker: cpuSeconds(worker.process.pid ?? -1),
+    temporal: childPids('temporal').reduce((sum, pid) => sum + cpuSeconds(pid), 0),
+  };
+}
+
+function cpuSince(before: CpuMark, after: CpuMark): CpuMark {
+  return {
+    api_and_clients: after.api_and_clients - before.api_and_clients,
+    worker: after.worker - before.worker,
+    temporal: after.temporal - before.temporal,
+  };
 }
 
 // --- the worker process --------------------------------------------------------------------------------------
@@ -161,7 +236,7 @@ async function startBenchWorker(stack: Stack): Promise<BenchWorker> {
 
 // --- 1. lifecycles ---------------------------------------------------------------------------------------------
 
-async function lifecycles(stack: Stack) {
+async function lifecycles(stack: Stack, worker: BenchWorker) {
   const commands = { create: [] as number[], stop: [] as number[], delete: [] as number[] };
   const tokens = await Promise.all(
     Array.from({ length: PLAN.clients }, (_, c) => stack.token(`ten_scale_life_${c}`)),
@@ -169,7 +244,7 @@ async function lifecycles(stack: Stack) {
   let completed = 0;
   let failed = 0;
   const errors: string[] = [];
-  const lifecycle = async (api: ReturnType<typeof apiClient>, name: string, timed: boolean) => {
+  const lifecycle = async (api: Api, name: string, timed: boolean) => {
     const t0 = performance.now();
     const created = await api('POST', '/v1/instances?wait=30s', {
       name,
@@ -190,12 +265,14 @@ async function lifecycles(stack: Stack) {
     }
   };
   // One untimed lifecycle per client first (connections, JIT, the workflow cache).
-  await Promise.all(tokens.map((t, c) => lifecycle(apiClient(stack.api.url, t), `warm-${c}`, false)));
+  await Promise.all(tokens.map((t, c) => lifecycle(userApi(stack, t), `warm-${c}`, false)));
+  const retriesBefore = retries.count;
+  const cpuBefore = cpuMark(worker);
   const t0 = performance.now();
   const deadline = t0 + PLAN.lifecycleSeconds * 1000;
   await Promise.all(
     tokens.map(async (token, c) => {
-      const api = apiClient(stack.api.url, token);
+      const api = userApi(stack, token);
       for (let i = 0; performance.now() < deadline; i++) {
         interrupted.signal.throwIfAborted();
         try {
@@ -209,12 +286,21 @@ async function lifecycles(stack: Stack) {
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = cpuSince(cpuBefore, cpuMark(worker));
+  const perLifecycleMs = (v: number) => (completed > 0 ? (v * 1000) / completed : Number.NaN);
   return {
     clients: PLAN.clients,
+    cpu_seconds: cpu,
+    cpu_ms_per_lifecycle: {
+      api_and_clients: perLifecycleMs(cpu.api_and_clients),
+      worker: perLifecycleMs(cpu.worker),
+      temporal: perLifecycleMs(cpu.temporal),
+    },
     seconds,
     completed,
     failed,
     errors,
+    retried_requests: retries.count - retriesBefore,
     per_second: completed / seconds,
     create: latency(commands.create),
     stop: latency(commands.stop),
@@ -231,9 +317,10 @@ async function idleFleet(stack: Stack, worker: BenchWorker) {
     Array.from({ length: tenants }, (_, t) => stack.token(`ten_scale_idle_${t}`)),
   );
   const ids: string[] = [];
+  const retriesBefore = retries.count;
   const t0 = performance.now();
   await pool(PLAN.instances, PLAN.clients, async (i) => {
-    const api = apiClient(stack.api.url, tokens[i % tenants]!);
+    const api = userApi(stack, tokens[i % tenants]!);
     const res = await api('POST', '/v1/instances', {
       name: `idle-${i}`,
       provider_name: NO_IO_PROVIDER,
@@ -284,6 +371,7 @@ async function idleFleet(stack: Stack, worker: BenchWorker) {
     instances: PLAN.instances,
     running,
     create_seconds: createSeconds,
+    retried_requests: retries.count - retriesBefore,
     sticky_cache: PLAN.cache,
     worker_rss_mib: {
       before: rssBefore,
@@ -449,14 +537,14 @@ try {
   process.stdout.write(
     `bench --scale: ${PLAN.clients} clients, full lifecycles for ${PLAN.lifecycleSeconds}s …`,
   );
-  const life = await lifecycles(s);
+  const life = await lifecycles(s, w);
   process.stdout.write(` ${life.completed} done\n`);
   process.stdout.write(`bench --scale: ${PLAN.instances} idle instances, ${PLAN.idleSeconds}s idle …`);
-  const idle = await idleFleet(s, w);
-  process.stdout.write(` ${idle.running} running\n`);
+  const idle = PLAN.instances > 0 ? await idleFleet(s, w) : undefined;
+  process.stdout.write(` ${idle?.running ?? 0} running\n`);
   const loadAfterIdle = os.loadavg();
   process.stdout.write(`bench --scale: listing ${PLAN.listRows} rows over ${PLAN.listTenants} tenants …`);
-  const list = await listing(s);
+  const list = PLAN.listRows > 0 ? await listing(s) : undefined;
   process.stdout.write(' done\n');
 
   const cpus = os.cpus();
@@ -469,7 +557,7 @@ try {
   );
   console.log('');
   console.log(
-    `lifecycles: ${life.completed} completed, ${life.failed} failed in ${life.seconds.toFixed(1)}s with ${life.clients} clients: ${life.per_second.toFixed(1)}/s`,
+    `lifecycles: ${life.completed} completed, ${life.failed} failed in ${life.seconds.toFixed(1)}s with ${life.clients} clients: ${life.per_second.toFixed(1)}/s (${life.retried_requests} requests sent again after a 503/429)`,
   );
   console.log(
     table(
@@ -483,43 +571,52 @@ try {
       ]),
     ),
   );
+  const cpuMs = life.cpu_ms_per_lifecycle;
+  console.log(
+    `  CPU per lifecycle: API and clients ${f2(cpuMs.api_and_clients)} ms, worker ${f2(cpuMs.worker)} ms, ` +
+      `Temporal dev server ${f2(cpuMs.temporal)} ms (PostgreSQL not counted)`,
+  );
   for (const e of life.errors) console.log(`  error: ${e}`);
   console.log('');
-  console.log(
-    `idle fleet: ${idle.running}/${idle.instances} running (created in ${idle.create_seconds.toFixed(0)}s), sticky cache ${idle.sticky_cache}; ` +
-      `worker RSS ${idle.worker_rss_mib.before.toFixed(0)} MiB before, ${idle.worker_rss_mib.all_running.toFixed(0)} MiB all running, ` +
-      `${idle.worker_rss_mib.idle_max.toFixed(0)} MiB max while idle`,
-  );
-  console.log(
-    `  history events while idle: ${idle.sampled_history_events} in ${idle.idle_seconds.toFixed(0)}s over ${idle.sampled_workflows} sampled workflows → ` +
-      `${idle.history_events_per_second_fleet.toFixed(1)} events/s for the fleet`,
-  );
-  console.log('');
-  console.log(
-    `listing: ${list.rows} rows, ${list.tenants} tenants of ${list.rows_per_tenant}, pages of ${list.page}`,
-  );
-  console.log(
-    table(
-      ['filter', 'api p50', 'api p99', 'store p50', 'store p99', 'raw p50', 'raw p99', 'store/raw p99'],
-      list.cases.map((c) => [
-        c.filter,
-        f2(c.api.p50),
-        f2(c.api.p99),
-        f2(c.store.p50),
-        f2(c.store.p99),
-        f2(c.raw_sql.p50),
-        f2(c.raw_sql.p99),
-        (c.store.p99 / c.raw_sql.p99).toFixed(2),
-      ]),
-    ),
-  );
+  if (idle) {
+    console.log(
+      `idle fleet: ${idle.running}/${idle.instances} running (created in ${idle.create_seconds.toFixed(0)}s, ${idle.retried_requests} requests sent again), sticky cache ${idle.sticky_cache}; ` +
+        `worker RSS ${idle.worker_rss_mib.before.toFixed(0)} MiB before, ${idle.worker_rss_mib.all_running.toFixed(0)} MiB all running, ` +
+        `${idle.worker_rss_mib.idle_max.toFixed(0)} MiB max while idle`,
+    );
+    console.log(
+      `  history events while idle: ${idle.sampled_history_events} in ${idle.idle_seconds.toFixed(0)}s over ${idle.sampled_workflows} sampled workflows → ` +
+        `${idle.history_events_per_second_fleet.toFixed(1)} events/s for the fleet`,
+    );
+  }
+  if (list) {
+    console.log('');
+    console.log(
+      `listing: ${list.rows} rows, ${list.tenants} tenants of ${list.rows_per_tenant}, pages of ${list.page}`,
+    );
+    console.log(
+      table(
+        ['filter', 'api p50', 'api p99', 'store p50', 'store p99', 'raw p50', 'raw p99', 'store/raw p99'],
+        list.cases.map((c) => [
+          c.filter,
+          f2(c.api.p50),
+          f2(c.api.p99),
+          f2(c.store.p50),
+          f2(c.store.p99),
+          f2(c.raw_sql.p50),
+          f2(c.raw_sql.p99),
+          (c.store.p99 / c.raw_sql.p99).toFixed(2),
+        ]),
+      ),
+    );
+  }
   const result = { at: new Date().toISOString(), machine, load, plan: PLAN, lifecycles: life, idle, list };
   const out = flags.out ?? `${REPO_ROOT}bench-results/scale-${result.at.replace(/[:.]/g, '-')}.json`;
   mkdirSync(out.slice(0, out.lastIndexOf('/')) || '.', { recursive: true });
   writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
   console.log('');
   console.log(`bench --scale: figures written to ${out}`);
-  if (life.failed > 0 || idle.running < idle.instances) failed = true;
+  if (life.failed > 0 || (idle && idle.running < idle.instances)) failed = true;
 } catch (err) {
   failed = true;
   console.error(`\nbench --scale failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
