@@ -152,9 +152,11 @@ export class InstanceCommands {
     // A validator's refusal does not throw from startUpdate: the handle comes back holding the failed
     // outcome, which result() returns without a call to the server. Probe it with a deadline already past:
     // an outcome not known yet makes result() poll, which fails at once, so the command is still running.
+    // A command that completes inside the workflow task that accepted it (no provider call) is already done
+    // here; without `waitMs` it is still answered as accepted, as the caller asked.
     try {
       const instance = await this.options.client.withDeadline(Date.now() - 1, () => update.result());
-      return { status: 'completed', instance };
+      return waitMs === undefined ? { status: 'accepted' } : { status: 'completed', instance };
     } catch (err) {
       if (!(err instanceof WorkflowUpdateRPCTimeoutOrCancelledError)) throw commandError(err);
     }

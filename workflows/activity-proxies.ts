@@ -1,4 +1,4 @@
-import { patched, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import { proxyActivities } from '@temporalio/workflow';
 import type { InstanceActivities } from '../activities/instance-activity-types.ts';
 
 /**
@@ -52,20 +52,6 @@ const observation = proxyActivities<Pick<InstanceActivities, 'observeInstance'>>
   },
 });
 
-/**
- * Patch: the read-model write runs as a local activity, in the workflow task that reached it, instead of a
- * scheduled activity (a round trip through the matching service and one more workflow task per transition).
- * Same write, same retries without limit; past the local retry threshold a retry waits on a timer in a later
- * task, so a long PostgreSQL outage does not hold a workflow task open.
- */
-const PROJECTION_AS_LOCAL_ACTIVITY = 'read-model-local-activity';
-
-const localReadModel = proxyLocalActivities<Pick<InstanceActivities, 'recordTransition'>>({
-  startToCloseTimeout: '30 seconds',
-  localRetryThreshold: '10 seconds',
-  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '30 seconds' },
-});
-
 // proxyActivities returns a Proxy, which cannot be spread: name each activity.
 export const instanceActivities: InstanceActivities = {
   provisionInstance: providerCalls.provisionInstance,
@@ -75,9 +61,6 @@ export const instanceActivities: InstanceActivities = {
   scaleInstance: providerCalls.scaleInstance,
   deprovisionInstance: providerCalls.deprovisionInstance,
   observeInstance: observation.observeInstance,
-  recordTransition: (record) =>
-    patched(PROJECTION_AS_LOCAL_ACTIVITY)
-      ? localReadModel.recordTransition(record)
-      : readModel.recordTransition(record),
+  recordTransition: readModel.recordTransition,
   reserveSlug: readModel.reserveSlug,
 };
