@@ -4,6 +4,7 @@ import {
   type GrpcRetryOptions,
   isGrpcServiceError,
   makeGrpcRetryInterceptor,
+  WithStartWorkflowOperation,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
@@ -31,6 +32,7 @@ import {
   SuspendedAttribute,
   TenantIdAttribute,
 } from '../workflows/search-attributes.ts';
+import { settledUpdate } from '../workflows/settled-update.ts';
 import { RetryableError } from './problem.ts';
 
 export type CommandResult = { status: 'accepted' } | { status: 'completed'; instance: Instance };
@@ -49,13 +51,16 @@ export class InstanceCommands {
   constructor(private readonly options: InstanceCommandsOptions) {}
 
   /**
-   * Starts the instance's workflow. `deployment` carries the variables as submitted (definitions and plain
+   * Starts the instance's workflow; with `waitMs`, also waits up to that long for it to settle (no longer
+   * provisioning or starting). `deployment` carries the variables as submitted (definitions and plain
    * values; a secret variable is only its store reference, resolved by the provision activity).
    */
   async startWorkflow(
     instance: Instance,
     deployment?: DeploymentVariables,
     origin?: RequestMeta,
+    waitMs?: number,
+    signal?: AbortSignal,
   ): Promise<void> {
     const hasDeployment =
       (deployment?.variables?.length ?? 0) > 0 || Object.keys(deployment?.variable_values ?? {}).length > 0;
@@ -67,23 +72,33 @@ export class InstanceCommands {
       options: this.options.workflowOptions,
       ...(origin ? { origin } : {}),
     };
+    const options = {
+      workflowId: instanceWorkflowId(instance.id),
+      taskQueue: this.options.taskQueue,
+      args: [input] as [InstanceWorkflowInput],
+      workflowIdConflictPolicy: 'FAIL' as const,
+      staticSummary: `Instance "${instance.name}" (${instance.id}) of ${instance.tenant_id} on ${instance.provider_name}`,
+      memo: { tenant_id: instance.tenant_id, name: instance.name, provider: instance.provider_name },
+      typedSearchAttributes: [
+        { key: TenantIdAttribute, value: instance.tenant_id },
+        { key: StateAttribute, value: instance.state },
+        { key: ProviderAttribute, value: instance.provider_name },
+        { key: SuspendedAttribute, value: false },
+      ],
+    };
+    let settled: WorkflowUpdateHandle<Instance> | undefined;
     try {
-      await this.withDeadline(this.options.acceptTimeoutMs, () =>
-        this.options.client.workflow.start(INSTANCE_WORKFLOW_TYPE, {
-          workflowId: instanceWorkflowId(instance.id),
-          taskQueue: this.options.taskQueue,
-          args: [input],
-          workflowIdConflictPolicy: 'FAIL',
-          staticSummary: `Instance "${instance.name}" (${instance.id}) of ${instance.tenant_id} on ${instance.provider_name}`,
-          memo: { tenant_id: instance.tenant_id, name: instance.name, provider: instance.provider_name },
-          typedSearchAttributes: [
-            { key: TenantIdAttribute, value: instance.tenant_id },
-            { key: StateAttribute, value: instance.state },
-            { key: ProviderAttribute, value: instance.provider_name },
-            { key: SuspendedAttribute, value: false },
-          ],
-        }),
-      );
+      await this.withDeadline(this.options.acceptTimeoutMs, async () => {
+        if (waitMs === undefined) {
+          await this.options.client.workflow.start(INSTANCE_WORKFLOW_TYPE, options);
+          return;
+        }
+        // A create that waits: the start and the wait in one call (update-with-start), no polling.
+        settled = await this.options.client.workflow.startUpdateWithStart(settledUpdate, {
+          waitForStage: WorkflowUpdateStage.ACCEPTED,
+          startWorkflowOperation: new WithStartWorkflowOperation(INSTANCE_WORKFLOW_TYPE, options),
+        });
+      });
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) {
         throw new CtrlplaneError('already_exists', `instance ${instance.id} already exists`);
@@ -92,6 +107,14 @@ export class InstanceCommands {
       // create succeeded, and undoing the row (as the caller does on an error) would orphan the instance.
       if (await this.workflowExists(instance.id)) return;
       throw unavailable(err);
+    }
+    if (!settled || waitMs === undefined) return;
+    const handle: WorkflowUpdateHandle<Instance> = settled;
+    try {
+      const wait = () => this.withDeadline(waitMs, () => handle.result());
+      await (signal ? this.options.client.withAbortSignal(signal, wait) : wait());
+    } catch {
+      // Not settled in time (or shutting down): the create stands; the caller answers with the read model.
     }
   }
 
@@ -133,9 +156,11 @@ export class InstanceCommands {
     // A validator's refusal does not throw from startUpdate: the handle comes back holding the failed
     // outcome, which result() returns without a call to the server. Probe it with a deadline already past:
     // an outcome not known yet makes result() poll, which fails at once, so the command is still running.
+    // A command that completes inside the workflow task that accepted it (no provider call) is already done
+    // here; without `waitMs` it is still answered as accepted, as the caller asked.
     try {
       const instance = await this.options.client.withDeadline(Date.now() - 1, () => update.result());
-      return { status: 'completed', instance };
+      return waitMs === undefined ? { status: 'accepted' } : { status: 'completed', instance };
     } catch (err) {
       if (!(err instanceof WorkflowUpdateRPCTimeoutOrCancelledError)) throw commandError(err);
     }

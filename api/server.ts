@@ -65,7 +65,7 @@ export async function startApi(
   });
   const streamTickets = new StreamTicketStore(orm, STREAM_TICKET_TTL_SECONDS);
   const app = createApp({
-    store: new InstanceStore(orm),
+    store: new InstanceStore(orm, config.CTRLPLANE_LIST_TOTAL_LIMIT),
     events: new InstanceEventStore(orm),
     releases: new ReleaseStore(orm),
     eventStream: new EventStream(orm),

@@ -217,6 +217,14 @@ const envFields = z.object({
     z.coerce.number().int().min(0).default(30_000),
     'on SIGTERM, how long in-flight activities get to finish',
   ),
+  CTRLPLANE_LIST_TOTAL_LIMIT: setting(
+    z.coerce.number().int().min(1).default(10_000),
+    'how many matches a listing counts for its `total`; beyond it `total` is this number and `total_capped` is true (keeps the count of a big tenant cheap)',
+  ),
+  CTRLPLANE_WORKER_MAX_CACHED_WORKFLOWS: setting(
+    z.coerce.number().int().min(0).default(1_000),
+    'workflows the worker keeps in its sticky cache; the others are replayed from history when they next have work (bounds the worker memory however many instances are idle)',
+  ),
   CTRLPLANE_MAX_COMMANDS_PER_RUN: setting(
     z.coerce.number().int().min(1).default(500),
     'instance workflows continue-as-new after this many commands in one run',

@@ -21,15 +21,23 @@ export interface InstanceListQuery {
 export interface InstancePage {
   items: InstanceRecord[];
   next_cursor?: string;
+  /** Every match, counted up to the store's total limit; `total_capped` when there are more. */
   total: number;
+  total_capped?: true;
 }
+
+/** Matches counted exactly for `total` when none is configured: a count beyond it would cost more than the page. */
+export const DEFAULT_TOTAL_LIMIT = 10_000;
 
 /**
  * The API's access to the read model: tenant-scoped reads (getInAnyTenant, for the operator, is the one
  * exception), and the one insert that reserves a slug.
  */
 export class InstanceStore {
-  constructor(private readonly orm: Orm) {}
+  constructor(
+    private readonly orm: Orm,
+    private readonly totalLimit = DEFAULT_TOTAL_LIMIT,
+  ) {}
 
   private em(): EntityManager {
     return this.orm.em.fork();
@@ -121,19 +129,39 @@ export class InstanceStore {
       );
     }
     const [rows, total] = await Promise.all([
+      // Plain rows, not managed entities: a page is only read (no identity map, no change tracking).
       page
         .orderBy({ created_at: 'desc', id: 'desc' })
         .limit(query.limit + 1)
-        .getResultList(),
-      filtered().getCount(),
+        .execute<InstanceRecord[]>('all'),
+      this.countUpToLimit(
+        em,
+        filtered()
+          .select('i.id')
+          .limit(this.totalLimit + 1),
+      ),
     ]);
     const items = rows.slice(0, query.limit);
     const last = items.at(-1);
     return {
       items,
-      total,
+      total: Math.min(total, this.totalLimit),
+      ...(total > this.totalLimit ? { total_capped: true as const } : {}),
       ...(rows.length > query.limit && last ? { next_cursor: encodeCursor(last) } : {}),
     };
+  }
+
+  /** count(*) over at most limit + 1 matches: the cost of `total` stays bounded however big the tenant. */
+  private async countUpToLimit(
+    em: EntityManager,
+    matches: { getQuery(): string; getParams(): readonly unknown[] },
+  ): Promise<number> {
+    const [row] = await em
+      .getConnection()
+      .execute<{ n: string }[]>(`select count(*) as n from (${matches.getQuery()}) as matches`, [
+        ...matches.getParams(),
+      ]);
+    return Number(row?.n ?? 0);
   }
 
   async ping(): Promise<void> {

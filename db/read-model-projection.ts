@@ -24,9 +24,17 @@ export interface ProjectedTransition {
 export class ReadModelProjection {
   constructor(private readonly orm: Orm) {}
 
-  /** The row and its event in one transaction. */
+  /**
+   * The row and its event in one statement (one round trip to PostgreSQL); a transition that makes or moves a
+   * release writes it in the same transaction.
+   */
   async record(transition: ProjectedTransition): Promise<void> {
-    await this.orm.em.fork().transactional((em) => projectTransition(em, transition));
+    const em = this.orm.em.fork();
+    if ((transition.releases ?? []).length === 0) {
+      await writeRowAndEvent(em, transition);
+      return;
+    }
+    await em.transactional((tx) => projectTransition(tx, transition));
   }
 
   /** Moves the instance's row to a new slug; `taken` when another live instance of the tenant holds it. */
@@ -43,17 +51,20 @@ export class ReadModelProjection {
   }
 }
 
-/** Upserts the instance row unless a newer seq is already stored, and appends the event once per seq. */
-export async function projectTransition(em: EntityManager, transition: ProjectedTransition): Promise<void> {
+/** Upserts the instance row unless a newer seq is already stored. */
+function upsertRow(em: EntityManager, transition: ProjectedTransition) {
   const row = instanceToRecord(transition.instance, transition.seq);
-  await em
+  return em
     .createQueryBuilder(InstanceRecordSchema)
     .insert(row)
     .onConflict('id')
     .merge()
-    .where({ seq: { $lt: transition.seq } })
-    .execute();
-  await em
+    .where({ seq: { $lt: transition.seq } });
+}
+
+/** Appends the transition's event once per seq. */
+function appendEvent(em: EntityManager, transition: ProjectedTransition) {
+  return em
     .createQueryBuilder(InstanceEventRecordSchema)
     .insert({
       id: typeid('evt').toString(),
@@ -65,8 +76,12 @@ export async function projectTransition(em: EntityManager, transition: Projected
       occurred_at: new Date(transition.instance.updated_at),
     })
     .onConflict(['instance_id', 'seq'])
-    .ignore()
-    .execute();
+    .ignore();
+}
+
+/** The row, its event and the releases the transition made or moved, in `em`'s transaction. */
+export async function projectTransition(em: EntityManager, transition: ProjectedTransition): Promise<void> {
+  await writeRowAndEvent(em, transition);
   for (const release of transition.releases ?? []) {
     // Written once per id; a later transition only moves its status (a retried one changes nothing).
     await em
@@ -77,4 +92,17 @@ export async function projectTransition(em: EntityManager, transition: Projected
       .where({ status_seq: { $lt: transition.seq } })
       .execute();
   }
+}
+
+async function writeRowAndEvent(em: EntityManager, transition: ProjectedTransition): Promise<void> {
+  const row = upsertRow(em, transition);
+  const event = appendEvent(em, transition);
+  await em
+    .getConnection()
+    .execute(
+      `with row_written as (${row.getQuery()}) ${event.getQuery()}`,
+      [...row.getParams(), ...event.getParams()],
+      'run',
+      em.getTransactionContext(),
+    );
 }

@@ -89,7 +89,16 @@ async function startTemporalAndDatabase(): Promise<TestEnvironment> {
       searchAttributes: [...CTRLPLANE_SEARCH_ATTRIBUTES],
       ui: true,
       uiPort,
-      extraArgs: ['--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', 'synchronous=OFF'],
+      extraArgs: [
+        '--sqlite-pragma',
+        'journal_mode=WAL',
+        '--sqlite-pragma',
+        'synchronous=OFF',
+        // Eager activity dispatch (off by default in the server): an activity scheduled by a workflow task comes
+        // back in the answer to that task's completion, instead of one more trip through the matching service.
+        '--dynamic-config-value',
+        'system.enableActivityEagerExecution=true',
+      ],
       log: { format: 'json', level: 'error' },
     },
   });

@@ -11,6 +11,8 @@ export interface InstanceWorkerOptions {
   /** A prebuilt workflow bundle (production, tests); without it the worker bundles workflows/ itself. */
   workflowBundlePath?: string;
   shutdownGraceTimeMs: number;
+  /** Sticky cache size (CTRLPLANE_WORKER_MAX_CACHED_WORKFLOWS); absent: the SDK's default. */
+  maxCachedWorkflows?: number;
   identity?: string;
 }
 
@@ -32,6 +34,7 @@ export async function createInstanceWorker(options: InstanceWorkerOptions): Prom
     ...workerTracing(options.workflowBundlePath !== undefined),
     // In-flight provider calls get this long to finish on SIGTERM before they are cancelled (default is 0).
     shutdownGraceTime: options.shutdownGraceTimeMs,
+    ...(options.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: options.maxCachedWorkflows } : {}),
     ...(options.identity ? { identity: options.identity } : {}),
   });
 }

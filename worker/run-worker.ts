@@ -66,6 +66,7 @@ export async function runWorker({
       }),
       workflowBundlePath,
       shutdownGraceTimeMs: config.CTRLPLANE_WORKER_SHUTDOWN_GRACE_MS,
+      maxCachedWorkflows: config.CTRLPLANE_WORKER_MAX_CACHED_WORKFLOWS,
     });
     logger.info(
       {

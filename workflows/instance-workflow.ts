@@ -27,6 +27,7 @@ import {
   pendingCommandsQuery,
   snapshotQuery,
 } from './messages.ts';
+import { isSettled, settledUpdate } from './settled-update.ts';
 import { type Outcome, requesterOf, type WorkItem } from './work-items.ts';
 
 const DEFAULT_MAX_COMMANDS_PER_RUN = 500;
@@ -62,6 +63,10 @@ export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<In
     },
     { description: "a provider watcher saw the instance's objects change: look again" },
   );
+  setHandler(settledUpdate, async () => {
+    await condition(() => isSettled(lifecycle.instance.state));
+    return lifecycle.instance;
+  });
 
   const driftCheckMs =
     input.options?.driftCheckIntervalMs ??

@@ -171,16 +171,19 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
             ? { snapshotAt: host.taken_at, admit: (admitted) => requireRoom(placement, host, admitted) }
             : undefined,
         );
+        const deadline = waitMs !== undefined ? Date.now() + waitMs : undefined;
         try {
-          await commands.startWorkflow(instance, variables, origin);
+          await commands.startWorkflow(instance, variables, origin, waitMs, deps.shutdown);
         } catch (err) {
           // In doubt the workflow may run: the row stays for the retry with the key to resume, and the worker's
           // unstarted-instance sweeper removes it if no workflow ever appears.
           if (!isInDoubt(err)) await store.removeUnstarted(instance.id);
           throw err;
         }
-        if (waitMs !== undefined) {
-          const settled = await waitUntilSettled(caller.tenant_id, instance.id, waitMs);
+        if (deadline !== undefined) {
+          // The workflow has settled (or the wait ran out): usually the first read finds its row settled too.
+          const left = Math.max(deadline - Date.now(), 0);
+          const settled = await waitUntilSettled(caller.tenant_id, instance.id, left);
           if (settled) return instanceReply(201, settled, location);
         }
         return instanceReply(201, record, location);

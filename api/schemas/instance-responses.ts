@@ -76,7 +76,19 @@ export const instanceListSchema = z
   .strictObject({
     items: z.array(instanceSchema),
     next_cursor: z.string().optional().openapi({ description: 'Present when a further page exists.' }),
-    total: z.number().int().min(0).openapi({ description: 'Every instance matching the filters.' }),
+    total: z
+      .number()
+      .int()
+      .min(0)
+      .openapi({
+        description:
+          'Every instance matching the filters, counted up to CTRLPLANE_LIST_TOTAL_LIMIT (10,000 by default); ' +
+          'with more, this limit and `total_capped`.',
+      }),
+    total_capped: z
+      .literal(true)
+      .optional()
+      .openapi({ description: 'Present when more instances match than `total` says (at least that many).' }),
   })
   .meta({ id: 'InstanceList' });
 

@@ -612,8 +612,13 @@ export interface components {
       items: components["schemas"]["Instance"][];
       /** @description Present when a further page exists. */
       next_cursor?: string;
-      /** @description Every instance matching the filters. */
+      /** @description Every instance matching the filters, counted up to CTRLPLANE_LIST_TOTAL_LIMIT (10,000 by default); with more, this limit and `total_capped`. */
       total: number;
+      /**
+       * @description Present when more instances match than `total` says (at least that many).
+       * @enum {boolean}
+       */
+      total_capped?: true;
     };
     UpdateRequest: {
       name?: string;
