@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import type {
   CreateInstanceBody,
@@ -9,23 +8,11 @@ import type {
   InstanceEvent,
   LogLine,
 } from '../clients/typescript/client.ts';
-import { CliError, EXIT, exitCodeForStatus } from './exit-codes.ts';
-import {
-  eventLine,
-  type OutputFormat,
-  printInstance,
-  printInstances,
-  printJson,
-  printTable,
-} from './output.ts';
+import { type CliContext, causeOf, must, parse } from './command-support.ts';
+import { CliError, EXIT } from './exit-codes.ts';
+import { eventLine, printInstance, printInstances, printJson, printTable } from './output.ts';
 import { ProgressLine } from './progress.ts';
-
-export interface CliContext {
-  api: CtrlplaneClient;
-  output: OutputFormat;
-  /** Ends follows (logs -f, events -f) on Ctrl-C. */
-  signal: AbortSignal;
-}
+import { RELEASES_USAGE, releasesCommand } from './releases.ts';
 
 export const INSTANCES_USAGE = `ctrlplane instances <command> [flags]   (global: -o table|json, --url URL; token: CTRLPLANE_TOKEN)
 
@@ -38,46 +25,10 @@ export const INSTANCES_USAGE = `ctrlplane instances <command> [flags]   (global:
   exec ID [--service NAME] [--timeout SECONDS] -- COMMAND ARGS...   stdin is passed on when it is not a terminal
   scale ID [--cpu-millis N] [--memory-mb N] [--replicas N] [--wait]
   logs ID [-f] [--service NAME] [--tail N] [--since 5m]
-  events ID [-f]`;
+  events ID [-f]
+${RELEASES_USAGE}`;
 
 const POLL_MS = 300;
-
-/** One answer of the typed client: the data, or a CliError with the exit code of its status. */
-async function must<T>(
-  call: Promise<{ data?: T; error?: unknown; response: Response }>,
-  what: string,
-): Promise<{ data: T; response: Response }> {
-  let result: { data?: T; error?: unknown; response: Response };
-  try {
-    result = await call;
-  } catch (err) {
-    if (err instanceof CliError) throw err;
-    throw new CliError(EXIT.unavailable, `${what}: the API did not answer (${causeOf(err)})`);
-  }
-  const { data, error, response } = result;
-  if (!response.ok || error !== undefined) {
-    throw new CliError(
-      exitCodeForStatus(response.status),
-      `${what}: ${response.status} ${problemText(error)}`,
-    );
-  }
-  return { data: data as T, response };
-}
-
-function causeOf(err: unknown): string {
-  if (err instanceof Error) {
-    const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
-    return `${err.message}${cause}`;
-  }
-  return String(err);
-}
-
-function problemText(error: unknown): string {
-  if (typeof error !== 'object' || error === null) return String(error ?? '');
-  const p = error as { code?: string; detail?: string; errors?: { field: string; message: string }[] };
-  const fields = (p.errors ?? []).map((e) => `\n  ${e.field}: ${e.message}`).join('');
-  return `${p.code ?? 'error'}: ${p.detail ?? ''}${fields}`;
-}
 
 function durationMs(text: string, flag: string): number {
   const match = /^(\d+)(ms|s|m|h)$/.exec(text);
@@ -95,14 +46,6 @@ function positiveInt(text: string | undefined, flag: string): number | undefined
   if (!/^\d+$/.test(text))
     throw new CliError(EXIT.usage, `${flag}: a whole number, not ${JSON.stringify(text)}`);
   return Number(text);
-}
-
-function parse<const O extends ParseArgsOptionsConfig>(args: string[], options: O) {
-  try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new CliError(EXIT.usage, err instanceof Error ? err.message : String(err));
-  }
 }
 
 function oneId(positionals: string[], verb: string): string {
@@ -227,6 +170,10 @@ export async function instancesCommand(
 ): Promise<void> {
   const { api } = ctx;
   switch (verb) {
+    case 'releases':
+    case 'release':
+    case 'rollback':
+      return releasesCommand(ctx, verb, args);
     case 'create': {
       const { values, positionals } = parse(args, {
         file: { type: 'string', short: 'f' },

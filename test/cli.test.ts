@@ -206,6 +206,34 @@ describe('the ctrlplane CLI, run as a process against the real stack', () => {
     assert.equal(await events.exited, EXIT.ok);
   });
 
+  it('releases lists what ran, release shows its spec, rollback --wait goes back as a new release', async () => {
+    // The create made v1, the scale above v2.
+    const listed = await run(['instances', 'releases', id], env);
+    assert.equal(listed.code, EXIT.ok, listed.stderr);
+    assert.match(listed.stdout, /^\*\s+v2\s+rel_\S+\s+deployed\s/m, listed.stdout);
+    assert.match(listed.stdout, /^\s+v1\s+rel_\S+\s+deployed\s/m, listed.stdout);
+
+    const v1 = await run(['instances', 'release', id, '1', '-o', 'json'], env);
+    assert.equal(v1.code, EXIT.ok, v1.stderr);
+    const v1Memory = JSON.parse(v1.stdout).spec.services[0].resources?.memory_mb;
+    assert.notEqual(v1Memory, 96, 'v1 is the spec from before the scale');
+
+    const rolled = await run(['instances', 'rollback', id, '1', '--wait', '-o', 'json'], env);
+    assert.equal(rolled.code, EXIT.ok, rolled.stderr);
+    const instance = JSON.parse(rolled.stdout);
+    assert.equal(instance.state, 'running');
+    assert.equal(instance.services[0].resources?.memory_mb, v1Memory, "v1's spec runs again");
+
+    const after = await run(['-o', 'json', 'instances', 'releases', id], env);
+    const [newest] = JSON.parse(after.stdout);
+    assert.deepEqual(
+      [newest.number, newest.current, newest.description, newest.rollback_of],
+      [3, true, 'rollback to v1', 1],
+    );
+    const missing = await run(['instances', 'rollback', id, '99'], env);
+    assert.equal(missing.code, EXIT.notFound, missing.stderr);
+  });
+
   it('exit codes a script can trust', async () => {
     assert.equal(
       (await run(['instances', 'list'], { ...env, CTRLPLANE_TOKEN: undefined })).code,
