@@ -166,6 +166,16 @@ describe('images and registry credentials', () => {
   });
 
   it('reports its capabilities', () => {
-    assert.deepEqual(provider.capabilities(), ['provision', 'deploy', 'scale', 'logs', 'volumes']);
+    assert.deepEqual(provider.capabilities(), [
+      'provision',
+      'deploy',
+      'scale',
+      'logs',
+      'volumes',
+      'exec',
+      'restart:service',
+      'stop:signal',
+      'stop:timeout',
+    ]);
   });
 });
