@@ -557,6 +557,7 @@ describe('Kubernetes provider — failures of the API server (real server behind
       'deploy',
       'scale',
       'logs',
+      'exec',
       'volumes',
       'strategy:rolling',
       'source:manifests',
