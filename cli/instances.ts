@@ -141,6 +141,10 @@ async function followUntilRunning(ctx: CliContext, instance: Instance, timeoutMs
     for (;;) {
       for (const event of await events.next()) progress.event(event);
       current = await getInstance(ctx.api, instance.id);
+      // The state read after the events may be newer than them: show the events that led to it first.
+      if (current.state === 'running' || current.state === 'failed' || current.state === 'destroyed') {
+        for (const event of await events.next()) progress.event(event);
+      }
       progress.observe(current);
       if (current.state === 'running') return current;
       if (current.state === 'failed' || current.state === 'destroyed') {
