@@ -99,6 +99,27 @@ function benchService(content: string): ServiceSpec {
  * Temporal's Rust core logs through this Runtime; installed before the dev server starts (which would install a
  * default one at INFO), at WARN, without the expected warning about the bench worker having no activities.
  */
+/**
+ * The raw dockerode calls of a single-service provision, with the provider's container config: a bridge network
+ * `<name>-net` and a started container `<name>-web`, labelled for the leftover sweep.
+ */
+async function startRawContainer(docker: ReturnType<typeof dockerClient>, name: string) {
+  const labels = { [BENCH_LABEL]: runId };
+  const plan = buildContainerConfig({
+    instanceId: name,
+    service: benchService('raw'),
+    containerName: `${name}-web`,
+    networkName: `${name}-net`,
+    labels,
+    limits: DEFAULT_HOST_LIMITS,
+    specHashKey: ephemeralSpecHashKey(),
+  });
+  await docker.createNetwork({ Name: `${name}-net`, Driver: 'bridge', CheckDuplicate: true, Labels: labels });
+  const container = await docker.createContainer(plan.config);
+  await container.start();
+  return container;
+}
+
 function installRuntime(): void {
   const print = new DefaultLogger('WARN');
   Runtime.install({
@@ -239,24 +260,7 @@ try {
   const rawStarts: number[] = [];
   await phase(`context A: ${PLAN.stopStart.iterations} raw dockerode stop/start pairs`, async () => {
     const name = `ctrlplane-bench-${runId}-stopstart`;
-    const labels = { [BENCH_LABEL]: runId };
-    const plan = buildContainerConfig({
-      instanceId: name,
-      service: benchService('raw'),
-      containerName: `${name}-web`,
-      networkName: `${name}-net`,
-      labels,
-      limits: DEFAULT_HOST_LIMITS,
-      specHashKey: ephemeralSpecHashKey(),
-    });
-    await docker.createNetwork({
-      Name: `${name}-net`,
-      Driver: 'bridge',
-      CheckDuplicate: true,
-      Labels: labels,
-    });
-    const container = await docker.createContainer(plan.config);
-    await container.start();
+    const container = await startRawContainer(docker, name);
     try {
       await measure('raw stop/start pair', { ...PLAN.stopStart, signal: interrupted.signal }, async (i) => {
         const t0 = performance.now();
@@ -282,25 +286,7 @@ try {
       'B0 raw dockerode: network + container create, start, inspect',
       { ...PLAN.raw, signal: interrupted.signal },
       async (i) => {
-        const name = rawTag(i);
-        const labels = { [BENCH_LABEL]: runId };
-        const plan = buildContainerConfig({
-          instanceId: name,
-          service: benchService('raw'),
-          containerName: `${name}-web`,
-          networkName: `${name}-net`,
-          labels,
-          limits: DEFAULT_HOST_LIMITS,
-          specHashKey: ephemeralSpecHashKey(),
-        });
-        await docker.createNetwork({
-          Name: `${name}-net`,
-          Driver: 'bridge',
-          CheckDuplicate: true,
-          Labels: labels,
-        });
-        const container = await docker.createContainer(plan.config);
-        await container.start();
+        const container = await startRawContainer(docker, rawTag(i));
         const info = await container.inspect();
         if (!info.State.Running) throw new Error(`raw ${i}: container not running`);
       },
