@@ -56,6 +56,8 @@ export interface AppDeps {
   auth: Omit<AuthOptions, 'streamTicket'>;
   /** How long a create waits for the provider's health check (default 5 s). */
   providerHealthTimeoutMs?: number;
+  /** Memory placement counts for a service that gives none (default 512, CTRLPLANE_DOCKER_DEFAULT_MEMORY_MB). */
+  placementDefaultMemoryMb?: number;
   /** How kustomize sources are built when a create is checked (default: kustomize or kubectl on PATH). */
   kustomize?: KustomizeOptions;
   /** Requests per minute per tenant; 0 disables the limit. */
@@ -183,6 +185,7 @@ export function createApp(deps: AppDeps): Express {
       datacenters: deps.datacenters,
       idempotency: deps.idempotency,
       providerHealthTimeoutMs: deps.providerHealthTimeoutMs ?? 5_000,
+      placementDefaultMemoryMb: deps.placementDefaultMemoryMb ?? 512,
       metrics,
       logger: deps.logger,
       maxWaitMs: deps.maxWaitMs,

@@ -16,6 +16,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { CommandName } from '../domain/commands.ts';
 import { CtrlplaneError, isErrorCode } from '../domain/errors.ts';
 import type { Instance } from '../domain/instance.ts';
+import type { AgentWait } from '../workflows/agent-pickup.ts';
 import {
   type CommandRequest,
   commandMessages,
@@ -24,6 +25,7 @@ import {
   type InstanceWorkflowInput,
   type InstanceWorkflowOptions,
   instanceWorkflowId,
+  pendingCommandsQuery,
   type RequestMeta,
 } from '../workflows/messages.ts';
 import {
@@ -40,6 +42,8 @@ export type CommandResult = { status: 'accepted' } | { status: 'completed'; inst
 export interface InstanceCommandsOptions {
   client: Client;
   taskQueue: string;
+  /** The task queue of a provider's host agent (undefined: the provider has none; its calls stay on taskQueue). */
+  providerTaskQueue?: (providerName: string) => string | undefined;
   /** How long to wait for the workflow to accept a command (or to start) before answering 503. */
   acceptTimeoutMs: number;
   /** Passed to every new instance workflow (continue-as-new threshold, drift check interval). */
@@ -64,6 +68,7 @@ export class InstanceCommands {
   ): Promise<void> {
     const hasDeployment =
       (deployment?.variables?.length ?? 0) > 0 || Object.keys(deployment?.variable_values ?? {}).length > 0;
+    const providerTaskQueue = this.options.providerTaskQueue?.(instance.provider_name);
     const input: InstanceWorkflowInput = {
       instance,
       seq: 0,
@@ -71,6 +76,7 @@ export class InstanceCommands {
       ...(hasDeployment ? { deployment } : {}),
       options: this.options.workflowOptions,
       ...(origin ? { origin } : {}),
+      ...(providerTaskQueue ? { provider_task_queue: providerTaskQueue } : {}),
     };
     const options = {
       workflowId: instanceWorkflowId(instance.id),
@@ -174,6 +180,23 @@ export class InstanceCommands {
       if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isDeadline(err))
         return { status: 'accepted' };
       throw commandError(err);
+    }
+  }
+
+  /**
+   * What the instance's running command waits for, when its provider's agent has not picked its provider call
+   * up (workflows/agent-pickup.ts); undefined when nothing waits, the provider has no agent, or the workflow
+   * does not answer within a second (the answer is a hint, never a reason to fail the request).
+   */
+  async agentWait(instance: { id: string; provider_name: string }): Promise<AgentWait | undefined> {
+    if (!this.options.providerTaskQueue?.(instance.provider_name)) return undefined;
+    try {
+      const pending = await this.withDeadline(1_000, () =>
+        this.options.client.workflow.getHandle(instanceWorkflowId(instance.id)).query(pendingCommandsQuery),
+      );
+      return pending[0]?.waiting_for;
+    } catch {
+      return undefined;
     }
   }
 

@@ -1,8 +1,10 @@
 import type { DatacenterStore } from '../db/datacenter-store.ts';
 import type { DatacenterRecord } from '../db/entities/datacenter.ts';
 import { isDatacenterId } from '../db/entities/datacenter.ts';
+import type { InstanceStore } from '../db/instance-store.ts';
 import { CtrlplaneError } from '../domain/errors.ts';
 import type { ServiceSpec } from '../domain/instance.ts';
+import { choosePlacement, type PlacementCandidate, placementMemory } from '../domain/placement-rules.ts';
 import {
   type DeploymentSource,
   projectSource,
@@ -15,7 +17,7 @@ import { supportsSource } from '../providers/dispatch.ts';
 import { renderSource } from '../providers/dispatch-render.ts';
 import type { KustomizeOptions } from '../providers/kustomize.ts';
 import type { Provider } from '../providers/provider.ts';
-import type { ProviderRegistry } from '../providers/registry.ts';
+import type { ProviderCapacityLimits, ProviderRegistry } from '../providers/registry.ts';
 import { RetryableError } from './problem.ts';
 
 /**
@@ -28,25 +30,44 @@ export interface Placement {
   provider: Provider;
   region: string;
   datacenter?: DatacenterRecord;
+  /** Set when placement chose the provider (the create named none): why, as the instance shows it. */
+  reason?: string;
+  /** The provider's fleet limits, checked again when the row is inserted (api/fleet-capacity.ts). */
+  limits?: ProviderCapacityLimits;
+}
+
+export interface PlacementDeps {
+  providers: ProviderRegistry;
+  datacenters: DatacenterStore;
+  store: InstanceStore;
+  /** Memory placement counts for a service that gives none (CTRLPLANE_DOCKER_DEFAULT_MEMORY_MB). */
+  placementDefaultMemoryMb: number;
+}
+
+export interface PlacementRequest {
+  datacenter_id?: string | undefined;
+  provider_name?: string | undefined;
+  region?: string | undefined;
+  source?: unknown;
+  services?: ServiceSpec[] | undefined;
 }
 
 /**
  * Provider resolution: the datacenter's provider (it overrides provider_name), else provider_name, else the
- * default. An unknown datacenter (or another tenant's) → 400 datacenter_not_found; one that is not active →
- * 409 datacenter_unavailable; an unregistered provider → 400 provider_not_found. The datacenter's region is
- * used when the request gives none.
+ * default, else (no default: a fleet placed by capacity) the provider placement chooses. An unknown datacenter
+ * (or another tenant's) → 400 datacenter_not_found; one that is not active → 409 datacenter_unavailable; an
+ * unregistered provider → 400 provider_not_found; a fleet with no room → 503 capacity_exhausted. The
+ * datacenter's region (or the chosen provider's) is used when the request gives none.
  */
 export async function resolvePlacement(
-  deps: { providers: ProviderRegistry; datacenters: DatacenterStore },
+  deps: PlacementDeps,
   tenantId: string,
-  req: {
-    datacenter_id?: string | undefined;
-    provider_name?: string | undefined;
-    region?: string | undefined;
-  },
+  req: PlacementRequest,
 ): Promise<Placement> {
   let datacenter: DatacenterRecord | undefined;
-  let name = req.provider_name ?? deps.providers.defaultName;
+  const named = req.provider_name ?? deps.providers.defaultName;
+  if (req.datacenter_id === undefined && named === undefined) return placeByCapacity(deps, req);
+  let name = named ?? '';
   if (req.datacenter_id !== undefined) {
     const id = req.datacenter_id;
     const found = isDatacenterId(id) ? await deps.datacenters.get(tenantId, id) : null;
@@ -78,11 +99,54 @@ export async function resolvePlacement(
       ],
     );
   }
+  const limits = deps.providers.site(name).capacity;
   return {
     provider_name: name,
     provider: deps.providers.get(name),
     region: req.region ?? datacenter?.region ?? '',
     ...(datacenter ? { datacenter } : {}),
+    ...(limits ? { limits } : {}),
+  };
+}
+
+/** The fleet's provider with the most free capacity that runs the create (domain/placement-rules.ts). */
+async function placeByCapacity(deps: PlacementDeps, req: PlacementRequest): Promise<Placement> {
+  const source = projectSource({
+    source: req.source as SourceInput | undefined,
+    services: req.services ?? null,
+  });
+  const services = source.type === 'services' ? source.services : null;
+  const placed = deps.providers.names().filter((name) => deps.providers.site(name).capacity !== undefined);
+  const usage = await deps.store.usageOf(placed, deps.placementDefaultMemoryMb);
+  const candidates: PlacementCandidate[] = placed.map((name) => {
+    const site = deps.providers.site(name);
+    return {
+      name,
+      limits: site.capacity as ProviderCapacityLimits,
+      used: usage.get(name) ?? { instances: 0, memory_mb: 0 },
+      labels: site.labels,
+      runsSource: supportsSource(deps.providers.get(name), source.type),
+    };
+  });
+  const decision = choosePlacement(candidates, {
+    memory_mb: placementMemory(services, deps.placementDefaultMemoryMb),
+    ...(req.region ? { region: req.region } : {}),
+  });
+  if (!decision.placed) {
+    throw new RetryableError(
+      'capacity_exhausted',
+      `no provider of the fleet can take the instance: ${decision.reason}; delete an instance or ask the operator for more room`,
+      60,
+    );
+  }
+  const name = decision.provider_name;
+  const site = deps.providers.site(name);
+  return {
+    provider_name: name,
+    provider: deps.providers.get(name),
+    region: req.region ?? site.labels.region ?? '',
+    reason: decision.reason,
+    ...(site.capacity ? { limits: site.capacity } : {}),
   };
 }
 

@@ -83,6 +83,7 @@ export async function startApi(
     commands: new InstanceCommands({
       client,
       taskQueue: config.CTRLPLANE_TASK_QUEUE,
+      providerTaskQueue: (name) => (providers.has(name) ? providers.site(name).taskQueue : undefined),
       acceptTimeoutMs: config.CTRLPLANE_COMMAND_ACCEPT_TIMEOUT_MS,
       workflowOptions: {
         maxCommandsPerRun: config.CTRLPLANE_MAX_COMMANDS_PER_RUN,
@@ -93,6 +94,7 @@ export async function startApi(
     datacenters: new DatacenterStore(orm),
     registryCredentials: new RegistryCredentialStore(orm),
     providerHealthTimeoutMs: config.CTRLPLANE_PROVIDER_HEALTH_TIMEOUT_MS,
+    placementDefaultMemoryMb: config.CTRLPLANE_DOCKER_DEFAULT_MEMORY_MB,
     idempotency,
     streamTickets,
     auth: {

@@ -5,6 +5,7 @@ import { ConfigError } from './config-error.ts';
 import { kubernetesFields, kubernetesOptions } from './kubernetes-env.ts';
 import { parseNetworkPool } from './network-pool.ts';
 import { parsePortRange } from './port-range.ts';
+import { loadProviderFleet, type ProviderFleet } from './provider-fleet.ts';
 import { retiredVariables } from './retired-variables.ts';
 import { parseSecretStoreSpec, type SecretStoreSpec } from './secret-store-spec.ts';
 import { booleanVariable, optionalTextVariable, setting, splitList } from './setting.ts';
@@ -79,8 +80,18 @@ const envFields = z.object({
     'on SIGTERM, how long in-flight requests get to finish before their connections are closed',
   ),
   CTRLPLANE_DEFAULT_PROVIDER: setting(
-    z.string().min(1).default('docker'),
-    'provider for requests without `provider_name`',
+    z.string().min(1).optional(),
+    'provider for creates without `provider_name` or datacenter; `auto`: placed on the eligible provider with the most free capacity (see [A fleet of hosts](#a-fleet-of-hosts))',
+    '`docker`; with `CTRLPLANE_PROVIDERS_FILE`, `auto`',
+  ),
+  CTRLPLANE_PROVIDERS_FILE: setting(
+    optionalTextVariable(),
+    'a YAML (or JSON) file naming every Docker host and Kubernetes cluster of the fleet, with its connection, capacity, labels and whether an agent drives it (see [A fleet of hosts](#a-fleet-of-hosts)); when set, `DOCKER_HOST` and the `kubernetes` provider of `CTRLPLANE_K8S_KUBECONFIG`/`KUBECONFIG` are not used',
+    'none: one `docker` provider (`DOCKER_HOST`) and the `kubernetes` one when a cluster is configured',
+  ),
+  CTRLPLANE_AGENT_PROVIDER: setting(
+    optionalTextVariable(),
+    "run the worker as the host agent of this provider of the fleet file (as `npm run worker -- --provider NAME`): it polls only that provider's task queue and runs only its calls",
   ),
   DOCKER_HOST: setting(z.string().optional(), 'the Docker engine', '`unix:///var/run/docker.sock`'),
   CTRLPLANE_DOCKER_REGISTRY_AUTH: setting(
@@ -330,6 +341,10 @@ const envSchema = envFields.superRefine((env, ctx) => {
 export type Config = z.infer<typeof envSchema> & {
   /** The Kubernetes provider's options; undefined when no cluster is configured (config/kubernetes-env.ts). */
   kubernetes: KubernetesProviderOptions | undefined;
+  /** The providers of CTRLPLANE_PROVIDERS_FILE; undefined without one (config/provider-fleet.ts). */
+  fleet: ProviderFleet | undefined;
+  /** The provider creates go to without provider_name or datacenter; undefined: placement by capacity. */
+  defaultProvider: string | undefined;
 };
 
 /** The API's configuration: loadConfig's, and a way to verify tokens (the worker needs none). */
@@ -387,5 +402,49 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       }),
     ]);
   }
-  return { ...parsed.data, kubernetes: kubernetesOptions(parsed.data) };
+  const data = parsed.data;
+  if (!data.CTRLPLANE_PROVIDERS_FILE) {
+    if (data.CTRLPLANE_AGENT_PROVIDER) {
+      throw ConfigError.of(
+        'CTRLPLANE_AGENT_PROVIDER',
+        'names a provider of CTRLPLANE_PROVIDERS_FILE, which is not set',
+      );
+    }
+    const defaultProvider = data.CTRLPLANE_DEFAULT_PROVIDER ?? 'docker';
+    if (defaultProvider === 'auto') {
+      throw ConfigError.of(
+        'CTRLPLANE_DEFAULT_PROVIDER',
+        'auto places instances across a fleet: set CTRLPLANE_PROVIDERS_FILE',
+      );
+    }
+    return { ...data, kubernetes: kubernetesOptions(data), fleet: undefined, defaultProvider };
+  }
+  const fleet = loadProviderFleet(data.CTRLPLANE_PROVIDERS_FILE, {
+    sharedTaskQueue: data.CTRLPLANE_TASK_QUEUE,
+    networkPrefix: data.CTRLPLANE_DOCKER_NETWORK_PREFIX,
+  });
+  const named = (name: string) => fleet.providers.some((p) => p.name === name);
+  const chosen = data.CTRLPLANE_DEFAULT_PROVIDER;
+  if (chosen !== undefined && chosen !== 'auto' && !named(chosen)) {
+    throw ConfigError.of('CTRLPLANE_DEFAULT_PROVIDER', `${chosen} is not a provider of ${fleet.path}`);
+  }
+  const agent = data.CTRLPLANE_AGENT_PROVIDER;
+  if (agent !== undefined) {
+    const entry = fleet.providers.find((p) => p.name === agent);
+    if (!entry)
+      throw ConfigError.of('CTRLPLANE_AGENT_PROVIDER', `${agent} is not a provider of ${fleet.path}`);
+    if (!entry.agent) {
+      throw ConfigError.of(
+        'CTRLPLANE_AGENT_PROVIDER',
+        `${agent} has agent: false in ${fleet.path}: the shared worker drives it`,
+      );
+    }
+  }
+  return {
+    ...data,
+    // The fleet's Kubernetes clusters are built from these settings with each entry's kubeconfig.
+    kubernetes: undefined,
+    fleet,
+    defaultProvider: chosen === 'auto' ? undefined : chosen,
+  };
 }

@@ -10,6 +10,7 @@ export function instanceToRecord(instance: Instance, seq: number): InstanceRecor
     slug: instance.slug,
     datacenter_id: instance.datacenter_id ?? null,
     provider_name: instance.provider_name,
+    placement: instance.placement ?? null,
     provider_ref: instance.provider_ref,
     service_refs: instance.service_refs ?? null,
     region: instance.region,
@@ -53,6 +54,7 @@ export function recordToInstance(row: InstanceRecord): Instance {
     services: row.services && row.services.length > 0 ? row.services : null,
   };
   if (row.datacenter_id) instance.datacenter_id = row.datacenter_id;
+  if (row.placement) instance.placement = row.placement;
   if (row.service_refs && Object.keys(row.service_refs).length > 0) instance.service_refs = row.service_refs;
   if (row.source) instance.source = row.source;
   if (row.endpoints && row.endpoints.length > 0) instance.endpoints = row.endpoints;

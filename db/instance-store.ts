@@ -4,6 +4,7 @@ import { CtrlplaneError } from '../domain/errors.ts';
 import type { InstanceState } from '../domain/instance-state.ts';
 import type { Orm } from './database.ts';
 import { type InstanceRecord, InstanceRecordSchema } from './entities/instance-record.ts';
+import { fleetUsage, type ProviderUsage } from './fleet-usage.ts';
 import { admittedInstanceIds, lockHostAdmission } from './host-admission.ts';
 
 /** A filtered page of a tenant's instances (the API validates each field before it gets here). */
@@ -33,6 +34,16 @@ export const DEFAULT_TOTAL_LIMIT = 10_000;
  * The API's access to the read model: tenant-scoped reads (getInAnyTenant, for the operator, is the one
  * exception), and the one insert that reserves a slug.
  */
+/**
+ * How a new row is admitted to its provider, with the provider's admission locked: `host` gets the instances
+ * admitted since a look at the host (Docker's own count), `fleet` what the read model says the provider holds
+ * against its fleet limits; either throws to refuse.
+ */
+export interface Admission {
+  host?: { snapshotAt: Date; admit: (admitted: string[]) => void };
+  fleet?: { defaultMemoryMb: number; admit: (usage: ProviderUsage) => void };
+}
+
 export class InstanceStore {
   constructor(
     private readonly orm: Orm,
@@ -48,10 +59,7 @@ export class InstanceStore {
    * it gets the instances admitted there that a look at the host taken at `admission.snapshotAt` may not show
    * (db/host-admission.ts) and throws to refuse; then nothing is written.
    */
-  async insertNew(
-    record: InstanceRecord,
-    admission?: { snapshotAt: Date; admit: (admitted: string[]) => void },
-  ): Promise<void> {
+  async insertNew(record: InstanceRecord, admission?: Admission): Promise<void> {
     try {
       if (!admission) {
         await this.em().insert(InstanceRecordSchema, record);
@@ -59,7 +67,15 @@ export class InstanceStore {
       }
       await this.em().transactional(async (tx) => {
         await lockHostAdmission(tx, record.provider_name);
-        admission.admit(await admittedInstanceIds(tx, record.provider_name, admission.snapshotAt));
+        if (admission.host) {
+          admission.host.admit(
+            await admittedInstanceIds(tx, record.provider_name, admission.host.snapshotAt),
+          );
+        }
+        if (admission.fleet) {
+          const usage = await fleetUsage(tx, [record.provider_name], admission.fleet.defaultMemoryMb);
+          admission.fleet.admit(usage.get(record.provider_name) ?? { instances: 0, memory_mb: 0 });
+        }
         await tx.insert(InstanceRecordSchema, record);
       });
     } catch (err) {
@@ -70,6 +86,11 @@ export class InstanceStore {
       }
       throw err;
     }
+  }
+
+  /** What the read model says each of `providers` holds (db/fleet-usage.ts), without a lock. */
+  async usageOf(providers: readonly string[], defaultMemoryMb: number): Promise<Map<string, ProviderUsage>> {
+    return fleetUsage(this.em(), providers, defaultMemoryMb);
   }
 
   /** Undoes insertNew when the workflow could not be started, so a failed create leaves nothing behind. */

@@ -89,6 +89,8 @@ export interface Instance {
   slug: string;
   datacenter_id?: string;
   provider_name: string;
+  /** Why it is on that provider, when placement chose it (a create naming no provider or datacenter). */
+  placement?: string;
   provider_ref: string;
   service_refs?: Record<string, string>;
   region: string;

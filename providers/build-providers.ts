@@ -1,7 +1,9 @@
 import { ConfigError } from '../config/config-error.ts';
 import type { Config } from '../config/env.ts';
+import { kubernetesOptions } from '../config/kubernetes-env.ts';
 import type { Logger } from '../config/logger.ts';
 import { parseNetworkPool } from '../config/network-pool.ts';
+import type { FleetEntry } from '../config/provider-fleet.ts';
 import { dockerClient } from './docker/docker-client.ts';
 import { DockerProvider } from './docker/docker-provider.ts';
 import type { DockerHostLimits } from './docker/host-limits.ts';
@@ -9,37 +11,53 @@ import { ImageAllowlist } from './docker/image-allowlist.ts';
 import { specHashKey } from './docker/spec-hash.ts';
 import type { TenantRegistryCredentials } from './docker/tenant-credentials.ts';
 import { KubernetesProvider } from './kubernetes/kubernetes-provider.ts';
+import type { Provider } from './provider.ts';
 import { ProviderRegistry } from './registry.ts';
 
+/** Which of the configured providers a process drives. */
+export type ProviderSelection =
+  /** The API: every provider (it checks specs, health and capacity, and serves logs and exec). */
+  | { for: 'api' }
+  /** The shared worker: the providers without an agent of their own. */
+  | { for: 'shared-worker' }
+  /** A host agent: its one provider. */
+  | { for: 'agent'; provider: string };
+
 /**
- * The provider registry from configuration. Docker is always there; it is the default unless configured. The
- * worker passes where tenants' registry credentials are stored (the API's providers only check specs).
+ * The provider registry from configuration. Without a fleet file: `docker` (DOCKER_HOST) always, and
+ * `kubernetes` when a cluster is configured, both driven by the shared worker. With one
+ * (CTRLPLANE_PROVIDERS_FILE): its providers, each with its task queue, capacity and labels, as `selection` asks.
+ * The worker passes where tenants' registry credentials are stored (the API's providers only check specs).
  */
 export function buildProviders(
   config: Config,
   logger: Logger,
   stores: { tenantCredentials?: TenantRegistryCredentials } = {},
+  selection: ProviderSelection = { for: 'api' },
 ): ProviderRegistry {
-  const registry = new ProviderRegistry(config.CTRLPLANE_DEFAULT_PROVIDER);
-  // loadConfig has checked the pool; parsed again here into its numbers.
-  const pool = parseNetworkPool(config.CTRLPLANE_DOCKER_NETWORK_POOL, config.CTRLPLANE_DOCKER_NETWORK_PREFIX);
-  if (!('pool' in pool)) throw new Error(`CTRLPLANE_DOCKER_NETWORK_POOL: ${pool.problem}`);
+  const registry = new ProviderRegistry(config.defaultProvider);
+  if (config.fleet) {
+    for (const entry of config.fleet.providers) {
+      const wanted =
+        selection.for === 'api' ||
+        (selection.for === 'shared-worker' && !entry.agent) ||
+        (selection.for === 'agent' && selection.provider === entry.name);
+      if (!wanted) continue;
+      registry.register(entry.name, fleetProvider(config, logger, entry, stores), {
+        ...(entry.agent ? { taskQueue: entry.task_queue } : {}),
+        capacity: entry.capacity,
+        labels: entry.labels,
+      });
+    }
+    return registry;
+  }
   registry.register(
     'docker',
-    new DockerProvider({
-      docker: dockerClient(config.DOCKER_HOST),
-      stopTimeoutSeconds: config.CTRLPLANE_DOCKER_STOP_TIMEOUT,
-      ...(config.CTRLPLANE_DOCKER_REGISTRY_AUTH
-        ? { registryAuth: config.CTRLPLANE_DOCKER_REGISTRY_AUTH }
-        : {}),
-      logger: logger.child({ provider: 'docker' }),
-      networkPool: pool.pool,
+    dockerProvider(config, logger, stores, {
+      name: 'docker',
+      dockerHost: config.DOCKER_HOST,
+      networkPool: config.CTRLPLANE_DOCKER_NETWORK_POOL,
       maxInstances: config.CTRLPLANE_DOCKER_MAX_INSTANCES,
-      allowedImages: allowedImages(config.CTRLPLANE_DOCKER_ALLOWED_IMAGES),
-      ...(stores.tenantCredentials ? { tenantCredentials: stores.tenantCredentials } : {}),
-      limits: dockerHostLimits(config),
-      ...(config.CTRLPLANE_SPEC_HASH_KEY ? { specHashKey: specHashKey(config.CTRLPLANE_SPEC_HASH_KEY) } : {}),
-      hostName: config.DOCKER_HOST ?? 'unix:///var/run/docker.sock',
     }),
   );
   // Kubernetes is registered when a cluster is configured (CTRLPLANE_K8S_KUBECONFIG, KUBECONFIG or in-cluster).
@@ -50,6 +68,56 @@ export function buildProviders(
     );
   }
   return registry;
+}
+
+function fleetProvider(
+  config: Config,
+  logger: Logger,
+  entry: FleetEntry,
+  stores: { tenantCredentials?: TenantRegistryCredentials },
+): Provider {
+  if (entry.kind === 'docker') {
+    return dockerProvider(config, logger, stores, {
+      name: entry.name,
+      dockerHost: entry.docker_host,
+      networkPool: entry.network_pool ?? config.CTRLPLANE_DOCKER_NETWORK_POOL,
+      maxInstances: entry.capacity.instances,
+    });
+  }
+  // Every CTRLPLANE_K8S_* setting applies to each cluster; the connection and region are the entry's own.
+  const options = kubernetesOptions({
+    ...config,
+    CTRLPLANE_K8S_ENABLED: true,
+    CTRLPLANE_K8S_KUBECONFIG: entry.kubeconfig,
+    CTRLPLANE_K8S_CONTEXT: entry.context,
+    CTRLPLANE_K8S_REGION: entry.labels.region ?? config.CTRLPLANE_K8S_REGION,
+  });
+  if (!options) throw new Error(`provider ${entry.name}: no Kubernetes options`);
+  return new KubernetesProvider({ ...options, logger: logger.child({ provider: entry.name }) });
+}
+
+function dockerProvider(
+  config: Config,
+  logger: Logger,
+  stores: { tenantCredentials?: TenantRegistryCredentials },
+  host: { name: string; dockerHost: string | undefined; networkPool: string; maxInstances: number },
+): DockerProvider {
+  // loadConfig has checked the pool; parsed again here into its numbers.
+  const pool = parseNetworkPool(host.networkPool, config.CTRLPLANE_DOCKER_NETWORK_PREFIX);
+  if (!('pool' in pool)) throw new Error(`${host.name} network pool: ${pool.problem}`);
+  return new DockerProvider({
+    docker: dockerClient(host.dockerHost),
+    stopTimeoutSeconds: config.CTRLPLANE_DOCKER_STOP_TIMEOUT,
+    ...(config.CTRLPLANE_DOCKER_REGISTRY_AUTH ? { registryAuth: config.CTRLPLANE_DOCKER_REGISTRY_AUTH } : {}),
+    logger: logger.child({ provider: host.name }),
+    networkPool: pool.pool,
+    maxInstances: host.maxInstances,
+    allowedImages: allowedImages(config.CTRLPLANE_DOCKER_ALLOWED_IMAGES),
+    ...(stores.tenantCredentials ? { tenantCredentials: stores.tenantCredentials } : {}),
+    limits: dockerHostLimits(config),
+    ...(config.CTRLPLANE_SPEC_HASH_KEY ? { specHashKey: specHashKey(config.CTRLPLANE_SPEC_HASH_KEY) } : {}),
+    hostName: host.dockerHost ?? 'unix:///var/run/docker.sock',
+  });
 }
 
 function dockerHostLimits(config: Config): DockerHostLimits {

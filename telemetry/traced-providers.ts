@@ -35,7 +35,9 @@ const TRACED_CALLS = new Set<string>([
  */
 export function tracedProviders(providers: ProviderRegistry): ProviderRegistry {
   const traced = new ProviderRegistry(providers.defaultName);
-  for (const name of providers.names()) traced.register(name, tracedProvider(name, providers.get(name)));
+  for (const name of providers.names()) {
+    traced.register(name, tracedProvider(name, providers.get(name)), providers.site(name));
+  }
   return traced;
 }
 

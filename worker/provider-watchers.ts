@@ -8,7 +8,8 @@ import {
 } from '../workflows/provider-watch-messages.ts';
 
 /**
- * Makes sure each provider with a change feed has its one watcher workflow. Every worker does this at boot;
+ * Makes sure each provider with a change feed has its one watcher workflow (on the shared `taskQueue`; its
+ * watch runs on the provider's agent when it has one). Every worker does this at boot;
  * the fixed workflow id and USE_EXISTING make all but the first find the watcher already running, so there is
  * exactly one per provider however many workers start or die.
  */
@@ -22,7 +23,11 @@ export async function startProviderWatchers(
   for (const name of providers.names()) {
     if (!providers.get(name).changeFeed) continue;
     const workflowId = providerWatchWorkflowId(taskQueue, name);
-    const input: ProviderWatchInput = { provider_name: name };
+    const agentQueue = providers.site(name).taskQueue;
+    const input: ProviderWatchInput = {
+      provider_name: name,
+      ...(agentQueue ? { task_queue: agentQueue } : {}),
+    };
     try {
       await client.workflow.start(PROVIDER_WATCH_WORKFLOW_TYPE, {
         workflowId,

@@ -1,6 +1,7 @@
 import { type ActivityOptions, proxyActivities } from '@temporalio/workflow';
 import type { InstanceActivities } from '../activities/instance-activity-types.ts';
 import { ACTIVITY_SUMMARIES } from './activity-summaries.ts';
+import type { AgentPickup } from './agent-pickup.ts';
 
 /**
  * Provider calls: Docker and Kubernetes hiccups (daemon restarting, API server 5xx, a network blip) are worth
@@ -45,30 +46,55 @@ const OBSERVATION: ActivityOptions = {
 
 const proxies = proxyActivities<InstanceActivities>(PROVIDER_CALL);
 
-/** The activity `name` with `options`, and its summary (workflows/activity-summaries.ts) on each call. */
+/** The provider calls: with a host agent, they go to its task queue; the rest stays on the workflow's. */
+const PROVIDER_ACTIVITIES = [
+  'provisionInstance',
+  'startInstance',
+  'stopInstance',
+  'restartInstance',
+  'restartService',
+  'scaleInstance',
+  'deprovisionInstance',
+  'observeInstance',
+] as const satisfies readonly (keyof InstanceActivities)[];
+
+type Call = (options: ActivityOptions, input: unknown) => Promise<unknown>;
+
+/**
+ * The activity `name` with `options`, and its summary (workflows/activity-summaries.ts) on each call; a
+ * provider call of an instance with an agent runs through `pickup` (workflows/agent-pickup.ts).
+ */
 function summarised<K extends keyof InstanceActivities>(
   name: K,
   options: ActivityOptions,
+  pickup?: AgentPickup,
 ): InstanceActivities[K] {
   const summary = ACTIVITY_SUMMARIES[name] as (input: unknown) => string;
   const activity = proxies[name] as unknown as {
     executeWithOptions(options: ActivityOptions, args: [unknown]): Promise<unknown>;
   };
-  const call = (input: unknown) =>
-    activity.executeWithOptions({ ...options, summary: summary(input) }, [input]);
+  const execute: Call = (opts, input) => activity.executeWithOptions(opts, [input]);
+  const routed = pickup && (PROVIDER_ACTIVITIES as readonly string[]).includes(name);
+  const call = (input: unknown) => {
+    const opts = { ...options, summary: summary(input) };
+    return routed ? pickup.run(name, opts, (o) => execute(o, input)) : execute(opts, input);
+  };
   return call as InstanceActivities[K];
 }
 
-export const instanceActivities: InstanceActivities = {
-  provisionInstance: summarised('provisionInstance', PROVIDER_CALL),
-  startInstance: summarised('startInstance', PROVIDER_CALL),
-  stopInstance: summarised('stopInstance', PROVIDER_CALL),
-  restartInstance: summarised('restartInstance', PROVIDER_CALL),
-  restartService: summarised('restartService', PROVIDER_CALL),
-  scaleInstance: summarised('scaleInstance', PROVIDER_CALL),
-  deprovisionInstance: summarised('deprovisionInstance', PROVIDER_CALL),
-  observeInstance: summarised('observeInstance', OBSERVATION),
-  recordTransition: summarised('recordTransition', READ_MODEL),
-  reserveSlug: summarised('reserveSlug', READ_MODEL),
-  loadRelease: summarised('loadRelease', READ_MODEL),
-};
+/** The instance workflow's activities; `pickup` when its provider has an agent (its own task queue). */
+export function instanceActivities(pickup?: AgentPickup): InstanceActivities {
+  return {
+    provisionInstance: summarised('provisionInstance', PROVIDER_CALL, pickup),
+    startInstance: summarised('startInstance', PROVIDER_CALL, pickup),
+    stopInstance: summarised('stopInstance', PROVIDER_CALL, pickup),
+    restartInstance: summarised('restartInstance', PROVIDER_CALL, pickup),
+    restartService: summarised('restartService', PROVIDER_CALL, pickup),
+    scaleInstance: summarised('scaleInstance', PROVIDER_CALL, pickup),
+    deprovisionInstance: summarised('deprovisionInstance', PROVIDER_CALL, pickup),
+    observeInstance: summarised('observeInstance', OBSERVATION, pickup),
+    recordTransition: summarised('recordTransition', READ_MODEL),
+    reserveSlug: summarised('reserveSlug', READ_MODEL),
+    loadRelease: summarised('loadRelease', READ_MODEL),
+  };
+}

@@ -32,6 +32,8 @@ export class InstanceLifecycle {
   private deployment: InstanceWorkflowInput['deployment'];
   /** Who created the instance, for its first release. */
   private readonly origin: InstanceWorkflowInput['origin'];
+  /** The task queue of the provider's agent; undefined: the workflow's own. */
+  private readonly providerTaskQueue: string | undefined;
 
   constructor(
     input: InstanceWorkflowInput,
@@ -42,6 +44,7 @@ export class InstanceLifecycle {
       this.releases.takeStaged(),
     );
     this.origin = input.origin;
+    this.providerTaskQueue = input.provider_task_queue;
     this.provisioned = input.provisioned;
     this.resumeState = input.resume_state;
     this.specChanged = input.spec_changed ?? false;
@@ -69,7 +72,14 @@ export class InstanceLifecycle {
   /** This part of the continue-as-new input: the same JSON fields as the workflow's first input. */
   carryOver(): Pick<
     InstanceWorkflowInput,
-    'instance' | 'seq' | 'provisioned' | 'resume_state' | 'spec_changed' | 'deployment' | 'releases'
+    | 'instance'
+    | 'seq'
+    | 'provisioned'
+    | 'resume_state'
+    | 'spec_changed'
+    | 'deployment'
+    | 'releases'
+    | 'provider_task_queue'
   > {
     const releases = this.releases.state();
     return {
@@ -80,6 +90,7 @@ export class InstanceLifecycle {
       ...(this.specChanged ? { spec_changed: true } : {}),
       ...(this.deployment ? { deployment: this.deployment } : {}),
       ...(releases ? { releases } : {}),
+      ...(this.providerTaskQueue ? { provider_task_queue: this.providerTaskQueue } : {}),
     };
   }
 

@@ -11,6 +11,7 @@ import { commandRefusal } from '../domain/command-rules.ts';
 import { COMMAND_NAMES, type CommandName } from '../domain/commands.ts';
 import type { Instance } from '../domain/instance.ts';
 import { instanceActivities } from './activity-proxies.ts';
+import { AgentPickup } from './agent-pickup.ts';
 import { runCommand } from './command-handlers.ts';
 import { CommandInbox } from './command-inbox.ts';
 import { untilReadyOrDriftCheck } from './drift-check-timer.ts';
@@ -41,7 +42,10 @@ const DRIFT_FROM_WATCHERS = 'drift-from-watchers';
  * instance, the queue and the request ids seen (docs/lifecycle.md).
  */
 export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<Instance> {
-  const lifecycle = new InstanceLifecycle(input, instanceActivities);
+  const pickup = input.provider_task_queue
+    ? new AgentPickup({ provider_name: input.instance.provider_name, task_queue: input.provider_task_queue })
+    : undefined;
+  const lifecycle = new InstanceLifecycle(input, instanceActivities(pickup));
   const inbox = new CommandInbox(
     input,
     () => lifecycle.view(),
@@ -49,12 +53,18 @@ export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<In
   );
   if (!lifecycle.provisioned) inbox.requestProvision(lifecycle.instance.id);
   for (const name of COMMAND_NAMES) handleCommand(inbox, name);
+  // The running command (the queue's first) shows what it waits for, while its provider's agent is away.
+  const pendingNow = () => {
+    const [running, ...rest] = inbox.pending();
+    const waiting = pickup?.waiting;
+    return running ? [waiting ? { ...running, waiting_for: waiting } : running, ...rest] : [];
+  };
   setHandler(snapshotQuery, () => ({
     instance: lifecycle.instance,
     seq: lifecycle.recorder.seq,
-    pending: inbox.pending(),
+    pending: pendingNow(),
   }));
-  setHandler(pendingCommandsQuery, () => inbox.pending());
+  setHandler(pendingCommandsQuery, pendingNow);
   watchLifecyclePolicies(lifecycle, inbox);
   setHandler(
     driftNoticeSignal,

@@ -5,6 +5,7 @@ import type { CommandInput, CommandName } from '../domain/commands.ts';
 import type { Instance } from '../domain/instance.ts';
 import type { NextAutoAction } from '../domain/lifecycle-policy.ts';
 import type { Definition } from '../domain/sources/variables.ts';
+import type { AgentWait } from './agent-pickup.ts';
 import type { ReleaseBookState } from './release-book.ts';
 
 /**
@@ -36,6 +37,8 @@ export interface QueuedCommand {
   args?: QueuedArgs;
   /** A lifecycle policy's command: the action that fell due. */
   auto?: NextAutoAction;
+  /** Only on the running one, in queries: its provider call waits for the provider's agent. */
+  waiting_for?: AgentWait;
 }
 
 /** Any command's argument fields (the queue is read without knowing which command each entry is). */
@@ -78,6 +81,11 @@ export interface InstanceWorkflowInput {
   releases?: ReleaseBookState;
   /** The create request (its request id and caller), for the first release. */
   origin?: RequestMeta;
+  /**
+   * The task queue of the provider's host agent, where every provider call of the instance goes; absent: the
+   * workflow's own queue (a provider without an agent, and every history from before agents).
+   */
+  provider_task_queue?: string;
 }
 
 export interface DeploymentVariables {

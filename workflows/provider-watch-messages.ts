@@ -6,6 +6,8 @@ export interface ProviderWatchInput {
   provider_name: string;
   /** Where the provider's feed is followed from (the last event time, resourceVersions); absent: now. */
   cursor?: string;
+  /** The task queue of the provider's host agent, which follows the feed; absent: the workflow's own. */
+  task_queue?: string;
 }
 
 /**

@@ -27,6 +27,7 @@ export async function providerWatchWorkflow(input: ProviderWatchInput): Promise<
     const next = await watchProvider.executeWithOptions(
       {
         ...WATCH_OPTIONS,
+        ...(input.task_queue ? { taskQueue: input.task_queue } : {}),
         summary: `watch ${input.provider_name}'s changes${cursor ? ` from ${cursor}` : ''}`,
       },
       [{ provider_name: input.provider_name, ...(cursor ? { cursor } : {}) }],
@@ -36,5 +37,6 @@ export async function providerWatchWorkflow(input: ProviderWatchInput): Promise<
   await continueAsNew<typeof providerWatchWorkflow>({
     provider_name: input.provider_name,
     ...(cursor ? { cursor } : {}),
+    ...(input.task_queue ? { task_queue: input.task_queue } : {}),
   });
 }

@@ -36,6 +36,22 @@ export function datacenterRoutes(deps: DatacenterRoutesDeps): Router {
     allowed.set(path, [...(allowed.get(path) ?? []), method.toUpperCase()]);
   }
 
+  /** A datacenter maps to one provider: with placement by capacity there is no default to map to. */
+  function defaultProvider(): string {
+    const name = deps.providers.defaultName;
+    if (name !== undefined) return name;
+    throw new CtrlplaneError(
+      'invalid_request',
+      'provider_name: required: this installation has no default provider',
+      [
+        {
+          field: 'provider_name',
+          message: 'required: creates are placed by capacity, a datacenter names its provider',
+        },
+      ],
+    );
+  }
+
   function registered(name: string): string {
     if (!deps.providers.has(name)) {
       throw new CtrlplaneError('provider_not_found', `provider_name: provider ${name} is not registered`, [
@@ -51,7 +67,7 @@ export function datacenterRoutes(deps: DatacenterRoutesDeps): Router {
     const record = await deps.store.create({
       tenant_id: caller.tenant_id,
       name: body.name,
-      provider_name: registered(body.provider_name ?? deps.providers.defaultName),
+      provider_name: registered(body.provider_name ?? defaultProvider()),
       region: body.region ?? '',
       status: body.status ?? 'active',
     });

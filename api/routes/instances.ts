@@ -2,13 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { type Request, type RequestHandler, type Response, Router } from 'express';
 import type { InstanceRecord } from '../../db/entities/instance-record.ts';
 import { instanceToRecord, recordToInstance } from '../../db/instance-mapping.ts';
+import type { Admission } from '../../db/instance-store.ts';
 import type { CommandArgs, CommandName } from '../../domain/commands.ts';
 import { CtrlplaneError } from '../../domain/errors.ts';
 import { newInstanceId } from '../../domain/ids.ts';
 import { type Instance, slugify } from '../../domain/instance.ts';
+import { placementMemory } from '../../domain/placement-rules.ts';
 import type { DeploymentVariables } from '../../workflows/messages.ts';
 import { callerOf } from '../auth.ts';
 import { checkIfMatch, etagOf } from '../etag.ts';
+import { requireFleetRoom } from '../fleet-capacity.ts';
 import { lookAtHost, requireRoom } from '../host-capacity.ts';
 import { replayCompleted, runIdempotent } from '../idempotency.ts';
 import { isInDoubt } from '../in-doubt.ts';
@@ -64,6 +67,13 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
     return jsonReply(status, recordToInstance(row), { ETag: etagOf(row), ...headers });
   }
 
+  /** A command's 202: the instance, and what its running command waits for while its agent is away. */
+  async function acceptedReply(row: InstanceRecord): Promise<Reply> {
+    const waiting = await commands.agentWait(row);
+    if (!waiting) return instanceReply(202, row);
+    return jsonReply(202, { ...recordToInstance(row), waiting_for: waiting }, { ETag: etagOf(row) });
+  }
+
   async function waitUntilSettled(
     tenantId: string,
     id: string,
@@ -104,6 +114,7 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
     const host = await lookAtHost(placement);
     if (host) requireRoom(placement, host, await store.admittedTo(placement.provider_name, host.taken_at));
     const deployment = prepareDeployment(placement, body);
+    const memoryMb = placementMemory(deployment.services, deps.placementDefaultMemoryMb);
     checkServiceLimits(placement.provider, deployment.services, deployment.services_field);
     const renderContext = { name: body.name, tenant_id: caller.tenant_id, region: placement.region };
     const provisionalId = newInstanceId();
@@ -152,6 +163,7 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
           name: body.name,
           slug: slugify(body.name),
           provider_name: placement.provider_name,
+          ...(placement.reason ? { placement: placement.reason } : {}),
           provider_ref: '',
           region: placement.region,
           state: 'provisioning',
@@ -165,12 +177,25 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
         const record = instanceToRecord(instance, 0);
         // Counted again with the host's admission locked, so racing creates cannot overfill it. The same look
         // at the host serves: what was admitted after it is counted from the read model.
-        await store.insertNew(
-          record,
-          host
-            ? { snapshotAt: host.taken_at, admit: (admitted) => requireRoom(placement, host, admitted) }
-            : undefined,
-        );
+        const admission: Admission = {
+          ...(host
+            ? {
+                host: {
+                  snapshotAt: host.taken_at,
+                  admit: (admitted) => requireRoom(placement, host, admitted),
+                },
+              }
+            : {}),
+          ...(placement.limits
+            ? {
+                fleet: {
+                  defaultMemoryMb: deps.placementDefaultMemoryMb,
+                  admit: (usage) => requireFleetRoom(placement, usage, memoryMb),
+                },
+              }
+            : {}),
+        };
+        await store.insertNew(record, admission.host || admission.fleet ? admission : undefined);
         const deadline = waitMs !== undefined ? Date.now() + waitMs : undefined;
         try {
           await commands.startWorkflow(instance, variables, origin, waitMs, deps.shutdown);
@@ -267,7 +292,7 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
             }
             return jsonReply(200, result.instance);
           }
-          return instanceReply(202, await snapshotAfter(row));
+          return acceptedReply(await snapshotAfter(row));
         } catch (err) {
           if (err instanceof CtrlplaneError) outcome = err.code;
           throw err;

@@ -33,6 +33,8 @@ export interface InstanceRoutesDeps {
   maxWaitMs: number;
   /** How long a create waits for the provider's health check (else 503 provider_unavailable). */
   providerHealthTimeoutMs: number;
+  /** Memory placement and fleet capacity count for a service that gives none (CTRLPLANE_DOCKER_DEFAULT_MEMORY_MB). */
+  placementDefaultMemoryMb: number;
   /** Interval of SSE `: ping` comments. */
   ssePingMs: number;
   /** Aborted when the API shuts down: waits and log streams end, so in-flight requests finish quickly. */

@@ -37,6 +37,20 @@ export const nextAutoActionSchema = z
   });
 
 /** The seed doc's Instance; fields the Go library omits when empty are optional. */
+export const agentWaitSchema = z
+  .strictObject({
+    provider_name: z.string(),
+    task_queue: z.string(),
+    activity: z.string().openapi({ description: 'The provider call waiting, e.g. stopInstance' }),
+    since: timestamp,
+    message: z.string(),
+  })
+  .meta({
+    id: 'AgentWait',
+    description:
+      "Only on a command's 202: the instance's provider call has not been picked up by its provider's host agent (the agent is down or stalled); the command runs when the agent is back",
+  });
+
 export const instanceSchema = z
   .strictObject({
     id: z.string().openapi({ example: 'inst_01h455vb4pex5vsknk084sn02q' }),
@@ -47,7 +61,12 @@ export const instanceSchema = z
     slug: z.string(),
     datacenter_id: z.string().optional(),
     provider_name: z.string(),
+    placement: z.string().optional().openapi({
+      description:
+        'Why the instance is on its provider, when placement chose it (a create naming no provider_name or datacenter): the provider with the most free capacity, and how much it had',
+    }),
     provider_ref: z.string(),
+    waiting_for: agentWaitSchema.optional(),
     service_refs: z.record(z.string(), z.string()).optional(),
     region: z.string(),
     state: z.enum(INSTANCE_STATES),

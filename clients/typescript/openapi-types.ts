@@ -315,7 +315,10 @@ export interface components {
       slug: string;
       datacenter_id?: string;
       provider_name: string;
+      /** @description Why the instance is on its provider, when placement chose it (a create naming no provider_name or datacenter): the provider with the most free capacity, and how much it had */
+      placement?: string;
       provider_ref: string;
+      waiting_for?: components["schemas"]["AgentWait"];
       service_refs?: {
         [key: string]: string;
       };
@@ -356,6 +359,16 @@ export interface components {
        * @description When it last entered stopped.
        */
       stopped_at?: string;
+    };
+    /** @description Only on a command's 202: the instance's provider call has not been picked up by its provider's host agent (the agent is down or stalled); the command runs when the agent is back */
+    AgentWait: {
+      provider_name: string;
+      task_queue: string;
+      /** @description The provider call waiting, e.g. stopInstance */
+      activity: string;
+      /** Format: date-time */
+      since: string;
+      message: string;
     };
     ServiceSpec: {
       name: string;

@@ -20,6 +20,7 @@ export interface InstanceRecord {
   slug: string;
   datacenter_id: string | null;
   provider_name: string;
+  placement: string | null;
   provider_ref: string;
   service_refs: Record<string, string> | null;
   region: string;
@@ -55,6 +56,7 @@ export const InstanceRecordSchema = new EntitySchema<InstanceRecord>({
     slug: { type: 'string', columnType: 'text' },
     datacenter_id: { type: 'string', columnType: 'text', nullable: true },
     provider_name: { type: 'string', columnType: 'text' },
+    placement: { type: 'string', columnType: 'text', nullable: true },
     provider_ref: { type: 'string', columnType: 'text', default: '' },
     service_refs: { type: 'json', nullable: true },
     region: { type: 'string', columnType: 'text', default: '' },

@@ -8,6 +8,7 @@ import { Migration20261201010000_registry_credentials } from './Migration2026120
 import { Migration20261202010000_releases } from './Migration20261202010000_releases.ts';
 import { Migration20261202020000_webhooks } from './Migration20261202020000_webhooks.ts';
 import { Migration20261202030000_lifecycle_policies } from './Migration20261202030000_lifecycle_policies.ts';
+import { Migration20261202040000_placement } from './Migration20261202040000_placement.ts';
 
 /** Committed migrations, in order. Listed explicitly so they load the same under tsx, tsc output and bundlers. */
 export const migrationsList: MigrationObject[] = [
@@ -23,4 +24,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261202010000_releases', class: Migration20261202010000_releases },
   { name: 'Migration20261202020000_webhooks', class: Migration20261202020000_webhooks },
   { name: 'Migration20261202030000_lifecycle_policies', class: Migration20261202030000_lifecycle_policies },
+  { name: 'Migration20261202040000_placement', class: Migration20261202040000_placement },
 ];

@@ -10,7 +10,16 @@ export interface WorkerProcess {
 
 /** Starts test/support/crashable-worker.ts (the real worker) as a separate process. */
 export function spawnWorker(env: Record<string, string>): WorkerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/crashable-worker.ts'], {
+  return spawnScript(['test/support/crashable-worker.ts'], env);
+}
+
+/** Starts the production worker entry (worker/main.ts) as the host agent of `provider`: `--provider NAME`. */
+export function spawnAgent(provider: string, env: Record<string, string>): WorkerProcess {
+  return spawnScript(['worker/main.ts', '--provider', provider], env);
+}
+
+function spawnScript(args: string[], env: Record<string, string>): WorkerProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
