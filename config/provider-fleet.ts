@@ -37,6 +37,11 @@ const common = {
 const dockerEntrySchema = z.strictObject({
   kind: z.literal('docker'),
   docker_host: z.string().min(1).default('unix:///var/run/docker.sock'),
+  /**
+   * Where the API reads the engine (readiness, capacity, logs, usage): a GET-only proxy on the host, so the API
+   * never holds a socket that can write. Default: docker_host.
+   */
+  api_docker_host: z.string().min(1).optional(),
   /** The range its instance networks are carved from; default CTRLPLANE_DOCKER_NETWORK_POOL. */
   network_pool: z.string().optional(),
   ...common,

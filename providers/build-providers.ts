@@ -43,7 +43,7 @@ export function buildProviders(
         (selection.for === 'shared-worker' && !entry.agent) ||
         (selection.for === 'agent' && selection.provider === entry.name);
       if (!wanted) continue;
-      registry.register(entry.name, fleetProvider(config, logger, entry, stores), {
+      registry.register(entry.name, fleetProvider(config, logger, entry, stores, selection), {
         ...(entry.agent ? { taskQueue: entry.task_queue } : {}),
         capacity: entry.capacity,
         labels: entry.labels,
@@ -75,11 +75,12 @@ function fleetProvider(
   logger: Logger,
   entry: FleetEntry,
   stores: { tenantCredentials?: TenantRegistryCredentials },
+  selection: ProviderSelection,
 ): Provider {
   if (entry.kind === 'docker') {
     return dockerProvider(config, logger, stores, {
       name: entry.name,
-      dockerHost: entry.docker_host,
+      dockerHost: selection.for === 'api' ? (entry.api_docker_host ?? entry.docker_host) : entry.docker_host,
       networkPool: entry.network_pool ?? config.CTRLPLANE_DOCKER_NETWORK_POOL,
       maxInstances: entry.capacity.instances,
     });

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
+import { ConfigError } from '../config/config-error.ts';
+import { parseProviderFleet } from '../config/provider-fleet.ts';
 import { REPO_ROOT } from '../scripts/temporal-cli.ts';
 
 interface ComposeService {
@@ -69,6 +71,47 @@ describe('docker-compose.yml: nothing reachable that lets a caller around the AP
     for (const [name, service] of Object.entries(services)) {
       if (service.build) continue;
       assert.match(service.image ?? '', /^[\w./-]+:\d[\w.-]*$/, `${name}: ${service.image}`);
+    }
+  });
+});
+
+describe('docker-compose.agent.yml: one agent per host, reachable by nothing', () => {
+  const compose = parse(readFileSync(`${REPO_ROOT}/docker-compose.agent.yml`, 'utf8'), {
+    merge: true,
+  }) as ComposeFile & { services: Record<string, ComposeService & { command?: string[] }> };
+  const { agent, 'docker-api-readonly': proxy } = compose.services;
+
+  it("runs the production worker as its host's agent, with the socket and the fleet file, publishing nothing", () => {
+    assert.ok(agent && proxy);
+    assert.deepEqual(agent.command?.slice(0, 3), ['node', 'dist/worker/main.js', '--provider']);
+    assert.match(agent.command?.[3] ?? '', /CTRLPLANE_AGENT_PROVIDER/);
+    assert.ok(agent.volumes?.includes('/var/run/docker.sock:/var/run/docker.sock'));
+    assert.equal(agent.environment?.CTRLPLANE_PROVIDERS_FILE, '/etc/ctrlplane/providers.yaml');
+    assert.ok(agent.volumes?.some((v) => v.endsWith(':/etc/ctrlplane/providers.yaml:ro')));
+    assert.deepEqual(agent.ports ?? [], []);
+  });
+
+  it('lets the API read the engine only through a GET-only proxy, on an address the operator names', () => {
+    assert.ok(proxy);
+    assert.equal(proxy.environment?.POST, '0');
+    assert.match(proxy.image ?? '', /^tecnativa\/docker-socket-proxy:\d+\.\d+\.\d+$/);
+    assert.ok(proxy.volumes?.every((v) => v.endsWith(':ro')));
+    for (const port of proxy.ports ?? []) {
+      assert.match(port, /^\$\{CTRLPLANE_AGENT_PRIVATE_ADDRESS:\?[^}]+\}:2375:2375$/, port);
+    }
+  });
+
+  it('the example fleet file is one the configuration accepts (but for its kubeconfig, not on this machine)', () => {
+    const raw = parse(readFileSync(`${REPO_ROOT}/deploy/providers.example.yaml`, 'utf8'));
+    try {
+      parseProviderFleet(raw, 'providers.example.yaml', { sharedTaskQueue: 'q', networkPrefix: 27 });
+      assert.fail('accepted a kubeconfig that does not exist');
+    } catch (err) {
+      assert.ok(err instanceof ConfigError, String(err));
+      assert.deepEqual(
+        err.problems.map((p) => p.message),
+        ['providers.example.yaml: providers.k8s-eu.kubeconfig: no file at /etc/ctrlplane/k8s-eu.kubeconfig'],
+      );
     }
   });
 });
