@@ -99,13 +99,16 @@ if (/^(1|true|yes|on)$/i.test(process.env.CTRLPLANE_DEV_KUBERNETES ?? '')) {
   // helm (and kubectl for kustomize) as built by setup.
   env.PATH = `${TOOLS_BIN}:${process.env.PATH ?? ''}`;
 }
-for (const [name, entry] of [
-  ['worker', 'worker/main.ts'],
-  ['api', 'api/main.ts'],
+// With a fleet file (CTRLPLANE_PROVIDERS_FILE), every provider an agent drives gets its agent process here.
+const agents = (config.fleet?.providers ?? []).filter((p) => p.agent).map((p) => p.name);
+for (const [name, args] of [
+  ['worker', ['worker/main.ts']],
+  ...agents.map((provider) => [`agent ${provider}`, ['worker/main.ts', '--provider', provider]] as const),
+  ['api', ['api/main.ts']],
 ] as const) {
   children.push({
     name,
-    process: spawn(process.execPath, ['--import', 'tsx', entry], { cwd: REPO_ROOT, env, stdio: 'inherit' }),
+    process: spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: REPO_ROOT, env, stdio: 'inherit' }),
   });
 }
 const apiUrl = `http://localhost:${config.PORT}`;
@@ -131,7 +134,7 @@ ctrlplane is running
   API          ${apiUrl}   (GET /readyz, /v1/instances)
   Temporal UI  ${temporalUi}
   Temporal     ${temporalAddress}  namespace ${config.TEMPORAL_NAMESPACE}, task queue ${config.CTRLPLANE_TASK_QUEUE}
-${
+${config.fleet ? `  Fleet        ${config.fleet.path}: ${config.fleet.providers.map((p) => (p.agent ? `${p.name} (agent)` : p.name)).join(', ')}\n` : ''}${
   kubernetes
     ? `  Kubernetes   provider "kubernetes", kubectl: export KUBECONFIG=${kubernetes.kubeconfig}; .tools/bin/kubectl get pods -A\n`
     : ''
