@@ -160,7 +160,7 @@ describe('a fleet of two Docker engines and two Kubernetes clusters, each driven
     assert.equal(full.status, 503, JSON.stringify(full.body));
     assert.equal(full.body.code, 'capacity_exhausted');
     for (const provider of PROVIDERS)
-      assert.match(full.body.message, new RegExp(`${provider}: it holds 2 instances, its limit is 2`));
+      assert.match(full.body.detail, new RegExp(`${provider}: it holds 2 instances, its limit is 2`));
     assert.ok(full.headers.get('retry-after'));
     const listed = await api('GET', '/v1/instances?limit=100');
     assert.equal(listed.body.items.length, 8, 'the refused create wrote no row');
@@ -220,7 +220,7 @@ describe('a fleet of two Docker engines and two Kubernetes clusters, each driven
       'Idempotency-Key': `stop-${onB}`,
     });
     assert.equal(waiting.status, 202, JSON.stringify(waiting.body));
-    assert.equal(waiting.body.state, 'running');
+    assert.equal(waiting.body.state, 'stopping');
     assert.equal(waiting.body.waiting_for?.provider_name, 'docker-b', JSON.stringify(waiting.body));
     assert.equal(waiting.body.waiting_for.task_queue, queueOf('docker-b'));
     assert.equal(waiting.body.waiting_for.activity, 'stopInstance');
