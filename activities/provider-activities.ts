@@ -8,22 +8,13 @@ import { type CallOptions, PermanentProviderError, type Provider } from '../prov
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { SecretStore } from '../providers/secret-store.ts';
 import type { InstanceActivities, ProviderCall } from './instance-activity-types.ts';
+import type { ProviderActivityName } from './provider-activity-names.ts';
 import { provisionFromSource } from './provision-source.ts';
 import { RedactionScope, redactorFor } from './secret-redaction-scope.ts';
 
 const HEARTBEAT_INTERVAL_MS = 3_000;
 
-type ProviderActivities = Pick<
-  InstanceActivities,
-  | 'provisionInstance'
-  | 'startInstance'
-  | 'stopInstance'
-  | 'restartInstance'
-  | 'restartService'
-  | 'scaleInstance'
-  | 'deprovisionInstance'
-  | 'observeInstance'
->;
+export type ProviderActivities = Pick<InstanceActivities, ProviderActivityName>;
 
 /**
  * Provider calls as activities: heartbeating, cancellable, with permanent errors marked non-retryable, and the

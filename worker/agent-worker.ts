@@ -1,34 +1,18 @@
 import { hostname } from 'node:os';
 import { type NativeConnection, Worker } from '@temporalio/worker';
 import type { InstanceActivities } from '../activities/instance-activity-types.ts';
+import type { ProviderActivities } from '../activities/provider-activities.ts';
+import { PROVIDER_ACTIVITY_NAMES } from '../activities/provider-activity-names.ts';
 import type { ProviderWatchActivities } from '../activities/provider-watch-activities.ts';
 
 /** The activities a host agent runs: its provider's calls and its provider's watch; nothing that writes the read model. */
-export type AgentActivities = Pick<
-  InstanceActivities,
-  | 'provisionInstance'
-  | 'startInstance'
-  | 'stopInstance'
-  | 'restartInstance'
-  | 'restartService'
-  | 'scaleInstance'
-  | 'deprovisionInstance'
-  | 'observeInstance'
-> &
-  Partial<ProviderWatchActivities>;
+export type AgentActivities = ProviderActivities & Partial<ProviderWatchActivities>;
 
 export function agentActivities(all: InstanceActivities & Partial<ProviderWatchActivities>): AgentActivities {
-  return {
-    provisionInstance: all.provisionInstance,
-    startInstance: all.startInstance,
-    stopInstance: all.stopInstance,
-    restartInstance: all.restartInstance,
-    restartService: all.restartService,
-    scaleInstance: all.scaleInstance,
-    deprovisionInstance: all.deprovisionInstance,
-    observeInstance: all.observeInstance,
-    ...(all.watchProvider ? { watchProvider: all.watchProvider } : {}),
-  };
+  const calls = Object.fromEntries(
+    PROVIDER_ACTIVITY_NAMES.map((name) => [name, all[name]]),
+  ) as ProviderActivities;
+  return { ...calls, ...(all.watchProvider ? { watchProvider: all.watchProvider } : {}) };
 }
 
 export interface AgentWorkerOptions {

@@ -1,5 +1,6 @@
 import { type ActivityOptions, proxyActivities } from '@temporalio/workflow';
 import type { InstanceActivities } from '../activities/instance-activity-types.ts';
+import { PROVIDER_ACTIVITY_NAMES } from '../activities/provider-activity-names.ts';
 import { ACTIVITY_SUMMARIES } from './activity-summaries.ts';
 import type { AgentPickup } from './agent-pickup.ts';
 
@@ -46,18 +47,6 @@ const OBSERVATION: ActivityOptions = {
 
 const proxies = proxyActivities<InstanceActivities>(PROVIDER_CALL);
 
-/** The provider calls: with a host agent, they go to its task queue; the rest stays on the workflow's. */
-const PROVIDER_ACTIVITIES = [
-  'provisionInstance',
-  'startInstance',
-  'stopInstance',
-  'restartInstance',
-  'restartService',
-  'scaleInstance',
-  'deprovisionInstance',
-  'observeInstance',
-] as const satisfies readonly (keyof InstanceActivities)[];
-
 type Call = (options: ActivityOptions, input: unknown) => Promise<unknown>;
 
 /**
@@ -74,7 +63,8 @@ function summarised<K extends keyof InstanceActivities>(
     executeWithOptions(options: ActivityOptions, args: [unknown]): Promise<unknown>;
   };
   const execute: Call = (opts, input) => activity.executeWithOptions(opts, [input]);
-  const routed = pickup && (PROVIDER_ACTIVITIES as readonly string[]).includes(name);
+  // Provider calls go to the agent's task queue; the rest stays on the workflow's.
+  const routed = pickup && (PROVIDER_ACTIVITY_NAMES as readonly string[]).includes(name);
   const call = (input: unknown) => {
     const opts = { ...options, summary: summary(input) };
     return routed ? pickup.run(name, opts, (o) => execute(o, input)) : execute(opts, input);
