@@ -14,6 +14,7 @@ import { CtrlplaneError } from '../domain/errors.ts';
 import type { KustomizeOptions } from '../providers/kustomize.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { requestSpans } from '../telemetry/http-spans.ts';
+import type { AgentPollers } from './agent-pollers.ts';
 import { type AuthOptions, authenticate } from './auth.ts';
 import { docsRoutes } from './docs.ts';
 import { errorHandler } from './error-handler.ts';
@@ -58,6 +59,8 @@ export interface AppDeps {
   providerHealthTimeoutMs?: number;
   /** Memory placement counts for a service that gives none (default 512, CTRLPLANE_DOCKER_DEFAULT_MEMORY_MB). */
   placementDefaultMemoryMb?: number;
+  /** Who polls the agents' task queues (GET /v1/admin/capacity); absent: not looked at. */
+  agents?: AgentPollers;
   /** How kustomize sources are built when a create is checked (default: kustomize or kubectl on PATH). */
   kustomize?: KustomizeOptions;
   /** Requests per minute per tenant; 0 disables the limit. */
@@ -195,7 +198,15 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
   v1.use('/datacenters', datacenterRoutes({ store: deps.datacenters, providers: deps.providers }));
-  v1.use('/admin/capacity', capacityRoutes({ providers: deps.providers, store: deps.store }));
+  v1.use(
+    '/admin/capacity',
+    capacityRoutes({
+      providers: deps.providers,
+      store: deps.store,
+      ...(deps.agents ? { agents: deps.agents } : {}),
+      placementDefaultMemoryMb: deps.placementDefaultMemoryMb ?? 512,
+    }),
+  );
   v1.use('/registry-credentials', registryCredentialRoutes({ store: deps.registryCredentials }));
   v1.get(
     '/events',

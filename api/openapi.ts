@@ -431,7 +431,8 @@ function buildRegistry(): OpenAPIRegistry {
     method: 'get',
     path: '/readyz',
     operationId: 'readiness',
-    summary: 'Readiness: PostgreSQL, Temporal and every provider, each ok or down (answers cached for 2 s)',
+    summary:
+      'Readiness: PostgreSQL, Temporal and each provider, ok or down; ready with both and at least one provider (answers cached for 2 s)',
     tags: ['operations'],
     security: [],
     responses: { 200: json(readinessSchema, 'Ready'), 503: json(readinessSchema, 'Not ready') },

@@ -58,8 +58,21 @@ async function checkAll(deps: ReadinessDeps): Promise<Readiness> {
       }
     }),
   );
-  const ready = results.every(([, status]) => status === 'ok');
-  return { status: ready ? 'ready' : 'not_ready', checks: Object.fromEntries(results) };
+  return { status: isReady(results) ? 'ready' : 'not_ready', checks: Object.fromEntries(results) };
+}
+
+/**
+ * Ready when PostgreSQL and Temporal answer and so does at least one provider: in a fleet, one host that is
+ * down shows `down` but does not take the API out of its load balancer, which would stop the instances of every
+ * other host too (that host's creates are refused, 503 provider_unavailable, by the create itself).
+ */
+function isReady(results: [string, CheckStatus][]): boolean {
+  const providers = results.filter(([name]) => name.startsWith('provider:'));
+  const core = results.filter(([name]) => !name.startsWith('provider:'));
+  return (
+    core.every(([, status]) => status === 'ok') &&
+    (providers.length === 0 || providers.some(([, status]) => status === 'ok'))
+  );
 }
 
 function withTimeout(work: Promise<void>, ms: number): Promise<void> {

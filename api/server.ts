@@ -18,6 +18,7 @@ import type { ProviderRegistry } from '../providers/registry.ts';
 import { tracingClientInterceptors } from '../telemetry/temporal.ts';
 import { defaultHostLookup } from '../webhooks/post.ts';
 import { WebhookSecretCipher } from '../webhooks/secret-cipher.ts';
+import { AgentPollers } from './agent-pollers.ts';
 import { createApp } from './app.ts';
 import { apiGrpcInterceptors, InstanceCommands } from './instance-commands.ts';
 import { ApiMetrics } from './metrics.ts';
@@ -95,6 +96,7 @@ export async function startApi(
     registryCredentials: new RegistryCredentialStore(orm),
     providerHealthTimeoutMs: config.CTRLPLANE_PROVIDER_HEALTH_TIMEOUT_MS,
     placementDefaultMemoryMb: config.CTRLPLANE_DOCKER_DEFAULT_MEMORY_MB,
+    agents: new AgentPollers(client, config.TEMPORAL_NAMESPACE),
     idempotency,
     streamTickets,
     auth: {

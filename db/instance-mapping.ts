@@ -1,8 +1,10 @@
 import type { Instance } from '../domain/instance.ts';
+import { placementFootprint } from '../domain/placement-rules.ts';
 import type { InstanceRecord } from './entities/instance-record.ts';
 
 /** The read-model row of an instance snapshot. */
 export function instanceToRecord(instance: Instance, seq: number): InstanceRecord {
+  const footprint = placementFootprint(instance.services);
   return {
     id: instance.id,
     tenant_id: instance.tenant_id,
@@ -11,6 +13,8 @@ export function instanceToRecord(instance: Instance, seq: number): InstanceRecor
     datacenter_id: instance.datacenter_id ?? null,
     provider_name: instance.provider_name,
     placement: instance.placement ?? null,
+    placement_memory_mb: footprint.memory_mb,
+    placement_unsized: footprint.unsized,
     provider_ref: instance.provider_ref,
     service_refs: instance.service_refs ?? null,
     region: instance.region,

@@ -94,18 +94,29 @@ export function roomProblem(
   return undefined;
 }
 
+type SizedServices = readonly { resources?: Partial<{ memory_mb: number; replicas: number }> }[] | null;
+
 /**
- * The memory placement counts for an instance: each service's `memory_mb` (or `defaultMb` when it gives none)
- * times its replicas; a source without services (helm, manifests, Argo CD) counts as one service of `defaultMb`.
- * db/fleet-usage.ts counts what the fleet already holds the same way.
+ * What an instance asks of its host, as placement counts it, without the default filled in: the memory of the
+ * services that give `memory_mb` (times their replicas), and how many replicas give none (each counts as the
+ * default). A source without services (helm, manifests, Argo CD) is one unsized service. The read model keeps
+ * both on the instance's row (db/fleet-usage.ts sums them).
  */
-export function placementMemory(
-  services: readonly { resources?: Partial<{ memory_mb: number; replicas: number }> }[] | null,
-  defaultMb: number,
-): number {
-  if (!services || services.length === 0) return defaultMb;
-  return services.reduce((sum, service) => {
-    const memory = service.resources?.memory_mb || defaultMb;
-    return sum + memory * Math.max(service.resources?.replicas ?? 1, 1);
-  }, 0);
+export function placementFootprint(services: SizedServices): { memory_mb: number; unsized: number } {
+  if (!services || services.length === 0) return { memory_mb: 0, unsized: 1 };
+  let memory = 0;
+  let unsized = 0;
+  for (const service of services) {
+    const replicas = Math.max(service.resources?.replicas ?? 1, 1);
+    const asked = service.resources?.memory_mb ?? 0;
+    if (asked > 0) memory += asked * replicas;
+    else unsized += replicas;
+  }
+  return { memory_mb: memory, unsized };
+}
+
+/** The memory placement counts for an instance: its footprint with `defaultMb` for each unsized replica. */
+export function placementMemory(services: SizedServices, defaultMb: number): number {
+  const { memory_mb, unsized } = placementFootprint(services);
+  return memory_mb + unsized * defaultMb;
 }

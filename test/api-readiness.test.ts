@@ -4,6 +4,7 @@ import { type RunningApi, startApi } from '../api/server.ts';
 import { createLogger } from '../config/logger.ts';
 import { buildProviders } from '../providers/build-providers.ts';
 import type { HealthStatus } from '../providers/provider.ts';
+import { ProviderRegistry } from '../providers/registry.ts';
 import { FakeLogProvider } from './support/api-fake-provider.ts';
 import { type Stack, startStack } from './support/stack.ts';
 
@@ -66,13 +67,33 @@ describe('/readyz: a word per dependency, cached for 2 s', () => {
 
     counted.healthy = false;
     await new Promise((r) => setTimeout(r, 2_100 - (Date.now() - started)));
-    const down = await ready();
+    const oneDown = await ready();
     assert.equal(counted.checks - first, 2, 'asked again once the answer was 2 s old');
-    assert.equal(down.status, 503);
-    assert.deepEqual(JSON.parse(down.text), {
-      status: 'not_ready',
+    // One provider down of two: the API still serves the other's instances, so it stays in its load balancer.
+    assert.equal(oneDown.status, 200);
+    assert.deepEqual(JSON.parse(oneDown.text), {
+      status: 'ready',
       checks: { postgres: 'ok', temporal: 'ok', 'provider:docker': 'ok', 'provider:counted': 'down' },
     });
-    assert.doesNotMatch(down.text, /10\.0\.0\.7|v1\.33|says no/, 'no raw error, address or version');
+    assert.doesNotMatch(oneDown.text, /10\.0\.0\.7|v1\.33|says no/, 'no raw error, address or version');
+  });
+
+  it('is not ready when every provider is down', async () => {
+    const alone = new CountedProvider();
+    alone.healthy = false;
+    const logger = createLogger('test-readiness', 'silent');
+    const only = await startApi(stack.config, logger, new ProviderRegistry('alone').register('alone', alone));
+    try {
+      const res = await fetch(`${only.url}/readyz`);
+      const text = await res.text();
+      assert.equal(res.status, 503);
+      assert.deepEqual(JSON.parse(text), {
+        status: 'not_ready',
+        checks: { postgres: 'ok', temporal: 'ok', 'provider:alone': 'down' },
+      });
+      assert.doesNotMatch(text, /10\.0\.0\.7|v1\.33|says no/, 'no raw error, address or version');
+    } finally {
+      await only.close();
+    }
   });
 });

@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
+import { temporal } from '@temporalio/proto';
+import { OPERATOR_ROLE } from '../api/roles.ts';
 import { dockerClient } from '../providers/docker/docker-client.ts';
 import { tenantNamespace } from '../providers/kubernetes/index.ts';
 import { OwnDockerd } from '../scripts/chaos/own-stack.ts';
@@ -15,6 +17,7 @@ import { docker, httpdService, removeInstances } from './support/docker.ts';
 import { conclusionsByRequest, eventsOf } from './support/events.ts';
 import { apiClient, eventually } from './support/http.ts';
 import { Cluster } from './support/kubernetes.ts';
+import { replayHistory } from './support/replay.ts';
 import { type Stack, startStack, uniqueTenant } from './support/stack.ts';
 import { spawnAgent, type WorkerProcess } from './support/worker-process.ts';
 
@@ -236,6 +239,22 @@ describe('a fleet of two Docker engines and two Kubernetes clusters, each driven
       assert.equal(stopped.status, 200, JSON.stringify(stopped.body));
       assert.equal(stopped.body.state, 'stopped');
     }
+    // The operator sees each provider's limits, use and agent; the agents that run have polled just now.
+    const operator = apiClient(stack.api.url, await stack.token(uniqueTenant('fleetops'), [OPERATOR_ROLE]));
+    const capacity = await operator('GET', '/v1/admin/capacity');
+    assert.equal(capacity.status, 200, JSON.stringify(capacity.body));
+    for (const provider of PROVIDERS) {
+      const entry = capacity.body.fleet[provider];
+      assert.deepEqual(entry.limits, { instances: 2, memory_mb: 1024 });
+      assert.equal(entry.used.instances, 2, provider);
+      assert.equal(entry.agent.task_queue, queueOf(provider));
+      if (provider === 'docker-b') continue;
+      assert.ok(
+        entry.agent.pollers.some((p: { identity: string }) => p.identity.startsWith(`agent:${provider}@`)),
+        `${provider}: ${JSON.stringify(entry.agent)}`,
+      );
+    }
+
     const engineBClient = dockerClient(engineB.dockerHost);
     const [containerB] = await engineBClient.listContainers({
       filters: { label: [`ctrlplane.instance=${onB}`] },
@@ -260,5 +279,15 @@ describe('a fleet of two Docker engines and two Kubernetes clusters, each driven
     const stops = conclusionsByRequest(await eventsOf(stack.orm, onB)).get(`stop:stop-${onB}`) ?? [];
     assert.equal(stops.length, 1, 'the stop concluded exactly once');
     assert.equal(stops[0]?.payload.conclusion, 'succeeded');
+
+    // Its history holds the wait (a stop scheduled, not picked up in time, scheduled again) and replays.
+    const history = await stack.client.workflow.getHandle(instanceWorkflowId(onB)).fetchHistory();
+    const notPickedUp = (history.events ?? []).filter(
+      (e) =>
+        e.activityTaskTimedOutEventAttributes?.failure?.timeoutFailureInfo?.timeoutType ===
+        temporal.api.enums.v1.TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START,
+    );
+    assert.ok(notPickedUp.length >= 1, 'the stop timed out in the queue at least once');
+    await replayHistory(history, instanceWorkflowId(onB));
   });
 });

@@ -67,11 +67,23 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
     return jsonReply(status, recordToInstance(row), { ETag: etagOf(row), ...headers });
   }
 
-  /** A command's 202: the instance, and what its running command waits for while its agent is away. */
-  async function acceptedReply(row: InstanceRecord): Promise<Reply> {
-    const waiting = await commands.agentWait(row);
-    if (!waiting) return instanceReply(202, row);
-    return jsonReply(202, { ...recordToInstance(row), waiting_for: waiting }, { ETag: etagOf(row) });
+  /**
+   * A command's 202 (or a waiting create's 201): the instance, and what its running command waits for while
+   * its provider's agent is away.
+   */
+  async function withAgentWait(
+    status: 201 | 202,
+    row: InstanceRecord,
+    headers: Record<string, string> = {},
+  ): Promise<Reply> {
+    const settled = status === 201 && row.state !== 'provisioning';
+    const waiting = settled ? undefined : await commands.agentWait(row);
+    if (!waiting) return instanceReply(status, row, headers);
+    return jsonReply(
+      status,
+      { ...recordToInstance(row), waiting_for: waiting },
+      { ETag: etagOf(row), ...headers },
+    );
   }
 
   async function waitUntilSettled(
@@ -209,7 +221,7 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
           // The workflow has settled (or the wait ran out): usually the first read finds its row settled too.
           const left = Math.max(deadline - Date.now(), 0);
           const settled = await waitUntilSettled(caller.tenant_id, instance.id, left);
-          if (settled) return instanceReply(201, settled, location);
+          if (settled) return withAgentWait(201, settled, location);
         }
         return instanceReply(201, record, location);
       },
@@ -292,7 +304,7 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
             }
             return jsonReply(200, result.instance);
           }
-          return acceptedReply(await snapshotAfter(row));
+          return withAgentWait(202, await snapshotAfter(row));
         } catch (err) {
           if (err instanceof CtrlplaneError) outcome = err.code;
           throw err;

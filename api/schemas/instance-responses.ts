@@ -48,7 +48,7 @@ export const agentWaitSchema = z
   .meta({
     id: 'AgentWait',
     description:
-      "Only on a command's 202: the instance's provider call has not been picked up by its provider's host agent (the agent is down or stalled); the command runs when the agent is back",
+      "Only on a command's 202 and a create's 201 that waited (?wait) while still provisioning: the instance's provider call has not been picked up by its provider's host agent (the agent is down or stalled); the command runs when the agent is back",
   });
 
 export const instanceSchema = z
@@ -195,10 +195,44 @@ export const readinessSchema = z
   })
   .meta({ id: 'Readiness' });
 
+const fleetCountsSchema = z.strictObject({ instances: z.number().int(), memory_mb: z.number().int() });
+
+export const fleetProviderSchema = z
+  .strictObject({
+    limits: fleetCountsSchema.openapi({ description: 'Its capacity in the fleet file' }),
+    used: fleetCountsSchema.openapi({
+      description: 'What the read model says it holds (instances not destroyed), as placement counts it',
+    }),
+    labels: z.record(z.string(), z.string()),
+    agent: z
+      .strictObject({
+        task_queue: z.string(),
+        pollers: z
+          .array(
+            z.strictObject({
+              identity: z.string(),
+              last_poll_at: z.iso.datetime({ offset: true }).nullable(),
+            }),
+          )
+          .optional()
+          .openapi({
+            description:
+              'Who polled the queue lately (Temporal): a live agent within about a minute; a dead one stays listed a few minutes',
+          }),
+        error: z.string().optional(),
+      })
+      .nullable()
+      .openapi({ description: 'Its host agent; null: the shared workers drive it' }),
+  })
+  .meta({ id: 'FleetProvider' });
+
 export const capacityReportSchema = z
   .strictObject({
     capacity: z.record(z.string(), hostCapacitySchema).openapi({
       description: 'Per provider that has a known limit (each Docker host): what it can still take',
+    }),
+    fleet: z.record(z.string(), fleetProviderSchema).optional().openapi({
+      description: 'With a fleet file (CTRLPLANE_PROVIDERS_FILE): each provider, its limits, use and agent',
     }),
   })
   .meta({ id: 'CapacityReport' });

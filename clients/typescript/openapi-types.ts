@@ -282,7 +282,7 @@ export interface paths {
     get: operations["health"];
   };
   "/readyz": {
-    /** Readiness: PostgreSQL, Temporal and every provider, each ok or down (answers cached for 2 s) */
+    /** Readiness: PostgreSQL, Temporal and each provider, ok or down; ready with both and at least one provider (answers cached for 2 s) */
     get: operations["readiness"];
   };
   "/metrics": {
@@ -360,7 +360,7 @@ export interface components {
        */
       stopped_at?: string;
     };
-    /** @description Only on a command's 202: the instance's provider call has not been picked up by its provider's host agent (the agent is down or stalled); the command runs when the agent is back */
+    /** @description Only on a command's 202 and a create's 201 that waited (?wait) while still provisioning: the instance's provider call has not been picked up by its provider's host agent (the agent is down or stalled); the command runs when the agent is back */
     AgentWait: {
       provider_name: string;
       task_queue: string;
@@ -885,6 +885,10 @@ export interface components {
       capacity: {
         [key: string]: components["schemas"]["HostCapacity"];
       };
+      /** @description With a fleet file (CTRLPLANE_PROVIDERS_FILE): each provider, its limits, use and agent */
+      fleet?: {
+        [key: string]: components["schemas"]["FleetProvider"];
+      };
     };
     HostCapacity: {
       /** @description The provider host, as configured (DOCKER_HOST) */
@@ -904,6 +908,32 @@ export interface components {
     } | {
       /** @description Why the capacity could not be counted */
       error: string;
+    };
+    FleetProvider: {
+      /** @description Its capacity in the fleet file */
+      limits: {
+        instances: number;
+        memory_mb: number;
+      };
+      /** @description What the read model says it holds (instances not destroyed), as placement counts it */
+      used: {
+        instances: number;
+        memory_mb: number;
+      };
+      labels: {
+        [key: string]: string;
+      };
+      /** @description Its host agent; null: the shared workers drive it */
+      agent: ({
+        task_queue: string;
+        /** @description Who polled the queue lately (Temporal): a live agent within about a minute; a dead one stays listed a few minutes */
+        pollers?: ({
+            identity: string;
+            /** Format: date-time */
+            last_poll_at: string | null;
+          })[];
+        error?: string;
+      }) | null;
     };
     RegistryCredentialList: {
       /** @description By registry */
@@ -4127,7 +4157,7 @@ export interface operations {
       };
     };
   };
-  /** Readiness: PostgreSQL, Temporal and every provider, each ok or down (answers cached for 2 s) */
+  /** Readiness: PostgreSQL, Temporal and each provider, ok or down; ready with both and at least one provider (answers cached for 2 s) */
   readiness: {
     responses: {
       /** @description Ready */

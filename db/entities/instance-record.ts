@@ -21,6 +21,9 @@ export interface InstanceRecord {
   datacenter_id: string | null;
   provider_name: string;
   placement: string | null;
+  /** domain/placement-rules.ts placementFootprint of the services: what fleet capacity counts, summed cheaply. */
+  placement_memory_mb: number;
+  placement_unsized: number;
   provider_ref: string;
   service_refs: Record<string, string> | null;
   region: string;
@@ -57,6 +60,8 @@ export const InstanceRecordSchema = new EntitySchema<InstanceRecord>({
     datacenter_id: { type: 'string', columnType: 'text', nullable: true },
     provider_name: { type: 'string', columnType: 'text' },
     placement: { type: 'string', columnType: 'text', nullable: true },
+    placement_memory_mb: { type: 'number', columnType: 'integer', default: 0 },
+    placement_unsized: { type: 'number', columnType: 'integer', default: 0 },
     provider_ref: { type: 'string', columnType: 'text', default: '' },
     service_refs: { type: 'json', nullable: true },
     region: { type: 'string', columnType: 'text', default: '' },
