@@ -1,5 +1,5 @@
 import type { Client } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
+import proto from '@temporalio/proto';
 
 /** A worker that polled a task queue, as Temporal reports it: the agent's identity and its last poll. */
 export interface AgentPoller {
@@ -19,8 +19,11 @@ export class AgentPollers {
     const answer = await this.client.withDeadline(Date.now() + 2_000, () =>
       this.client.workflowService.describeTaskQueue({
         namespace: this.namespace,
-        taskQueue: { name: taskQueue, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
-        taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+        taskQueue: {
+          name: taskQueue,
+          kind: proto.temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL,
+        },
+        taskQueueType: proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
       }),
     );
     return (answer.pollers ?? []).map((poller) => ({

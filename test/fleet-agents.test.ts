@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
-import { temporal } from '@temporalio/proto';
+import proto from '@temporalio/proto';
 import { OPERATOR_ROLE } from '../api/roles.ts';
 import { dockerClient } from '../providers/docker/docker-client.ts';
 import { tenantNamespace } from '../providers/kubernetes/index.ts';
@@ -285,7 +285,7 @@ describe('a fleet of two Docker engines and two Kubernetes clusters, each driven
     const notPickedUp = (history.events ?? []).filter(
       (e) =>
         e.activityTaskTimedOutEventAttributes?.failure?.timeoutFailureInfo?.timeoutType ===
-        temporal.api.enums.v1.TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START,
+        proto.temporal.api.enums.v1.TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START,
     );
     assert.ok(notPickedUp.length >= 1, 'the stop timed out in the queue at least once');
     await replayHistory(history, instanceWorkflowId(onB));
