@@ -63,10 +63,11 @@ export async function resolvePlacement(
   deps: PlacementDeps,
   tenantId: string,
   req: PlacementRequest,
+  unavailable: ReadonlyMap<string, string> = new Map(),
 ): Promise<Placement> {
   let datacenter: DatacenterRecord | undefined;
   const named = req.provider_name ?? deps.providers.defaultName;
-  if (req.datacenter_id === undefined && named === undefined) return placeByCapacity(deps, req);
+  if (req.datacenter_id === undefined && named === undefined) return placeByCapacity(deps, req, unavailable);
   let name = named ?? '';
   if (req.datacenter_id !== undefined) {
     const id = req.datacenter_id;
@@ -110,7 +111,11 @@ export async function resolvePlacement(
 }
 
 /** The fleet's provider with the most free capacity that runs the create (domain/placement-rules.ts). */
-async function placeByCapacity(deps: PlacementDeps, req: PlacementRequest): Promise<Placement> {
+async function placeByCapacity(
+  deps: PlacementDeps,
+  req: PlacementRequest,
+  unavailable: ReadonlyMap<string, string>,
+): Promise<Placement> {
   const source = projectSource({
     source: req.source as SourceInput | undefined,
     services: req.services ?? null,
@@ -126,6 +131,7 @@ async function placeByCapacity(deps: PlacementDeps, req: PlacementRequest): Prom
       used: usage.get(name) ?? { instances: 0, memory_mb: 0 },
       labels: site.labels,
       runsSource: supportsSource(deps.providers.get(name), source.type),
+      ...(unavailable.has(name) ? { unavailable: unavailable.get(name) } : {}),
     };
   });
   const decision = choosePlacement(candidates, {
@@ -148,6 +154,31 @@ async function placeByCapacity(deps: PlacementDeps, req: PlacementRequest): Prom
     reason: decision.reason,
     ...(site.capacity ? { limits: site.capacity } : {}),
   };
+}
+
+/**
+ * The placement, its provider's health checked: a provider placement chose that fails its check is left out
+ * and the create placed again, among the others (a host that is down must not take every create naming no
+ * provider with it); a provider the create named (or its datacenter's) that fails is 503 provider_unavailable.
+ */
+export async function placeOnHealthy(
+  deps: PlacementDeps,
+  tenantId: string,
+  req: PlacementRequest,
+  timeoutMs: number,
+): Promise<Placement> {
+  const unavailable = new Map<string, string>();
+  for (;;) {
+    const placement = await resolvePlacement(deps, tenantId, req, unavailable);
+    try {
+      await requireHealthy(placement, timeoutMs);
+      return placement;
+    } catch (err) {
+      const unhealthy = err instanceof RetryableError && err.code === 'provider_unavailable';
+      if (placement.reason === undefined || !unhealthy) throw err;
+      unavailable.set(placement.provider_name, err.message.replace(/^provider \S+ is unavailable: /, ''));
+    }
+  }
 }
 
 /** The provider's health check, bounded: unhealthy, failing or too slow → 503 provider_unavailable. */

@@ -2,8 +2,8 @@
  * Placement: which provider of the fleet a create that names none goes to. Pure rules on numbers the caller
  * gathers (the fleet's limits and what the read model says each provider holds), so they are tested alone.
  *
- * A provider is eligible when it runs the create's source, carries the region asked for (its `region` label),
- * and has room: one more instance and the create's memory. Of the eligible, the one with the most free capacity
+ * A provider is eligible when it runs the create's source, is available (its health check, when the create
+ * tried it, passed), carries the region asked for (its `region` label), and has room: one more instance and the create's memory. Of the eligible, the one with the most free capacity
  * wins: the largest free share, the free share of a provider being the smaller of its free instances and free
  * memory shares; ties go to the provider with more free memory, then to the first name in alphabetical order.
  */
@@ -15,6 +15,8 @@ export interface PlacementCandidate {
   labels: Readonly<Record<string, string>>;
   /** Whether the provider runs the create's source type. */
   runsSource: boolean;
+  /** Why the provider cannot be used now (its health check failed for this create), if it cannot. */
+  unavailable?: string;
 }
 
 export interface PlacementAsk {
@@ -72,6 +74,7 @@ export function choosePlacement(
 /** Why `candidate` cannot take the create, or undefined when it can. */
 export function whyNot(candidate: PlacementCandidate, ask: PlacementAsk): string | undefined {
   if (!candidate.runsSource) return "it does not run the create's source";
+  if (candidate.unavailable !== undefined) return `it is unavailable: ${candidate.unavailable}`;
   const region = candidate.labels.region;
   if (ask.region !== undefined && region !== ask.region) {
     return region === undefined ? `it has no region (asked: ${ask.region})` : `its region is ${region}`;

@@ -290,4 +290,32 @@ describe('a fleet of two Docker engines and two Kubernetes clusters, each driven
     assert.ok(notPickedUp.length >= 1, 'the stop timed out in the queue at least once');
     await replayHistory(history, instanceWorkflowId(onB));
   });
+
+  it('a create naming no provider skips a host that is down and goes to the next with room', async () => {
+    // docker-b gets the most room (both its instances deleted) and docker-a the next (one deleted); the
+    // clusters stay full. Then docker-b's engine stops.
+    for (const id of [...instancesOn('docker-b'), ...instancesOn('docker-a').slice(0, 1)]) {
+      const deleted = await api('DELETE', `/v1/instances/${id}?wait=60s`);
+      assert.equal(deleted.status, 204, JSON.stringify(deleted.body));
+      placed.delete(id);
+    }
+    await engineB.stop();
+    const res = await api('POST', '/v1/instances?wait=90s', {
+      name: 'past-a-dead-host',
+      services: [service('p')],
+    });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    assert.equal(res.body.provider_name, 'docker-a');
+    assert.match(res.body.placement, /^placed on docker-a, /);
+    assert.equal(res.body.state, 'running');
+    placed.set(res.body.id, res.body.provider_name);
+    // Named, the dead host is refused as before: the caller asked for it.
+    const named = await api('POST', '/v1/instances', {
+      name: 'on-b',
+      provider_name: 'docker-b',
+      services: [service('b')],
+    });
+    assert.equal(named.status, 503, JSON.stringify(named.body));
+    assert.equal(named.body.code, 'provider_unavailable');
+  });
 });

@@ -68,6 +68,11 @@ describe('placement by capacity', () => {
         candidate('full', { instances: 10, memory_mb: 0 }),
         candidate('tight', { instances: 0, memory_mb: 10_000 }),
         candidate('helm-only', { instances: 0, memory_mb: 0 }, { runsSource: false }),
+        candidate(
+          'down',
+          { instances: 0, memory_mb: 0 },
+          { unavailable: 'connect ENOENT', labels: { region: 'us-east' } },
+        ),
         candidate('eu', { instances: 0, memory_mb: 0 }, { labels: { region: 'eu-west' } }),
         candidate('us', { instances: 9, memory_mb: 0 }, { labels: { region: 'us-east' } }),
       ],

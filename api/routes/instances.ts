@@ -15,7 +15,7 @@ import { requireFleetRoom } from '../fleet-capacity.ts';
 import { lookAtHost, requireRoom } from '../host-capacity.ts';
 import { replayCompleted, runIdempotent } from '../idempotency.ts';
 import { isInDoubt } from '../in-doubt.ts';
-import { checkRender, prepareDeployment, requireHealthy, resolvePlacement } from '../instance-placement.ts';
+import { checkRender, placeOnHealthy, prepareDeployment } from '../instance-placement.ts';
 import { policiesOf } from '../lifecycle-policies.ts';
 import { routeLabel } from '../metrics.ts';
 import { checkScaleLimits, checkServiceLimits } from '../provider-limits.ts';
@@ -121,8 +121,7 @@ export function instanceRoutes(deps: InstanceRoutesDeps): Router {
     // Everything that can refuse the request runs before anything is written: where the instance goes (400,
     // 409), whether its provider is up (503) and has room (503), whether the provider runs its source (400),
     // and whether its variables resolve and its templates render (400).
-    const placement = await resolvePlacement(deps, caller.tenant_id, body);
-    await requireHealthy(placement, deps.providerHealthTimeoutMs);
+    const placement = await placeOnHealthy(deps, caller.tenant_id, body, deps.providerHealthTimeoutMs);
     const host = await lookAtHost(placement);
     if (host) requireRoom(placement, host, await store.admittedTo(placement.provider_name, host.taken_at));
     const deployment = prepareDeployment(placement, body);
