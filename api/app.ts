@@ -98,6 +98,7 @@ function methodNotAllowed(allow: string) {
 
 export function createApp(deps: AppDeps): Express {
   const metrics = deps.metrics ?? new ApiMetrics();
+  const placementDefaultMemoryMb = deps.placementDefaultMemoryMb ?? 512;
   metrics.observeCapacity(() => capacityReport(deps.providers, deps.store));
   const app = express();
   app.disable('x-powered-by');
@@ -188,7 +189,7 @@ export function createApp(deps: AppDeps): Express {
       datacenters: deps.datacenters,
       idempotency: deps.idempotency,
       providerHealthTimeoutMs: deps.providerHealthTimeoutMs ?? 5_000,
-      placementDefaultMemoryMb: deps.placementDefaultMemoryMb ?? 512,
+      placementDefaultMemoryMb,
       metrics,
       logger: deps.logger,
       maxWaitMs: deps.maxWaitMs,
@@ -204,7 +205,7 @@ export function createApp(deps: AppDeps): Express {
       providers: deps.providers,
       store: deps.store,
       ...(deps.agents ? { agents: deps.agents } : {}),
-      placementDefaultMemoryMb: deps.placementDefaultMemoryMb ?? 512,
+      placementDefaultMemoryMb,
     }),
   );
   v1.use('/registry-credentials', registryCredentialRoutes({ store: deps.registryCredentials }));

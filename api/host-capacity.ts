@@ -1,4 +1,6 @@
+import type { ProviderUsage } from '../db/fleet-usage.ts';
 import type { InstanceStore } from '../db/instance-store.ts';
+import { roomProblem } from '../domain/placement-rules.ts';
 import type { CapacitySnapshot, HostCapacity } from '../providers/provider.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { Placement } from './instance-placement.ts';
@@ -63,10 +65,27 @@ export function requireRoom(placement: Placement, snapshot: CapacitySnapshot, ad
     networks.free === 0
       ? `all ${networks.total} subnets of its instance network pool are in use`
       : `it runs ${instances.used} instances, its maximum is ${instances.total}`;
-  throw new RetryableError(
+  throw capacityExhausted(
+    `provider ${placement.provider_name} (host ${capacity.host}) cannot take another instance: ${why}`,
+  );
+}
+
+/**
+ * Refuses a create its fleet provider has no room for (its `capacity` in the fleet file), counted with the
+ * provider's admission locked: 503 capacity_exhausted naming what is used up, with Retry-After.
+ */
+export function requireFleetRoom(placement: Placement, usage: ProviderUsage, memoryMb: number): void {
+  if (!placement.limits) return;
+  const problem = roomProblem({ limits: placement.limits, used: usage }, memoryMb);
+  if (problem)
+    throw capacityExhausted(`provider ${placement.provider_name} cannot take the instance: ${problem}`);
+}
+
+/** 503 capacity_exhausted: `why`, what the caller can do, and when to look again. */
+export function capacityExhausted(why: string): RetryableError {
+  return new RetryableError(
     'capacity_exhausted',
-    `provider ${placement.provider_name} (host ${capacity.host}) cannot take another instance: ${why}; ` +
-      'delete an instance or ask the operator for more room',
+    `${why}; delete an instance or ask the operator for more room`,
     FULL_RETRY_AFTER_SECONDS,
   );
 }

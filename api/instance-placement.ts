@@ -18,6 +18,7 @@ import { renderSource } from '../providers/dispatch-render.ts';
 import type { KustomizeOptions } from '../providers/kustomize.ts';
 import type { Provider } from '../providers/provider.ts';
 import type { ProviderCapacityLimits, ProviderRegistry } from '../providers/registry.ts';
+import { capacityExhausted } from './host-capacity.ts';
 import { RetryableError } from './problem.ts';
 
 /**
@@ -32,7 +33,7 @@ export interface Placement {
   datacenter?: DatacenterRecord;
   /** Set when placement chose the provider (the create named none): why, as the instance shows it. */
   reason?: string;
-  /** The provider's fleet limits, checked again when the row is inserted (api/fleet-capacity.ts). */
+  /** The provider's fleet limits, checked again when the row is inserted (api/host-capacity.ts). */
   limits?: ProviderCapacityLimits;
 }
 
@@ -138,13 +139,8 @@ async function placeByCapacity(
     memory_mb: placementMemory(services, deps.placementDefaultMemoryMb),
     ...(req.region ? { region: req.region } : {}),
   });
-  if (!decision.placed) {
-    throw new RetryableError(
-      'capacity_exhausted',
-      `no provider of the fleet can take the instance: ${decision.reason}; delete an instance or ask the operator for more room`,
-      60,
-    );
-  }
+  if (!decision.placed)
+    throw capacityExhausted(`no provider of the fleet can take the instance: ${decision.reason}`);
   const name = decision.provider_name;
   const site = deps.providers.site(name);
   return {
@@ -170,19 +166,15 @@ export async function placeOnHealthy(
   const unavailable = new Map<string, string>();
   for (;;) {
     const placement = await resolvePlacement(deps, tenantId, req, unavailable);
-    try {
-      await requireHealthy(placement, timeoutMs);
-      return placement;
-    } catch (err) {
-      const unhealthy = err instanceof RetryableError && err.code === 'provider_unavailable';
-      if (placement.reason === undefined || !unhealthy) throw err;
-      unavailable.set(placement.provider_name, err.message.replace(/^provider \S+ is unavailable: /, ''));
-    }
+    const problem = await healthProblem(placement, timeoutMs);
+    if (problem === undefined) return placement;
+    if (placement.reason === undefined) throw providerUnavailable(placement, problem);
+    unavailable.set(placement.provider_name, problem);
   }
 }
 
-/** The provider's health check, bounded: unhealthy, failing or too slow → 503 provider_unavailable. */
-export async function requireHealthy(placement: Placement, timeoutMs: number): Promise<void> {
+/** The provider's health check, bounded: why it is unhealthy, failing or too slow; undefined when healthy. */
+async function healthProblem(placement: Placement, timeoutMs: number): Promise<string | undefined> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<{ healthy: false; message: string }>((resolve) => {
     timer = setTimeout(
@@ -190,21 +182,22 @@ export async function requireHealthy(placement: Placement, timeoutMs: number): P
       timeoutMs,
     );
   });
-  let health: { healthy: boolean; message: string };
   try {
-    health = await Promise.race([placement.provider.healthCheck(), timeout]);
+    const health = await Promise.race([placement.provider.healthCheck(), timeout]);
+    return health.healthy ? undefined : health.message;
   } catch (err) {
-    health = { healthy: false, message: err instanceof Error ? err.message : String(err) };
+    return err instanceof Error ? err.message : String(err);
   } finally {
     clearTimeout(timer);
   }
-  if (!health.healthy) {
-    throw new RetryableError(
-      'provider_unavailable',
-      `provider ${placement.provider_name} is unavailable: ${health.message}`,
-      5,
-    );
-  }
+}
+
+function providerUnavailable(placement: Placement, problem: string): RetryableError {
+  return new RetryableError(
+    'provider_unavailable',
+    `provider ${placement.provider_name} is unavailable: ${problem}`,
+    5,
+  );
 }
 
 export interface Deployment {

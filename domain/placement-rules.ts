@@ -72,7 +72,7 @@ export function choosePlacement(
 }
 
 /** Why `candidate` cannot take the create, or undefined when it can. */
-export function whyNot(candidate: PlacementCandidate, ask: PlacementAsk): string | undefined {
+function whyNot(candidate: PlacementCandidate, ask: PlacementAsk): string | undefined {
   if (!candidate.runsSource) return "it does not run the create's source";
   if (candidate.unavailable !== undefined) return `it is unavailable: ${candidate.unavailable}`;
   const region = candidate.labels.region;
